@@ -1,0 +1,38 @@
+//! Command-line interface: one file per subcommand, each turning arguments into a validated config.
+
+mod progress;
+mod summary;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// Fast, reproducible activation-function experiments: the convnet of "How to use ELU with
+/// Keras" (ELU vs ReLU, He vs Glorot) on MNIST, in Rust.
+#[derive(Debug, Parser)]
+#[command(name = "elu-lab", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model (the article's by default) and evaluate it on the test set.
+    Train(train::TrainArgs),
+    /// Print the model's layers, output shapes and parameter counts, like Keras's model.summary().
+    Summary(summary::SummaryArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Summary(args) => summary::run(args),
+    }
+}
+
+/// A rayon pool with `threads` workers (0 = all cores).
+pub fn thread_pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
+    let n = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+    Ok(rayon::ThreadPoolBuilder::new().num_threads(n).build()?)
+}

@@ -1,0 +1,29 @@
+//! `elu-lab summary`: the model's layers, output shapes and parameter counts.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use elu_lab::model::{ModelSpec, Sequential};
+
+/// Arguments of `elu-lab summary`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Model file (TOML); default: the article's model (models/article.toml).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub overrides: super::train::ModelOverrides,
+}
+
+pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
+    let mut spec = match &args.model {
+        Some(p) => ModelSpec::load(p)?,
+        None => ModelSpec::article(),
+    };
+    spec.apply(&args.overrides.to_overrides());
+    let model = Sequential::from_spec(&spec)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(model.summary().as_bytes())?;
+    Ok(())
+}

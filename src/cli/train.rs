@@ -1,0 +1,398 @@
+//! `elu-lab train`: train a model on MNIST (or any dataset in its layout) and evaluate it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Args;
+use elu_lab::data::{self, Dataset};
+use elu_lab::init::Init;
+use elu_lab::model::{ActivationChoice, LayerSpec, ModelSpec, Overrides, Sequential};
+use elu_lab::optim::OptimizerConfig;
+use elu_lab::report;
+use elu_lab::train::checkpoint::{self, Checkpoint};
+use elu_lab::train::{EpochMetrics, FitConfig, History, Observer, Trainer};
+use elu_lab::Error;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::progress::Progress;
+
+/// The flags that rewrite a model file's layers (shared by `train` and `summary`).
+#[derive(Debug, Args, Clone, Default, Serialize, Deserialize)]
+pub struct ModelOverrides {
+    /// Hidden activation for every activation layer (the final softmax stays).
+    #[arg(long, value_enum)]
+    pub activation: Option<ActivationChoice>,
+    /// ELU's α (> 0), or LeakyReLU's negative slope. The article's results use α = 1.0.
+    #[arg(long, allow_negative_numbers = true)]
+    pub alpha: Option<f32>,
+    /// Kernel initialiser of every Conv2D and Dense layer (Keras's definitions).
+    #[arg(long, value_enum)]
+    pub init: Option<Init>,
+    /// Rate of every Dropout layer, in [0, 1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub dropout: Option<f32>,
+}
+
+impl ModelOverrides {
+    pub fn to_overrides(&self) -> Overrides {
+        Overrides { activation: self.activation, alpha: self.alpha, init: self.init, dropout: self.dropout }
+    }
+}
+
+/// Arguments of `elu-lab train`. Defaults reproduce the article: ELU (α = 1), he_normal,
+/// Adam, batch 250, 25 epochs, validation_split 0.2, dropout 0.25.
+#[derive(Debug, Args, Serialize, Deserialize)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub overrides: ModelOverrides,
+    /// Number of epochs.
+    #[arg(long, default_value_t = 25)]
+    pub epochs: usize,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 250)]
+    pub batch_size: usize,
+    /// Fraction of the training data held out for validation: the last fraction, taken before
+    /// shuffling (Keras's validation_split). 0 disables validation.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
+    pub validation_split: f64,
+    /// Learning rate.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Optimiser: Keras's Adam (β 0.9/0.999, ε 1e-7) or SGD.
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerChoice,
+    /// Momentum for --optimizer sgd.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    pub momentum: f32,
+    /// Seed for initialisation, shuffling and dropout: same seed, same numbers.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory with the four MNIST-layout IDX files (gzipped or raw); default: the bundled MNIST.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Use only the first N training images (before the validation split), for quick runs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Model file (TOML); default: the article's model (models/article.toml).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Run directory for history, plots, weights and summary; default: runs/<time>-<activation>-<init>.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// 0 silent, 1 progress bar (one line per epoch when stdout is not a terminal), 2 one line per epoch.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub verbose: u8,
+    /// Worker threads (0 = all cores). Results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Stop when val_loss has not improved for N epochs, and keep the best epoch's weights.
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
+    /// Continue the interrupted run in DIR from its last checkpoint, with its saved settings
+    /// (only --threads and --verbose are taken from this command line). Ends with the same
+    /// numbers as an uninterrupted run.
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip)]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerChoice {
+    Adam,
+    Sgd,
+}
+
+impl TrainArgs {
+    fn optimizer(&self) -> OptimizerConfig {
+        match self.optimizer {
+            OptimizerChoice::Adam => OptimizerConfig::adam(self.lr),
+            OptimizerChoice::Sgd => OptimizerConfig::Sgd { lr: self.lr, momentum: self.momentum },
+        }
+    }
+
+    /// Checks every flag that the library does not check itself.
+    fn validate(&self) -> elu_lab::Result<()> {
+        let v = self.validation_split;
+        if !(0.0..1.0).contains(&v) {
+            return Err(Error::config(
+                "--validation-split",
+                format!("must be in [0, 1) (0 disables validation), got {v}"),
+            ));
+        }
+        if self.limit == Some(0) {
+            return Err(Error::config("--limit", "must be at least 1, got 0"));
+        }
+        if self.patience == Some(0) {
+            return Err(Error::config("--patience", "must be at least 1, got 0"));
+        }
+        if self.patience.is_some() && v == 0.0 {
+            return Err(Error::config(
+                "--patience",
+                "early stopping watches val_loss, so it needs --validation-split > 0",
+            ));
+        }
+        self.optimizer().validate()?;
+        FitConfig { epochs: self.epochs, batch_size: self.batch_size, seed: self.seed, shuffle: true }.validate()
+    }
+}
+
+/// The checkpoint file of a run directory.
+const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// Settings, model and training state of a run to continue.
+struct Resumed {
+    args: TrainArgs,
+    spec: ModelSpec,
+    dir: PathBuf,
+}
+
+/// Reads the saved settings of the run in `dir`.
+fn resume_settings(dir: &Path, cli: &TrainArgs) -> elu_lab::Result<Resumed> {
+    let path = dir.join(CHECKPOINT);
+    let meta = checkpoint::checkpoint_metadata(&path)?;
+    let get = |k: &str| meta.get(k).ok_or_else(|| Error::corrupt(&path, format!("checkpoint has no {k} entry")));
+    let mut args: TrainArgs =
+        serde_json::from_str(get("args")?).map_err(|e| Error::corrupt(&path, format!("saved arguments: {e}")))?;
+    let spec = ModelSpec::parse(get("model")?, &path)?;
+    args.threads = cli.threads;
+    args.verbose = cli.verbose;
+    args.out = Some(dir.to_path_buf());
+    Ok(Resumed { args, spec, dir: dir.to_path_buf() })
+}
+
+/// Ctrl-C and SIGTERM raise the returned flag (the fit loop stops after the current batch);
+/// a second signal ends the process at once.
+fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&flag))?;
+        signal_hook::flag::register(sig, Arc::clone(&flag))?;
+    }
+    Ok(flag)
+}
+
+pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let resumed = match &cli.resume {
+        Some(dir) => Some(resume_settings(dir, &cli)?),
+        None => None,
+    };
+    let args = resumed.as_ref().map_or(&cli, |r| &r.args);
+    args.validate()?;
+    let pool = super::thread_pool(args.threads)?;
+
+    // Model.
+    let spec = match (&resumed, &args.model) {
+        (Some(r), _) => r.spec.clone(),
+        (None, Some(p)) => {
+            let mut spec = ModelSpec::load(p)?;
+            spec.apply(&args.overrides.to_overrides());
+            spec
+        }
+        (None, None) => {
+            let mut spec = ModelSpec::article();
+            spec.apply(&args.overrides.to_overrides());
+            spec
+        }
+    };
+    let model = Sequential::from_spec(&spec)?;
+    model.check_trainable(10)?;
+
+    // Data.
+    let mnist = match &args.data {
+        Some(dir) => data::load_dir(dir, false)?,
+        None => data::bundled::load()?,
+    };
+    let [h, w, c] = spec.input_shape;
+    if (mnist.train.rows(), mnist.train.cols(), 1) != (h, w, c) {
+        return Err(Error::DataMismatch {
+            msg: format!(
+                "images are {}x{}x1 but the model's input_shape is {h}x{w}x{c}",
+                mnist.train.rows(),
+                mnist.train.cols()
+            ),
+        }
+        .into());
+    }
+    let all = match args.limit {
+        Some(n) => mnist.train.take(n),
+        None => mnist.train,
+    };
+    let (train, val) = if args.validation_split > 0.0 {
+        let (t, v) = all.split_validation(args.validation_split)?;
+        (t, Some(v))
+    } else {
+        (all, None)
+    };
+
+    // Run directory: created and written before training, so a bad --out fails at once.
+    let out = match &resumed {
+        Some(r) => r.dir.clone(),
+        None => args.out.clone().unwrap_or_else(|| default_run_dir(&spec, args)),
+    };
+    std::fs::create_dir_all(&out).map_err(|e| Error::write(&out, e))?;
+    report::atomic_write(&out.join("model.toml"), spec.to_toml().as_bytes())?;
+
+    let fit = FitConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, shuffle: true };
+    let extra = std::collections::HashMap::from([
+        ("args".to_string(), serde_json::to_string(args)?),
+        ("model".to_string(), spec.to_toml()),
+    ]);
+    let (mut trainer, mut history, start_epoch) = match &resumed {
+        Some(_) => {
+            let ck = checkpoint::load_checkpoint(&out.join(CHECKPOINT), &model)?;
+            let trainer = Trainer::with_state(&model, ck.params, ck.optimizer, args.batch_size);
+            (trainer, ck.history, ck.epoch)
+        }
+        None => {
+            let trainer = Trainer::new(&model, args.optimizer(), args.batch_size, args.seed);
+            let ck = Checkpoint {
+                epoch: 0,
+                params: trainer.params.clone(),
+                optimizer: trainer.optimizer.clone(),
+                history: History::default(),
+                extra: extra.clone(),
+            };
+            checkpoint::save_checkpoint(&out.join(CHECKPOINT), &model, &ck)?;
+            (trainer, History::default(), 0)
+        }
+    };
+    let mut observer = RunObserver {
+        progress: Progress::new(args.verbose, args.epochs),
+        out: &out,
+        history: history.clone(),
+        extra,
+        patience: args.patience,
+        best: None,
+    };
+    if args.verbose > 0 {
+        if start_epoch > 0 {
+            println!("Resuming {} after epoch {start_epoch}", out.display());
+        }
+        println!(
+            "Training on {} samples, validating on {}; {} parameters; run directory {}",
+            train.len(),
+            val.as_ref().map_or(0, Dataset::len),
+            model.param_count(),
+            out.display()
+        );
+    }
+    let first_batch_s = started.elapsed().as_secs_f64();
+    let stop = stop_flag()?;
+    let result =
+        pool.install(|| trainer.fit(&train, val.as_ref(), &fit, start_epoch, &mut history, &mut observer, Some(&stop)));
+    match result {
+        Err(Error::Interrupted { epoch, .. }) => return Err(Error::Interrupted { epoch, dir: out }.into()),
+        other => other?,
+    }
+
+    // Keep the best epoch's weights when early stopping was asked for.
+    let mut best_epoch = None;
+    if let Some((epoch, _, params)) = observer.best.take() {
+        trainer.params = params;
+        best_epoch = Some(epoch);
+    }
+    let (test_loss, test_acc) = pool.install(|| trainer.evaluate(&mnist.test));
+    checkpoint::save_weights(&out.join("weights.safetensors"), &model, &trainer.params)?;
+
+    let summary = json!({
+        "crate_version": env!("CARGO_PKG_VERSION"),
+        "command": std::env::args().collect::<Vec<_>>(),
+        "config": args,
+        "threads": pool.current_num_threads(),
+        "model": spec,
+        "params": model.param_count(),
+        "train_samples": train.len(),
+        "validation_samples": val.as_ref().map_or(0, Dataset::len),
+        "test_samples": mnist.test.len(),
+        "epochs_run": history.epochs(),
+        "best_epoch": best_epoch,
+        "test_loss": test_loss,
+        "test_accuracy": test_acc,
+        "epoch_seconds": history.epoch_seconds,
+        "seconds_to_first_batch": first_batch_s,
+        "total_seconds": started.elapsed().as_secs_f64(),
+    });
+    report::atomic_write(&out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    if args.verbose > 0 {
+        println!("Results in {}", out.display());
+    }
+    println!("Test loss: {test_loss:.4} / Test accuracy: {test_acc:.4}");
+    Ok(())
+}
+
+/// Writes history and plots after every epoch and does early stopping.
+struct RunObserver<'a> {
+    progress: Progress,
+    out: &'a Path,
+    history: History,
+    /// Saved with every checkpoint: the run's arguments and model file.
+    extra: std::collections::HashMap<String, String>,
+    patience: Option<usize>,
+    /// (epoch, val_loss, parameters) of the best epoch so far, with --patience.
+    best: Option<(usize, f64, Vec<f32>)>,
+}
+
+impl Observer for RunObserver<'_> {
+    fn epoch_begin(&mut self, epoch: usize, batches: usize) {
+        self.progress.epoch_begin(epoch, batches);
+    }
+
+    fn batch_end(&mut self, batch: usize, loss: f64, accuracy: f64) {
+        self.progress.batch_end(batch, loss, accuracy);
+    }
+
+    fn epoch_end(&mut self, epoch: usize, m: &EpochMetrics, trainer: &Trainer) -> elu_lab::Result<bool> {
+        self.progress.epoch_end(m);
+        self.history.push(*m);
+        report::write_history(self.out, &self.history)?;
+        report::write_plots(self.out, &self.history)?;
+        let ck = Checkpoint {
+            epoch: epoch + 1,
+            params: trainer.params.clone(),
+            optimizer: trainer.optimizer.clone(),
+            history: self.history.clone(),
+            extra: self.extra.clone(),
+        };
+        checkpoint::save_checkpoint(&self.out.join(CHECKPOINT), trainer.model, &ck)?;
+        let Some(patience) = self.patience else { return Ok(true) };
+        let vl = m.val_loss.unwrap_or(f64::INFINITY);
+        match &self.best {
+            Some((_, best, _)) if vl >= *best => {}
+            _ => self.best = Some((epoch + 1, vl, trainer.params.clone())),
+        }
+        let best_epoch = self.best.as_ref().map_or(0, |b| b.0);
+        let keep_going = epoch + 1 - best_epoch < patience;
+        if !keep_going {
+            println!("Early stopping: val_loss has not improved for {patience} epochs; restoring the weights of epoch {best_epoch}");
+        }
+        Ok(keep_going)
+    }
+}
+
+/// runs/<UTC time>-<activation>-<init>.
+fn default_run_dir(spec: &ModelSpec, args: &TrainArgs) -> PathBuf {
+    let act = spec.layers.iter().find(|l| l.is_hidden_activation()).map_or("model", LayerSpec::type_name);
+    let init = spec.kernel_initializer().map_or("model", |i| i.name());
+    PathBuf::from("runs").join(format!("{}-{act}-{init}-seed{}", utc_timestamp(), args.seed))
+}
+
+/// The current UTC time as YYYYmmdd-HHMMSS (civil-from-days, Howard Hinnant's algorithm).
+fn utc_timestamp() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}

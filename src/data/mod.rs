@@ -1,0 +1,7 @@
+//! Training data: the IDX file format, in-memory datasets, and the MNIST bundled with the repository.
+
+pub mod bundled;
+pub mod dataset;
+pub mod idx;
+
+pub use dataset::{load_dir, Dataset, Mnist};

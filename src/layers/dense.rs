@@ -1,0 +1,170 @@
+//! Dense: a fully connected layer, y = x·W + b, with Keras's kernel layout (in, units).
+
+use super::{Ctx, Layer, Shape};
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::kernels::sgemm;
+use crate::rng::Rng;
+
+/// Settings of a Dense layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseConfig {
+    pub units: usize,
+    pub use_bias: bool,
+    pub kernel_initializer: Init,
+}
+
+/// Dense. Parameters: kernel w: (IN, UNITS), then bias b: (UNITS).
+#[derive(Debug)]
+pub struct Dense {
+    cfg: DenseConfig,
+    input: Shape,
+}
+
+impl Dense {
+    /// Builds the layer; the input must be flat (Keras applies Dense to the last axis only,
+    /// which this library does not support: put a Flatten first).
+    pub fn new(input: Shape, cfg: DenseConfig) -> Result<Self> {
+        if cfg.units == 0 {
+            return Err(Error::config("dense units", "must be at least 1, got 0"));
+        }
+        if input.h != 1 || input.w != 1 {
+            return Err(Error::config(
+                "dense input",
+                format!("expects a flat input, got {}x{}x{}; add a flatten layer before it", input.h, input.w, input.c),
+            ));
+        }
+        Ok(Dense { cfg, input })
+    }
+
+    fn n_in(&self) -> usize {
+        self.input.c
+    }
+
+    pub fn config(&self) -> &DenseConfig {
+        &self.cfg
+    }
+}
+
+impl Layer for Dense {
+    fn kind(&self) -> &'static str {
+        "Dense"
+    }
+
+    fn in_shape(&self) -> Shape {
+        self.input
+    }
+
+    fn out_shape(&self) -> Shape {
+        Shape::flat(self.cfg.units)
+    }
+
+    fn param_count(&self) -> usize {
+        self.n_in() * self.cfg.units + if self.cfg.use_bias { self.cfg.units } else { 0 }
+    }
+
+    fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
+        let mut v = vec![("kernel", vec![self.n_in(), self.cfg.units])];
+        if self.cfg.use_bias {
+            v.push(("bias", vec![self.cfg.units]));
+        }
+        v
+    }
+
+    fn init_params(&self, params: &mut [f32], rng: &mut Rng) {
+        let kl = self.n_in() * self.cfg.units;
+        self.cfg.kernel_initializer.fill(&mut params[..kl], self.n_in(), self.cfg.units, rng);
+        params[kl..].fill(0.0);
+    }
+
+    // out: (n, UNITS) ← inp: (n, IN) · w: (IN, UNITS) + b
+    fn forward(&self, out: &mut [f32], _scratch: &mut [f32], inp: &[f32], params: &[f32], n: usize, _ctx: &Ctx) {
+        let (ni, u) = (self.n_in(), self.cfg.units);
+        let (w, b) = params.split_at(ni * u);
+        sgemm(out, false, inp, false, w, false, n, u, ni);
+        if self.cfg.use_bias {
+            for row in out[..n * u].chunks_exact_mut(u) {
+                for (y, b) in row.iter_mut().zip(b) {
+                    *y += b;
+                }
+            }
+        }
+    }
+
+    fn backward(
+        &self,
+        dinp: Option<&mut [f32]>,
+        dparams: &mut [f32],
+        dout: &[f32],
+        _scratch: &mut [f32],
+        inp: &[f32],
+        _out: &[f32],
+        params: &[f32],
+        n: usize,
+    ) {
+        let (ni, u) = (self.n_in(), self.cfg.units);
+        let (dw, db) = dparams.split_at_mut(ni * u);
+        // dw (IN, UNITS) += inpᵀ · dout
+        sgemm(dw, true, inp, true, dout, false, ni, u, n);
+        if self.cfg.use_bias {
+            for row in dout[..n * u].chunks_exact(u) {
+                for (g, d) in db.iter_mut().zip(row) {
+                    *g += d;
+                }
+            }
+        }
+        if let Some(dinp) = dinp {
+            // dinp (n, IN) = dout · wᵀ
+            sgemm(dinp, false, dout, false, &params[..ni * u], true, n, ni, u);
+        }
+    }
+
+    fn macs_per_sample(&self) -> (u64, u64) {
+        let f = (self.n_in() * self.cfg.units) as u64;
+        (f, 2 * f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::gradcheck::{away_from_zero, check_layer};
+
+    #[test]
+    fn forward_matches_naive_and_gradients_check() {
+        let mut rng = Rng::from_seed(3);
+        let l =
+            Dense::new(Shape::flat(7), DenseConfig { units: 5, use_bias: true, kernel_initializer: Init::HeNormal })
+                .unwrap();
+        let n = 3;
+        let x = away_from_zero(n * 7, 0.1, 1.0, &mut rng);
+        let params = away_from_zero(l.param_count(), 0.1, 0.5, &mut rng);
+        let mut out = vec![0.0; n * 5];
+        l.forward(&mut out, &mut [], &x, &params, n, &Ctx::inference());
+        for i in 0..n {
+            for j in 0..5 {
+                let mut s = params[35 + j] as f64;
+                for p in 0..7 {
+                    s += x[i * 7 + p] as f64 * params[p * 5 + j] as f64;
+                }
+                assert!((out[i * 5 + j] as f64 - s).abs() < 1e-5);
+            }
+        }
+        check_layer(&l, n, &x, &params, &Ctx::inference());
+    }
+
+    #[test]
+    fn zero_units_and_unflattened_input_are_errors() {
+        let cfg = DenseConfig { units: 0, use_bias: true, kernel_initializer: Init::HeNormal };
+        assert!(Dense::new(Shape::flat(3), cfg).unwrap_err().to_string().contains("units"));
+        let cfg = DenseConfig { units: 4, use_bias: true, kernel_initializer: Init::HeNormal };
+        assert!(Dense::new(Shape::new(2, 2, 1), cfg).unwrap_err().to_string().contains("flatten"));
+    }
+
+    #[test]
+    fn article_dense_param_counts() {
+        let cfg = |u| DenseConfig { units: u, use_bias: true, kernel_initializer: Init::HeNormal };
+        assert_eq!(Dense::new(Shape::flat(1600), cfg(256)).unwrap().param_count(), 409_856);
+        assert_eq!(Dense::new(Shape::flat(256), cfg(10)).unwrap().param_count(), 2_570);
+    }
+}

@@ -1,0 +1,144 @@
+//! MaxPooling2D: the maximum over each pool window (padding "valid"), per channel.
+
+use super::{Ctx, Layer, Shape};
+use crate::error::{Error, Result};
+use crate::kernels::ConvGeometry;
+
+/// MaxPooling2D(pool_size, strides); strides default to the pool size, as in Keras.
+#[derive(Debug)]
+pub struct MaxPool2d {
+    geo: ConvGeometry,
+}
+
+impl MaxPool2d {
+    /// Builds the layer, checking that the window fits the input.
+    pub fn new(input: Shape, pool_size: [usize; 2], strides: Option<[usize; 2]>) -> Result<Self> {
+        let [ph, pw] = pool_size;
+        let [sh, sw] = strides.unwrap_or(pool_size);
+        let geo = ConvGeometry::valid(input.h, input.w, input.c, ph, pw, sh, sw).ok_or_else(|| {
+            Error::config(
+                "max_pooling2d pool_size",
+                format!("pool {ph}x{pw} with strides {sh}x{sw} does not fit a {}x{} input (all must be >= 1 and the pool no larger than the input)", input.h, input.w),
+            )
+        })?;
+        Ok(MaxPool2d { geo })
+    }
+}
+
+impl Layer for MaxPool2d {
+    fn kind(&self) -> &'static str {
+        "MaxPooling2D"
+    }
+
+    fn in_shape(&self) -> Shape {
+        Shape::new(self.geo.h, self.geo.w, self.geo.c)
+    }
+
+    fn out_shape(&self) -> Shape {
+        Shape::new(self.geo.oh, self.geo.ow, self.geo.c)
+    }
+
+    // out[b, oy, ox, c] = max over the window of inp[b, oy·sh + ky, ox·sw + kx, c]
+    fn forward(&self, out: &mut [f32], _scratch: &mut [f32], inp: &[f32], _params: &[f32], n: usize, _ctx: &Ctx) {
+        let g = &self.geo;
+        let c = g.c;
+        for b in 0..n {
+            let x = &inp[b * g.h * g.w * c..(b + 1) * g.h * g.w * c];
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let o = ((b * g.oh + oy) * g.ow + ox) * c;
+                    let y = &mut out[o..o + c];
+                    y.fill(f32::NEG_INFINITY);
+                    for ky in 0..g.kh {
+                        for kx in 0..g.kw {
+                            let i = ((oy * g.sh + ky) * g.w + ox * g.sw + kx) * c;
+                            for (y, &v) in y.iter_mut().zip(&x[i..i + c]) {
+                                *y = y.max(v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // The gradient goes to the first position in the window that holds the maximum
+    // (found again from the saved input and output, so nothing extra is stored).
+    fn backward(
+        &self,
+        dinp: Option<&mut [f32]>,
+        _dparams: &mut [f32],
+        dout: &[f32],
+        _scratch: &mut [f32],
+        inp: &[f32],
+        out: &[f32],
+        _params: &[f32],
+        n: usize,
+    ) {
+        let Some(dinp) = dinp else { return };
+        let g = &self.geo;
+        let c = g.c;
+        let per = g.h * g.w * c;
+        dinp[..n * per].fill(0.0);
+        for b in 0..n {
+            let x = &inp[b * per..(b + 1) * per];
+            let dx = &mut dinp[b * per..(b + 1) * per];
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let o = ((b * g.oh + oy) * g.ow + ox) * c;
+                    for ch in 0..c {
+                        let (y, dy) = (out[o + ch], dout[o + ch]);
+                        'window: for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                let i = ((oy * g.sh + ky) * g.w + ox * g.sw + kx) * c + ch;
+                                if x[i] == y {
+                                    dx[i] += dy;
+                                    break 'window;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::gradcheck::check_layer;
+    use crate::rng::Rng;
+
+    #[test]
+    fn forward_takes_window_maxima_and_floors_odd_sizes() {
+        let l = MaxPool2d::new(Shape::new(5, 5, 1), [2, 2], None).unwrap();
+        assert_eq!(l.out_shape(), Shape::new(2, 2, 1));
+        let x: Vec<f32> = (0..25).map(|i| i as f32).collect();
+        let mut out = vec![0.0; 4];
+        l.forward(&mut out, &mut [], &x, &[], 1, &Ctx::inference());
+        assert_eq!(out, vec![6.0, 8.0, 16.0, 18.0]);
+        // Article shapes: 26 -> 13, 11 -> 5.
+        assert_eq!(MaxPool2d::new(Shape::new(11, 11, 64), [2, 2], None).unwrap().out_shape(), Shape::new(5, 5, 64));
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        // Distinct, well-separated values so no window has a near-tie within the FD step.
+        let mut rng = Rng::from_seed(9);
+        let n = 2;
+        for (shape, pool, strides) in [(Shape::new(4, 5, 2), [2, 2], None), (Shape::new(5, 5, 1), [3, 2], Some([1, 2]))]
+        {
+            let l = MaxPool2d::new(shape, pool, strides).unwrap();
+            let mut x: Vec<f32> = (0..n * shape.len()).map(|i| i as f32 * 0.05).collect();
+            rng.shuffle(&mut x);
+            check_layer(&l, n, &x, &[], &Ctx::inference());
+        }
+    }
+
+    #[test]
+    fn pool_larger_than_input_is_an_error() {
+        assert!(MaxPool2d::new(Shape::new(1, 1, 4), [2, 2], None).is_err());
+        assert!(MaxPool2d::new(Shape::new(4, 4, 4), [0, 2], None).is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! The `elu-lab` command: parse arguments, run the command, print errors, set the exit code.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // A closed pipe (`elu-lab summary | head`) is not an error.
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("error: {err}");
+            let mut source = err.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            if let Some(hint) = err.downcast_ref::<elu_lab::Error>().and_then(|e| e.hint()) {
+                eprintln!("hint: {hint}");
+            }
+            match err.downcast_ref::<elu_lab::Error>() {
+                Some(elu_lab::Error::Interrupted { .. }) => ExitCode::from(130),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Sequential models: building from a model file, parameters, summary, and batch execution.
+
+pub mod exec;
+pub mod sequential;
+pub mod spec;
+
+pub use exec::Engine;
+pub use sequential::Sequential;
+pub use spec::{ActivationChoice, LayerSpec, ModelSpec, Overrides};

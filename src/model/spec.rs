@@ -1,0 +1,308 @@
+//! Model files: a Sequential model described in TOML (input shape and the list of layers).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::activations::Activation;
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::layers::Padding;
+
+/// The article's model, shipped as `models/article.toml`.
+pub const ARTICLE_TOML: &str = include_str!("../../models/article.toml");
+
+fn default_strides() -> [usize; 2] {
+    [1, 1]
+}
+fn default_pool() -> [usize; 2] {
+    [2, 2]
+}
+fn yes() -> bool {
+    true
+}
+fn default_init() -> Init {
+    Init::GlorotUniform
+}
+fn one() -> f32 {
+    1.0
+}
+fn leaky_default() -> f32 {
+    0.3
+}
+fn prelu_default() -> f32 {
+    0.25
+}
+
+/// The `activation` argument of Conv2D and Dense (a separate activation layer after it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FusedActivation {
+    Linear,
+    Softmax,
+    Relu,
+    Elu,
+    Selu,
+}
+
+/// One layer of a model file, with Keras's names and defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    Conv2d {
+        filters: usize,
+        kernel_size: [usize; 2],
+        #[serde(default = "default_strides")]
+        strides: [usize; 2],
+        #[serde(default)]
+        padding: Padding,
+        #[serde(default = "yes")]
+        use_bias: bool,
+        #[serde(default = "default_init")]
+        kernel_initializer: Init,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        activation: Option<FusedActivation>,
+    },
+    #[serde(rename = "max_pooling2d")]
+    MaxPooling2d {
+        #[serde(default = "default_pool")]
+        pool_size: [usize; 2],
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        strides: Option<[usize; 2]>,
+    },
+    Dropout {
+        rate: f32,
+    },
+    Flatten,
+    Dense {
+        units: usize,
+        #[serde(default = "yes")]
+        use_bias: bool,
+        #[serde(default = "default_init")]
+        kernel_initializer: Init,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        activation: Option<FusedActivation>,
+    },
+    Elu {
+        #[serde(default = "one")]
+        alpha: f32,
+    },
+    Relu,
+    LeakyRelu {
+        #[serde(default = "leaky_default")]
+        negative_slope: f32,
+    },
+    Selu,
+    Prelu {
+        #[serde(default = "prelu_default")]
+        init: f32,
+    },
+    Softmax,
+}
+
+impl LayerSpec {
+    /// The layer as an activation, if it is one that `--activation` may replace.
+    pub fn is_hidden_activation(&self) -> bool {
+        matches!(
+            self,
+            LayerSpec::Elu { .. }
+                | LayerSpec::Relu
+                | LayerSpec::LeakyRelu { .. }
+                | LayerSpec::Selu
+                | LayerSpec::Prelu { .. }
+        )
+    }
+
+    /// The layer's `type` in a model file.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            LayerSpec::Conv2d { .. } => "conv2d",
+            LayerSpec::MaxPooling2d { .. } => "max_pooling2d",
+            LayerSpec::Dropout { .. } => "dropout",
+            LayerSpec::Flatten => "flatten",
+            LayerSpec::Dense { .. } => "dense",
+            LayerSpec::Elu { .. } => "elu",
+            LayerSpec::Relu => "relu",
+            LayerSpec::LeakyRelu { .. } => "leaky_relu",
+            LayerSpec::Selu => "selu",
+            LayerSpec::Prelu { .. } => "prelu",
+            LayerSpec::Softmax => "softmax",
+        }
+    }
+
+    /// The parameter-free activation this spec describes, if any.
+    pub fn activation(&self) -> Option<Activation> {
+        match *self {
+            LayerSpec::Elu { alpha } => Some(Activation::Elu { alpha }),
+            LayerSpec::Relu => Some(Activation::Relu),
+            LayerSpec::LeakyRelu { negative_slope } => Some(Activation::LeakyRelu { negative_slope }),
+            LayerSpec::Selu => Some(Activation::Selu),
+            _ => None,
+        }
+    }
+}
+
+/// A whole model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// (height, width, channels) of one input image.
+    pub input_shape: [usize; 3],
+    pub layers: Vec<LayerSpec>,
+}
+
+/// The hidden-activation choices of `--activation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum ActivationChoice {
+    Elu,
+    Relu,
+    LeakyRelu,
+    Selu,
+    Prelu,
+}
+
+/// What `--activation`, `--alpha`, `--init` and `--dropout` change in a model.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub activation: Option<ActivationChoice>,
+    /// ELU's α (and LeakyReLU's slope when the activation is leaky_relu).
+    pub alpha: Option<f32>,
+    pub init: Option<Init>,
+    pub dropout: Option<f32>,
+}
+
+impl ModelSpec {
+    /// The article's model.
+    pub fn article() -> Self {
+        // The shipped file is parsed by a test, so this cannot fail in a released build.
+        match Self::parse(ARTICLE_TOML, Path::new("models/article.toml")) {
+            Ok(spec) => spec,
+            Err(e) => unreachable!("the bundled article model is invalid: {e}"),
+        }
+    }
+
+    /// Parses a model file's text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let spec: ModelSpec = toml::from_str(text)
+            .map_err(|e| Error::ModelFile { path: path.to_path_buf(), msg: e.to_string().trim().to_string() })?;
+        if spec.layers.is_empty() {
+            return Err(Error::ModelFile { path: path.to_path_buf(), msg: "the model has no layers".into() });
+        }
+        Ok(spec)
+    }
+
+    /// Reads and parses a model file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// The model as TOML text (what `summary.json` and checkpoints record).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// The kernel initialiser of the first Conv2D or Dense layer.
+    pub fn kernel_initializer(&self) -> Option<Init> {
+        self.layers.iter().find_map(|l| match l {
+            LayerSpec::Conv2d { kernel_initializer, .. } | LayerSpec::Dense { kernel_initializer, .. } => {
+                Some(*kernel_initializer)
+            }
+            _ => None,
+        })
+    }
+
+    /// Applies the command line's overrides to every matching layer.
+    pub fn apply(&mut self, o: &Overrides) {
+        for layer in &mut self.layers {
+            if layer.is_hidden_activation() {
+                if let Some(choice) = o.activation {
+                    *layer = match choice {
+                        ActivationChoice::Elu => LayerSpec::Elu { alpha: 1.0 },
+                        ActivationChoice::Relu => LayerSpec::Relu,
+                        ActivationChoice::LeakyRelu => LayerSpec::LeakyRelu { negative_slope: 0.3 },
+                        ActivationChoice::Selu => LayerSpec::Selu,
+                        ActivationChoice::Prelu => LayerSpec::Prelu { init: 0.25 },
+                    };
+                }
+                if let Some(a) = o.alpha {
+                    match layer {
+                        LayerSpec::Elu { alpha } => *alpha = a,
+                        LayerSpec::LeakyRelu { negative_slope } => *negative_slope = a,
+                        _ => {}
+                    }
+                }
+            }
+            match layer {
+                LayerSpec::Conv2d { kernel_initializer, .. } | LayerSpec::Dense { kernel_initializer, .. } => {
+                    if let Some(init) = o.init {
+                        *kernel_initializer = init;
+                    }
+                }
+                LayerSpec::Dropout { rate } => {
+                    if let Some(d) = o.dropout {
+                        *rate = d;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn article_model_file_parses() {
+        let spec = ModelSpec::article();
+        assert_eq!(spec.input_shape, [28, 28, 1]);
+        assert_eq!(spec.layers.len(), 12);
+        assert_eq!(spec.layers[1], LayerSpec::Elu { alpha: 1.0 });
+    }
+
+    #[test]
+    fn overrides_reach_every_matching_layer() {
+        let mut spec = ModelSpec::article();
+        spec.apply(&Overrides {
+            activation: Some(ActivationChoice::Relu),
+            alpha: None,
+            init: Some(Init::GlorotUniform),
+            dropout: Some(0.5),
+        });
+        assert_eq!(spec.layers.iter().filter(|l| **l == LayerSpec::Relu).count(), 3);
+        assert!(!spec.layers.iter().any(|l| matches!(l, LayerSpec::Elu { .. })));
+        assert_eq!(spec.layers.iter().filter(|l| **l == LayerSpec::Dropout { rate: 0.5 }).count(), 2);
+        for l in &spec.layers {
+            if let LayerSpec::Conv2d { kernel_initializer, .. } | LayerSpec::Dense { kernel_initializer, .. } = l {
+                assert_eq!(*kernel_initializer, Init::GlorotUniform);
+            }
+        }
+        let mut spec = ModelSpec::article();
+        spec.apply(&Overrides { alpha: Some(0.1), ..Default::default() });
+        assert_eq!(spec.layers.iter().filter(|l| **l == LayerSpec::Elu { alpha: 0.1 }).count(), 3);
+    }
+
+    #[test]
+    fn unknown_layers_and_fields_are_errors_naming_the_file() {
+        let p = Path::new("m.toml");
+        let err = ModelSpec::parse("input_shape=[28,28,1]\n[[layers]]\ntype='lstm'\n", p).unwrap_err().to_string();
+        assert!(err.starts_with("m.toml") && err.contains("lstm"), "{err}");
+        let err = ModelSpec::parse("input_shape=[28,28,1]\n[[layers]]\ntype='dense'\nunits=3\nfoo=1\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("foo"), "{err}");
+        let err = ModelSpec::parse("input_shape=[28,28,1]\nlayers=[]\n", p).unwrap_err().to_string();
+        assert!(err.contains("no layers"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let spec = ModelSpec::article();
+        let again = ModelSpec::parse(&spec.to_toml(), Path::new("x")).unwrap();
+        assert_eq!(spec, again);
+    }
+}

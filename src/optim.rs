@@ -1,0 +1,156 @@
+//! Optimisers over the flat parameter buffer: Adam in Keras's form, and SGD with momentum.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Settings of an optimiser, as given on the command line or in a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    /// Keras's Adam: lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7 by default.
+    Adam { lr: f32, beta_1: f64, beta_2: f64, epsilon: f64 },
+    /// Keras's SGD: v ← μv − lr·g; θ ← θ + v (plain SGD when μ = 0).
+    Sgd { lr: f32, momentum: f32 },
+}
+
+impl OptimizerConfig {
+    /// Adam with Keras's defaults and the given learning rate.
+    pub fn adam(lr: f32) -> Self {
+        OptimizerConfig::Adam { lr, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
+    }
+
+    /// Rejects values that cannot train.
+    pub fn validate(&self) -> Result<()> {
+        let (lr, extra) = match *self {
+            OptimizerConfig::Adam { lr, beta_1, beta_2, epsilon } => {
+                for (name, b) in [("beta_1", beta_1), ("beta_2", beta_2)] {
+                    if !(0.0..1.0).contains(&b) {
+                        return Err(Error::config(format!("adam {name}"), format!("must be in [0, 1), got {b}")));
+                    }
+                }
+                (lr, epsilon)
+            }
+            OptimizerConfig::Sgd { lr, momentum } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return Err(Error::config("--momentum", format!("must be in [0, 1), got {momentum}")));
+                }
+                (lr, 1.0)
+            }
+        };
+        if !(lr > 0.0 && lr.is_finite()) {
+            return Err(Error::config("--lr", format!("learning rate must be a finite number > 0, got {lr}")));
+        }
+        if !(extra > 0.0 && extra.is_finite()) {
+            return Err(Error::config("adam epsilon", format!("must be a finite number > 0, got {extra}")));
+        }
+        Ok(())
+    }
+}
+
+/// An optimiser with its state: moments share the parameters' flat layout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Optimizer {
+    pub config: OptimizerConfig,
+    /// Steps taken so far (Keras's `iterations`).
+    pub iterations: u64,
+    /// Adam's first moment, or SGD's velocity.
+    pub m: Vec<f32>,
+    /// Adam's second moment (empty for SGD).
+    pub v: Vec<f32>,
+}
+
+impl Optimizer {
+    /// A fresh optimiser for `n_params` parameters.
+    pub fn new(config: OptimizerConfig, n_params: usize) -> Self {
+        let v = match config {
+            OptimizerConfig::Adam { .. } => vec![0.0; n_params],
+            OptimizerConfig::Sgd { .. } => Vec::new(),
+        };
+        Optimizer { config, iterations: 0, m: vec![0.0; n_params], v }
+    }
+
+    /// One update of `params` with `grads` (the batch-mean gradient).
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.iterations += 1;
+        match self.config {
+            OptimizerConfig::Adam { lr, beta_1, beta_2, epsilon } => {
+                // Keras: lr_t = lr·sqrt(1 − β₂ᵗ)/(1 − β₁ᵗ); θ −= lr_t·m/(sqrt(v) + ε)
+                let t = self.iterations as i32;
+                // β and ε are double-precision constants, as in Keras, rounded to f32 once here.
+                let lr_t = (lr as f64 * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t))) as f32;
+                let (a1, a2, epsilon) = ((1.0 - beta_1) as f32, (1.0 - beta_2) as f32, epsilon as f32);
+                for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+                    *m += (g - *m) * a1;
+                    *v += (g * g - *v) * a2;
+                    *p -= lr_t * *m / (v.sqrt() + epsilon);
+                }
+            }
+            OptimizerConfig::Sgd { lr, momentum } => {
+                for ((p, &g), vel) in params.iter_mut().zip(grads).zip(&mut self.m) {
+                    *vel = momentum * *vel - lr * g;
+                    *p += *vel;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adam_first_steps_match_hand_computation() {
+        // θ₀ = 1, g = 0.5 at every step, Keras defaults.
+        // t=1: m = 0.05, v = 0.00025, lr_t = 1e-3·sqrt(0.001)/0.1 = 3.16227766e-4,
+        //      Δ = lr_t·0.05/(0.0158113883 + 1e-7) = 9.99993676e-4  → θ₁ = 0.999000006
+        // t=2: m = 0.095, v = 0.00049975, lr_t = 1e-3·sqrt(0.001999)/0.19 = 2.35314e-4,
+        //      Δ = lr_t·0.095/(0.0223550 + 1e-7) = 9.99995e-4      → θ₂ = 0.998000011
+        let mut opt = Optimizer::new(OptimizerConfig::adam(1e-3), 1);
+        let mut p = [1.0f32];
+        opt.step(&mut p, &[0.5]);
+        assert!((p[0] as f64 - 0.999_000_006).abs() < 2e-7, "{}", p[0]);
+        assert!((opt.m[0] - 0.05).abs() < 1e-9 && (opt.v[0] - 0.00025).abs() < 1e-10, "{} {}", opt.m[0], opt.v[0]);
+        opt.step(&mut p, &[0.5]);
+        assert!((p[0] as f64 - 0.998_000_011).abs() < 3e-7, "{}", p[0]);
+        assert_eq!(opt.iterations, 2);
+    }
+
+    #[test]
+    fn adam_epsilon_is_added_to_sqrt_v() {
+        // With g = 0 from the start, m = v = 0 and the step is 0 (no division by zero).
+        let mut opt = Optimizer::new(OptimizerConfig::adam(1e-3), 2);
+        let mut p = [1.0f32, -2.0];
+        opt.step(&mut p, &[0.0, 0.0]);
+        assert_eq!(p, [1.0, -2.0]);
+        // A tiny gradient: the step is lr_t·m/(sqrt(v)+ε), visibly less than lr when |g| ~ ε.
+        let mut opt = Optimizer::new(OptimizerConfig::adam(1e-3), 1);
+        let mut p = [0.0f32];
+        opt.step(&mut p, &[1e-7]);
+        // m = 1e-8, sqrt(v) = sqrt(1e-17) = 3.162e-9, lr_t = 3.162e-4 → Δ = 3.162e-4·1e-8/(1.03162e-7) = 3.065e-5
+        assert!((p[0] + 3.065e-5).abs() < 2e-7, "{}", p[0]);
+    }
+
+    #[test]
+    fn sgd_with_and_without_momentum() {
+        let mut opt = Optimizer::new(OptimizerConfig::Sgd { lr: 0.1, momentum: 0.0 }, 1);
+        let mut p = [1.0f32];
+        opt.step(&mut p, &[2.0]);
+        assert!((p[0] - 0.8).abs() < 1e-7);
+        let mut opt = Optimizer::new(OptimizerConfig::Sgd { lr: 0.1, momentum: 0.9 }, 1);
+        let mut p = [1.0f32];
+        opt.step(&mut p, &[1.0]); // v = -0.1
+        opt.step(&mut p, &[1.0]); // v = -0.09 - 0.1 = -0.19
+        assert!((p[0] - (1.0 - 0.1 - 0.19)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bad_learning_rates_are_rejected() {
+        for lr in [0.0f32, -1.0, f32::NAN, f32::INFINITY] {
+            let err = OptimizerConfig::adam(lr).validate().unwrap_err().to_string();
+            assert!(err.contains("--lr"), "{err}");
+        }
+        assert!(OptimizerConfig::Sgd { lr: 0.1, momentum: 1.5 }.validate().is_err());
+    }
+}

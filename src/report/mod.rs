@@ -1,0 +1,11 @@
+//! What a training run leaves behind for people: history files (Keras's CSV layout and JSON)
+//! and PNG charts of the learning curves, all written atomically.
+//!
+//! - [`files`]: [`atomic_write`], [`history_csv`], [`history_json`], [`write_history`].
+//! - [`plot`]: [`plot_curves`], [`plot_comparison`], [`write_plots`].
+
+pub mod files;
+pub mod plot;
+
+pub use files::{atomic_write, history_csv, history_json, write_history};
+pub use plot::{plot_comparison, plot_curves, write_plots};

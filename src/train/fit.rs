@@ -1,0 +1,181 @@
+//! The fit loop: Keras's `model.fit` semantics over an [`Engine`].
+//!
+//! Each epoch reshuffles the training part (the validation part was split off before, as the
+//! last fraction, by `Dataset::split_validation`), runs the batches in order (the last one
+//! may be smaller), reports training loss and accuracy averaged over the epoch weighted by
+//! batch size, then evaluates the validation part in inference mode.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::history::{EpochMetrics, History};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::{Engine, Sequential};
+use crate::optim::{Optimizer, OptimizerConfig};
+use crate::rng::{Rng, Stream};
+
+/// Settings of `fit`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Fixes initialisation, shuffling and dropout.
+    pub seed: u64,
+    /// Reshuffle the training samples every epoch (Keras's default).
+    pub shuffle: bool,
+}
+
+impl FitConfig {
+    /// Rejects values that cannot train, naming the flag.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::config("--epochs", "must be at least 1, got 0"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::config("--batch-size", "must be at least 1, got 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Receives progress from the fit loop (progress bars, files, early stopping).
+pub trait Observer {
+    /// Before the first batch of `epoch` (counted from 0).
+    fn epoch_begin(&mut self, _epoch: usize, _batches: usize) {}
+    /// After each batch, with the running epoch means so far.
+    fn batch_end(&mut self, _batch: usize, _loss: f64, _accuracy: f64) {}
+    /// After validation. Return `Ok(false)` to stop training (early stopping).
+    fn epoch_end(&mut self, _epoch: usize, _metrics: &EpochMetrics, _trainer: &Trainer) -> Result<bool> {
+        Ok(true)
+    }
+}
+
+/// A model's parameters and optimiser, and the buffers to train it.
+#[derive(Debug)]
+pub struct Trainer<'m> {
+    pub model: &'m Sequential,
+    pub params: Vec<f32>,
+    pub optimizer: Optimizer,
+    grads: Vec<f32>,
+    engine: Engine,
+}
+
+impl<'m> Trainer<'m> {
+    /// A trainer with freshly initialised parameters (seeded) and a fresh optimiser.
+    pub fn new(model: &'m Sequential, opt: OptimizerConfig, batch_size: usize, seed: u64) -> Self {
+        let params = model.init_params(seed);
+        Self::with_state(model, params, Optimizer::new(opt, model.param_count()), batch_size)
+    }
+
+    /// A trainer continuing from saved parameters and optimiser state.
+    pub fn with_state(model: &'m Sequential, params: Vec<f32>, optimizer: Optimizer, batch_size: usize) -> Self {
+        let n = model.param_count();
+        Trainer { model, params, optimizer, grads: vec![0.0; n], engine: Engine::new(model, batch_size, true) }
+    }
+
+    /// Trains epochs `start_epoch..cfg.epochs`, appending to `history`.
+    ///
+    /// Stops with [`Error::NonFinite`] when a batch's loss is NaN or infinite (before the update,
+    /// so the parameters stay the last good ones), and with [`Error::Interrupted`] when `stop`
+    /// is raised (after finishing the current batch).
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit(
+        &mut self,
+        train: &Dataset,
+        val: Option<&Dataset>,
+        cfg: &FitConfig,
+        start_epoch: usize,
+        history: &mut History,
+        observer: &mut dyn Observer,
+        stop: Option<&AtomicBool>,
+    ) -> Result<()> {
+        cfg.validate()?;
+        let n = train.len();
+        if n == 0 {
+            return Err(Error::DataMismatch { msg: "the training set is empty".into() });
+        }
+        let batches = n.div_ceil(cfg.batch_size);
+        let mut order: Vec<usize> = (0..n).collect();
+        for epoch in start_epoch..cfg.epochs {
+            let t0 = Instant::now();
+            order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
+            if cfg.shuffle {
+                Rng::stream(cfg.seed, Stream::Shuffle, &[epoch as u64]).shuffle(&mut order);
+            }
+            observer.epoch_begin(epoch, batches);
+            let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+            for b in 0..batches {
+                let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
+                let fill = |first: usize, x: &mut [f32], y: &mut [u8]| {
+                    let ids = &idx[first..(first + crate::model::exec::SLICE).min(idx.len())];
+                    train.fill_batch(ids, x, y);
+                };
+                let step = self.optimizer.iterations;
+                let (l, c) =
+                    self.engine.train_step(self.model, &self.params, &mut self.grads, idx.len(), &fill, cfg.seed, step);
+                let batch_loss = l / idx.len() as f64;
+                if !batch_loss.is_finite() {
+                    return Err(Error::NonFinite { epoch: epoch + 1, batch: b + 1, value: batch_loss as f32 });
+                }
+                self.optimizer.step(&mut self.params, &self.grads);
+                loss_sum += l;
+                correct += c;
+                let seen = ((b + 1) * cfg.batch_size).min(n) as f64;
+                observer.batch_end(b, loss_sum / seen, correct as f64 / seen);
+                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) && b + 1 < batches {
+                    return Err(Error::Interrupted { epoch: epoch + 1, dir: Default::default() });
+                }
+            }
+            let (val_loss, val_accuracy) = match val {
+                Some(v) => {
+                    let (l, a) = evaluate(&mut self.engine, self.model, &self.params, v);
+                    (Some(l), Some(a))
+                }
+                None => (None, None),
+            };
+            let metrics = EpochMetrics {
+                loss: loss_sum / n as f64,
+                accuracy: correct as f64 / n as f64,
+                val_loss,
+                val_accuracy,
+                seconds: t0.elapsed().as_secs_f64(),
+            };
+            history.push(metrics);
+            let go_on = observer.epoch_end(epoch, &metrics, self)?;
+            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) && epoch + 1 < cfg.epochs {
+                return Err(Error::Interrupted { epoch: epoch + 1, dir: Default::default() });
+            }
+            if !go_on {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loss and accuracy on `data` in inference mode.
+    pub fn evaluate(&mut self, data: &Dataset) -> (f64, f64) {
+        evaluate(&mut self.engine, self.model, &self.params, data)
+    }
+}
+
+/// Mean loss and accuracy of `params` on `data`, in inference mode, batch by batch.
+pub fn evaluate(engine: &mut Engine, model: &Sequential, params: &[f32], data: &Dataset) -> (f64, f64) {
+    let n = data.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let bs = engine.batch_size();
+    let (mut loss, mut correct) = (0.0, 0);
+    let ids: Vec<usize> = (0..n).collect();
+    for start in (0..n).step_by(bs) {
+        let idx = &ids[start..(start + bs).min(n)];
+        let fill = |first: usize, x: &mut [f32], y: &mut [u8]| {
+            data.fill_batch(&idx[first..(first + crate::model::exec::SLICE).min(idx.len())], x, y);
+        };
+        let (l, c) = engine.evaluate(model, params, idx.len(), &fill);
+        loss += l;
+        correct += c;
+    }
+    (loss / n as f64, correct as f64 / n as f64)
+}

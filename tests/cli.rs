@@ -1,0 +1,158 @@
+//! Integration tests: the real `elu-lab` binary on small subsets of the bundled MNIST.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn elu_lab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_elu-lab"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// A clean failure: non-zero exit, an `error:` line mentioning `needle`, and no panic.
+fn assert_clean_error(o: &Output, needle: &str) {
+    let (out, err) = text(o);
+    assert!(!o.status.success(), "expected failure, got success\nstdout: {out}\nstderr: {err}");
+    assert!(!err.contains("panicked"), "panic instead of an error:\n{err}");
+    assert!(err.contains("error") && err.contains(needle), "stderr should mention {needle:?}:\n{err}");
+}
+
+#[test]
+fn trains_one_epoch_on_a_subset_far_above_chance_and_writes_the_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = elu_lab(&["train", "--limit", "6000", "--batch-size", "50", "--epochs", "1", "--seed", "3", "--out", out.to_str().unwrap()]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let last = stdout.lines().last().unwrap();
+    assert!(last.starts_with("Test loss: ") && last.contains(" / Test accuracy: "), "last line: {last}");
+    let acc: f64 = last.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(acc > 0.8, "test accuracy {acc} should be far above chance (0.1)");
+    for f in ["history.csv", "history.json", "summary.json", "accuracy.png", "loss.png", "model.toml"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(csv.lines().next().unwrap(), "epoch,accuracy,loss,val_accuracy,val_loss");
+    assert!(csv.lines().nth(1).unwrap().starts_with("0,"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["params"], 431_242);
+    assert_eq!(summary["train_samples"], 4800);
+    assert_eq!(summary["validation_samples"], 1200);
+    assert!((summary["test_accuracy"].as_f64().unwrap() - acc).abs() < 1e-4);
+    let png = std::fs::read(out.join("accuracy.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+fn history_of(args: &[&str], dir: &Path) -> String {
+    let mut all = vec!["train", "--limit", "1000", "--epochs", "2", "--verbose", "0", "--out", dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = elu_lab(&all);
+    assert!(o.status.success(), "{:?}", text(&o));
+    std::fs::read_to_string(dir.join("history.json")).unwrap()
+}
+
+/// The history without the wall-clock times.
+fn numbers(history_json: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(history_json).unwrap();
+    v.as_object_mut().unwrap().remove("epoch_seconds");
+    v
+}
+
+#[test]
+fn same_seed_gives_identical_history_across_runs_and_thread_counts() {
+    let d = tempfile::tempdir().unwrap();
+    let a = numbers(&history_of(&["--seed", "5", "--threads", "1"], &d.path().join("a")));
+    let b = numbers(&history_of(&["--seed", "5", "--threads", "2"], &d.path().join("b")));
+    let c = numbers(&history_of(&["--seed", "5", "--threads", "3"], &d.path().join("c")));
+    let other = numbers(&history_of(&["--seed", "6", "--threads", "2"], &d.path().join("d")));
+    assert_eq!(a, b, "1 vs 2 threads");
+    assert_eq!(a, c, "1 vs 3 threads");
+    assert_ne!(a, other, "another seed gives other numbers");
+}
+
+#[test]
+fn summary_prints_the_article_model() {
+    let o = elu_lab(&["summary"]);
+    let (out, _) = text(&o);
+    assert!(o.status.success());
+    assert!(out.contains("Total params: 431,242"), "{out}");
+    assert!(out.contains("(None, 26, 26, 32)") && out.contains("(None, 1600)"), "{out}");
+}
+
+#[test]
+fn nonsense_flags_are_clear_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--batch-size", "0"], "--batch-size"),
+        (&["--epochs", "0"], "--epochs"),
+        (&["--validation-split", "1.5"], "--validation-split"),
+        (&["--validation-split=-0.1"], "--validation-split"),
+        (&["--lr=-1e-3"], "--lr"),
+        (&["--lr", "0"], "--lr"),
+        (&["--lr", "NaN"], "--lr"),
+        (&["--alpha", "0"], "alpha"),
+        (&["--alpha", "-1"], "alpha"),
+        (&["--dropout", "1.0"], "dropout"),
+        (&["--limit", "0"], "--limit"),
+        (&["--verbose", "3"], "verbose"),
+        (&["--activation", "tanhh"], "tanhh"),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["train", "--epochs", "1", "--limit", "100"];
+        all.extend_from_slice(args);
+        assert_clean_error(&elu_lab(&all), needle);
+    }
+}
+
+#[test]
+fn missing_and_corrupt_data_are_clear_errors() {
+    let d = tempfile::tempdir().unwrap();
+    assert_clean_error(&elu_lab(&["train", "--data", d.path().to_str().unwrap()]), "train-images");
+    // A truncated image file next to good label files.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    for f in ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(src.join(f), d.path().join(f)).unwrap();
+    }
+    let bytes = std::fs::read(src.join("train-images-idx3-ubyte.gz")).unwrap();
+    std::fs::write(d.path().join("train-images-idx3-ubyte.gz"), &bytes[..bytes.len() / 3]).unwrap();
+    assert_clean_error(&elu_lab(&["train", "--data", d.path().to_str().unwrap()]), "train-images-idx3-ubyte.gz");
+}
+
+#[test]
+fn bad_model_files_are_clear_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let cases = [
+        ("unknown.toml", "input_shape = [28, 28, 1]\n[[layers]]\ntype = \"lstm\"\n", "lstm"),
+        ("shape.toml", "input_shape = [28, 28, 1]\n[[layers]]\ntype = \"conv2d\"\nfilters = 4\nkernel_size = [30, 30]\n", "larger than its 28x28 input"),
+        ("units.toml", "input_shape = [28, 28, 1]\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 0\n", "units"),
+        ("alpha.toml", "input_shape = [28, 28, 1]\n[[layers]]\ntype = \"elu\"\nalpha = -1.0\n", "alpha"),
+        ("input.toml", "input_shape = [32, 32, 3]\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n", "input_shape"),
+    ];
+    for (name, body, needle) in cases {
+        let p = d.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        assert_clean_error(
+            &elu_lab(&["train", "--epochs", "1", "--limit", "100", "--model", p.to_str().unwrap()]),
+            needle,
+        );
+    }
+    assert_clean_error(&elu_lab(&["summary", "--model", "does/not/exist.toml"]), "does/not/exist.toml");
+}
+
+#[test]
+fn unwritable_output_directory_is_a_clear_error() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = file.join("run");
+    assert_clean_error(
+        &elu_lab(&["train", "--epochs", "1", "--limit", "100", "--out", out.to_str().unwrap()]),
+        "a-file",
+    );
+}
