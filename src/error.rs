@@ -40,9 +40,10 @@ pub enum Error {
     /// The data does not fit the model (image size, number of classes).
     #[error("data does not fit the model: {msg}")]
     DataMismatch { msg: String },
-    /// Training produced a NaN or infinite loss.
-    #[error("loss became {value} at epoch {epoch}, batch {batch}; training stopped")]
-    NonFinite { epoch: usize, batch: usize, value: f32 },
+    /// Training produced a NaN or infinite loss (or weight, or validation loss): `what` became
+    /// `value` at `batch` of `epoch` (both counted from 1).
+    #[error("{what} became {value} at epoch {epoch}, batch {batch}; training stopped")]
+    NonFinite { what: &'static str, epoch: usize, batch: usize, value: f32 },
     /// Training was interrupted by a signal; the run directory holds the state so far.
     #[error("training interrupted during epoch {epoch}; history and checkpoint saved in {}", dir.display())]
     Interrupted { epoch: usize, dir: PathBuf },
@@ -64,6 +65,9 @@ impl Error {
             Error::Checksum { .. } => Some("the bundled dataset was modified; restore it with `git checkout data/mnist`".into()),
             Error::Config { .. } => Some("see `elu-lab train --help` for the accepted values".into()),
             Error::ModelFile { .. } => Some("see models/article.toml for a complete, working model file".into()),
+            Error::Shape { msg, .. } if msg.starts_with("invalid") => Some(
+                "fix the value in the model file, or the flag that sets it (--alpha, --dropout); see models/article.toml".into(),
+            ),
             Error::Shape { .. } => Some("run `elu-lab summary --model FILE` to see the shape after each layer".into()),
             Error::DataMismatch { .. } => Some("the model's input_shape must match the images (28x28x1 for MNIST)".into()),
             Error::NonFinite { .. } => Some("lower --lr, or check the data for extreme values; the last good checkpoint is kept".into()),

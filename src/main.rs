@@ -18,9 +18,16 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("error: {err}");
+            let mut shown = err.to_string();
             let mut source = err.source();
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                // Messages that already end with their cause ("cannot write X: disk full") are
+                // not repeated.
+                let text = s.to_string();
+                if !shown.ends_with(&text) {
+                    eprintln!("  caused by: {text}");
+                }
+                shown = text;
                 source = s.source();
             }
             if let Some(hint) = err.downcast_ref::<elu_lab::Error>().and_then(|e| e.hint()) {

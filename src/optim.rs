@@ -1,5 +1,6 @@
 //! Optimisers over the flat parameter buffer: Adam in Keras's form, and SGD with momentum.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -80,11 +81,18 @@ impl Optimizer {
                 // β and ε are double-precision constants, as in Keras, rounded to f32 once here.
                 let lr_t = (lr as f64 * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t))) as f32;
                 let (a1, a2, epsilon) = ((1.0 - beta_1) as f32, (1.0 - beta_2) as f32, epsilon as f32);
-                for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
-                    *m += (g - *m) * a1;
-                    *v += (g * g - *v) * a2;
-                    *p -= lr_t * *m / (v.sqrt() + epsilon);
-                }
+                // Element-wise, so splitting it across threads cannot change a bit.
+                const CHUNK: usize = 16 * 1024;
+                let parts = params.par_chunks_mut(CHUNK).zip(grads.par_chunks(CHUNK));
+                parts.zip(self.m.par_chunks_mut(CHUNK)).zip(self.v.par_chunks_mut(CHUNK)).for_each(
+                    |(((p, g), m), v)| {
+                        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+                            *m += (g - *m) * a1;
+                            *v += (g * g - *v) * a2;
+                            *p -= lr_t * *m / (v.sqrt() + epsilon);
+                        }
+                    },
+                );
             }
             OptimizerConfig::Sgd { lr, momentum } => {
                 for ((p, &g), vel) in params.iter_mut().zip(grads).zip(&mut self.m) {

@@ -24,6 +24,18 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A 32-bit bijective integer hash (Wellons' "lowbias32"): a counter-based source of random
+/// bits that vectorises, used where each element needs one independent draw (dropout masks).
+#[inline(always)]
+pub fn hash32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7FEB_352D);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846C_A68B);
+    x ^= x >> 16;
+    x
+}
+
 /// xoshiro256++ (Blackman & Vigna), 256 bits of state.
 #[derive(Clone, Debug)]
 pub struct Rng {
@@ -49,6 +61,13 @@ impl Rng {
             h = mix64(h ^ mix64(k.wrapping_add(0x632B_E59B_D9B4_E019)));
         }
         Rng::from_seed(h)
+    }
+
+    /// Two 32-bit keys for counter-based draws: element j's bits are
+    /// `hash32(hash32(j ^ k0).wrapping_add(k1))`.
+    pub fn key32(seed: u64, purpose: Stream, keys: &[u64]) -> (u32, u32) {
+        let k = Rng::stream(seed, purpose, keys).next_u64();
+        (k as u32, (k >> 32) as u32)
     }
 
     /// The next 64 random bits.
@@ -137,6 +156,23 @@ mod tests {
         assert!((var - 1.0).abs() < 0.02, "var {var}");
         let u: f64 = (0..n).map(|_| r.uniform()).sum::<f64>() / n as f64;
         assert!((u - 0.5).abs() < 0.005, "uniform mean {u}");
+    }
+
+    #[test]
+    fn hash32_bits_are_balanced() {
+        let (k0, k1) = Rng::key32(1, Stream::Dropout, &[0, 0, 0]);
+        let n = 1 << 16;
+        let mut ones = [0u32; 32];
+        for j in 0..n {
+            let h = hash32(hash32(j ^ k0).wrapping_add(k1));
+            for (b, o) in ones.iter_mut().enumerate() {
+                *o += (h >> b) & 1;
+            }
+        }
+        for o in ones {
+            let f = o as f64 / n as f64;
+            assert!((f - 0.5).abs() < 0.01, "bit frequency {f}");
+        }
     }
 
     #[test]

@@ -27,7 +27,19 @@ fn assert_clean_error(o: &Output, needle: &str) {
 fn trains_one_epoch_on_a_subset_far_above_chance_and_writes_the_run_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = elu_lab(&["train", "--limit", "6000", "--batch-size", "50", "--epochs", "1", "--seed", "3", "--out", out.to_str().unwrap()]);
+    let o = elu_lab(&[
+        "train",
+        "--limit",
+        "6000",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "1",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "stdout: {stdout}\nstderr: {stderr}");
     let last = stdout.lines().last().unwrap();

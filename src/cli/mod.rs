@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand, each turning arguments into a validated config.
 
+mod bench;
 mod progress;
 mod summary;
 mod train;
@@ -21,6 +22,9 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Print the model's layers, output shapes and parameter counts, like Keras's model.summary().
     Summary(summary::SummaryArgs),
+    /// Measure training and evaluation speed, memory and a per-layer breakdown, beside the
+    /// machine's f32 GEMM peak.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command.
@@ -28,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => train::run(args),
         Command::Summary(args) => summary::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

@@ -32,7 +32,7 @@ impl Progress {
         if self.verbose == 0 {
             return;
         }
-        println!("Epoch {}/{}", epoch + 1, self.epochs);
+        super::train::say(format_args!("Epoch {}/{}", epoch + 1, self.epochs));
         if self.live() {
             let style = ProgressStyle::with_template("{pos:>4}/{len} [{bar:30}] - ETA: {eta} - {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -70,6 +70,6 @@ impl Progress {
         if let (Some(va), Some(vl)) = (m.val_accuracy, m.val_loss) {
             line.push_str(&format!(" - val_accuracy: {va:.4} - val_loss: {vl:.4}"));
         }
-        println!("{line}");
+        super::train::say(format_args!("{line}"));
     }
 }

@@ -1,17 +1,19 @@
 //! `elu-lab train`: train a model on MNIST (or any dataset in its layout) and evaluate it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::Args;
 use elu_lab::data::{self, Dataset};
 use elu_lab::init::Init;
 use elu_lab::model::{ActivationChoice, LayerSpec, ModelSpec, Overrides, Sequential};
 use elu_lab::optim::OptimizerConfig;
 use elu_lab::report;
-use elu_lab::train::checkpoint::{self, Checkpoint};
+use elu_lab::train::checkpoint::{self, BestEpoch, Checkpoint};
 use elu_lab::train::{EpochMetrics, FitConfig, History, Observer, Trainer};
 use elu_lab::Error;
 use serde::{Deserialize, Serialize};
@@ -126,6 +128,12 @@ impl TrainArgs {
         if self.limit == Some(0) {
             return Err(Error::config("--limit", "must be at least 1, got 0"));
         }
+        if self.threads > MAX_THREADS {
+            return Err(Error::config(
+                "--threads",
+                format!("must be at most {MAX_THREADS} (0 = all cores), got {}", self.threads),
+            ));
+        }
         if self.patience == Some(0) {
             return Err(Error::config("--patience", "must be at least 1, got 0"));
         }
@@ -139,6 +147,9 @@ impl TrainArgs {
         FitConfig { epochs: self.epochs, batch_size: self.batch_size, seed: self.seed, shuffle: true }.validate()
     }
 }
+
+/// The most worker threads `--threads` accepts (a batch has far fewer slices to share out).
+const MAX_THREADS: usize = 1024;
 
 /// The checkpoint file of a run directory.
 const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -199,19 +210,28 @@ pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
             spec
         }
     };
-    let model = Sequential::from_spec(&spec)?;
-    model.check_trainable(10)?;
+    let model_name = match (&resumed, &args.model) {
+        (Some(r), _) => format!("the model saved in {}", r.dir.join(CHECKPOINT).display()),
+        (None, Some(p)) => format!("model file {}", p.display()),
+        (None, None) => "the article's model".to_string(),
+    };
+    let model = Sequential::from_spec(&spec).and_then(|m| m.check_trainable(10).map(|()| m)).with_context(|| {
+        let o = &args.overrides;
+        let overridden = o.activation.is_some() || o.alpha.is_some() || o.init.is_some() || o.dropout.is_some();
+        let flags = if resumed.is_none() && overridden { " (after --activation/--alpha/--init/--dropout)" } else { "" };
+        format!("{model_name}{flags} cannot be trained")
+    })?;
 
     // Data.
-    let mnist = match &args.data {
-        Some(dir) => data::load_dir(dir, false)?,
-        None => data::bundled::load()?,
+    let (mnist, data_name) = match &args.data {
+        Some(dir) => (data::load_dir(dir, false)?, format!("--data {}", dir.display())),
+        None => (data::bundled::load()?, "the bundled MNIST".to_string()),
     };
     let [h, w, c] = spec.input_shape;
     if (mnist.train.rows(), mnist.train.cols(), 1) != (h, w, c) {
         return Err(Error::DataMismatch {
             msg: format!(
-                "images are {}x{}x1 but the model's input_shape is {h}x{w}x{c}",
+                "the images of {data_name} are {}x{}x1 but the input_shape of {model_name} is {h}x{w}x{c}",
                 mnist.train.rows(),
                 mnist.train.cols()
             ),
@@ -238,27 +258,31 @@ pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
     report::atomic_write(&out.join("model.toml"), spec.to_toml().as_bytes())?;
 
     let fit = FitConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, shuffle: true };
+    // A batch never holds more than the training set: a larger --batch-size means one batch of
+    // everything (as in Keras), and must not size the buffers.
+    let engine_batch = args.batch_size.min(train.len()).max(1);
     let extra = std::collections::HashMap::from([
         ("args".to_string(), serde_json::to_string(args)?),
         ("model".to_string(), spec.to_toml()),
     ]);
-    let (mut trainer, mut history, start_epoch) = match &resumed {
+    let (mut trainer, mut history, start_epoch, best) = match &resumed {
         Some(_) => {
             let ck = checkpoint::load_checkpoint(&out.join(CHECKPOINT), &model)?;
-            let trainer = Trainer::with_state(&model, ck.params, ck.optimizer, args.batch_size);
-            (trainer, ck.history, ck.epoch)
+            let trainer = pool.install(|| Trainer::with_state(&model, ck.params, ck.optimizer, engine_batch));
+            (trainer, ck.history, ck.epoch, ck.best)
         }
         None => {
-            let trainer = Trainer::new(&model, args.optimizer(), args.batch_size, args.seed);
+            let trainer = pool.install(|| Trainer::new(&model, args.optimizer(), engine_batch, args.seed));
             let ck = Checkpoint {
                 epoch: 0,
                 params: trainer.params.clone(),
                 optimizer: trainer.optimizer.clone(),
                 history: History::default(),
+                best: None,
                 extra: extra.clone(),
             };
             checkpoint::save_checkpoint(&out.join(CHECKPOINT), &model, &ck)?;
-            (trainer, History::default(), 0)
+            (trainer, History::default(), 0, None)
         }
     };
     let mut observer = RunObserver {
@@ -267,34 +291,37 @@ pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
         history: history.clone(),
         extra,
         patience: args.patience,
-        best: None,
+        best,
     };
     if args.verbose > 0 {
         if start_epoch > 0 {
-            println!("Resuming {} after epoch {start_epoch}", out.display());
+            say(format_args!("Resuming {} after epoch {start_epoch}", out.display()));
         }
-        println!(
+        say(format_args!(
             "Training on {} samples, validating on {}; {} parameters; run directory {}",
             train.len(),
             val.as_ref().map_or(0, Dataset::len),
             model.param_count(),
             out.display()
-        );
+        ));
     }
     let first_batch_s = started.elapsed().as_secs_f64();
     let stop = stop_flag()?;
-    let result =
-        pool.install(|| trainer.fit(&train, val.as_ref(), &fit, start_epoch, &mut history, &mut observer, Some(&stop)));
-    match result {
-        Err(Error::Interrupted { epoch, .. }) => return Err(Error::Interrupted { epoch, dir: out }.into()),
-        other => other?,
+    // A resumed run that had already stopped early (or finished) trains no further.
+    if !observer.stopped_early(start_epoch) {
+        let result = pool
+            .install(|| trainer.fit(&train, val.as_ref(), &fit, start_epoch, &mut history, &mut observer, Some(&stop)));
+        match result {
+            Err(Error::Interrupted { epoch, .. }) => return Err(Error::Interrupted { epoch, dir: out }.into()),
+            other => other?,
+        }
     }
 
     // Keep the best epoch's weights when early stopping was asked for.
     let mut best_epoch = None;
-    if let Some((epoch, _, params)) = observer.best.take() {
-        trainer.params = params;
-        best_epoch = Some(epoch);
+    if let Some(best) = observer.best.take() {
+        trainer.params = best.params;
+        best_epoch = Some(best.epoch);
     }
     let (test_loss, test_acc) = pool.install(|| trainer.evaluate(&mnist.test));
     checkpoint::save_weights(&out.join("weights.safetensors"), &model, &trainer.params)?;
@@ -319,10 +346,20 @@ pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
     });
     report::atomic_write(&out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     if args.verbose > 0 {
-        println!("Results in {}", out.display());
+        say(format_args!("Results in {}", out.display()));
     }
-    println!("Test loss: {test_loss:.4} / Test accuracy: {test_acc:.4}");
+    // The one line of output that matters: a failure to write it is an error (a closed pipe,
+    // as in `elu-lab train | head`, is not: main treats it as success).
+    writeln!(std::io::stdout(), "Test loss: {test_loss:.4} / Test accuracy: {test_acc:.4}")
+        .and_then(|()| std::io::stdout().flush())
+        .context("cannot write the test results to standard output (they are in summary.json)")?;
     Ok(())
+}
+
+/// Prints a progress line; a standard output that cannot be written (closed, or a full disk)
+/// does not stop training, whose results go to the run directory.
+pub(super) fn say(line: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// Writes history and plots after every epoch and does early stopping.
@@ -333,8 +370,18 @@ struct RunObserver<'a> {
     /// Saved with every checkpoint: the run's arguments and model file.
     extra: std::collections::HashMap<String, String>,
     patience: Option<usize>,
-    /// (epoch, val_loss, parameters) of the best epoch so far, with --patience.
-    best: Option<(usize, f64, Vec<f32>)>,
+    /// The best epoch so far (lowest val_loss), with --patience; saved in every checkpoint.
+    best: Option<BestEpoch>,
+}
+
+impl RunObserver<'_> {
+    /// Whether early stopping ends the run after `epochs` epochs.
+    fn stopped_early(&self, epochs: usize) -> bool {
+        match (self.patience, &self.best) {
+            (Some(patience), Some(best)) => epochs.saturating_sub(best.epoch) >= patience,
+            _ => false,
+        }
+    }
 }
 
 impl Observer for RunObserver<'_> {
@@ -349,6 +396,12 @@ impl Observer for RunObserver<'_> {
     fn epoch_end(&mut self, epoch: usize, m: &EpochMetrics, trainer: &Trainer) -> elu_lab::Result<bool> {
         self.progress.epoch_end(m);
         self.history.push(*m);
+        if self.patience.is_some() {
+            let vl = m.val_loss.unwrap_or(f64::INFINITY);
+            if self.best.as_ref().is_none_or(|b| vl < b.val_loss) {
+                self.best = Some(BestEpoch { epoch: epoch + 1, val_loss: vl, params: trainer.params.clone() });
+            }
+        }
         report::write_history(self.out, &self.history)?;
         report::write_plots(self.out, &self.history)?;
         let ck = Checkpoint {
@@ -356,21 +409,20 @@ impl Observer for RunObserver<'_> {
             params: trainer.params.clone(),
             optimizer: trainer.optimizer.clone(),
             history: self.history.clone(),
+            best: self.best.clone(),
             extra: self.extra.clone(),
         };
         checkpoint::save_checkpoint(&self.out.join(CHECKPOINT), trainer.model, &ck)?;
-        let Some(patience) = self.patience else { return Ok(true) };
-        let vl = m.val_loss.unwrap_or(f64::INFINITY);
-        match &self.best {
-            Some((_, best, _)) if vl >= *best => {}
-            _ => self.best = Some((epoch + 1, vl, trainer.params.clone())),
+        if !self.stopped_early(epoch + 1) {
+            return Ok(true);
         }
-        let best_epoch = self.best.as_ref().map_or(0, |b| b.0);
-        let keep_going = epoch + 1 - best_epoch < patience;
-        if !keep_going {
-            println!("Early stopping: val_loss has not improved for {patience} epochs; restoring the weights of epoch {best_epoch}");
+        if let (Some(patience), Some(best)) = (self.patience, &self.best) {
+            say(format_args!(
+                "Early stopping: val_loss has not improved for {patience} epochs; restoring the weights of epoch {}",
+                best.epoch
+            ));
         }
-        Ok(keep_going)
+        Ok(false)
     }
 }
 

@@ -21,19 +21,22 @@ const ROUND: f32 = 12_582_912.0;
 #[inline(always)]
 pub fn expm1_neg(x: f32) -> f32 {
     let x = x.max(-87.3);
-    let n = (x * LOG2E + ROUND) - ROUND;
-    let r = (x - n * LN2_HI) - n * LN2_LO;
+    // t = 1.5·2²³ + n exactly, so n is also t's low mantissa bits (no float→int conversion,
+    // which would not vectorise).
+    let t = x.mul_add(LOG2E, ROUND);
+    let n = t - ROUND;
+    let n_int = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
     // eʳ − 1 ≈ r + r²(1/2 + r(1/6 + r(1/24 + r(1/120 + r(1/720 + r/5040)))))
-    let p = 1.0 / 5040.0;
-    let p = p * r + 1.0 / 720.0;
-    let p = p * r + 1.0 / 120.0;
-    let p = p * r + 1.0 / 24.0;
-    let p = p * r + 1.0 / 6.0;
-    let p = p * r + 0.5;
-    let em1 = r + r * r * p;
+    let p = (1.0f32 / 5040.0).mul_add(r, 1.0 / 720.0);
+    let p = p.mul_add(r, 1.0 / 120.0);
+    let p = p.mul_add(r, 1.0 / 24.0);
+    let p = p.mul_add(r, 1.0 / 6.0);
+    let p = p.mul_add(r, 0.5);
+    let em1 = (r * r).mul_add(p, r);
     // 2ⁿ for n in [−126, 0], built from the exponent bits.
-    let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    two_n * em1 + (two_n - 1.0)
+    let two_n = f32::from_bits(((n_int + 127) as u32) << 23);
+    two_n.mul_add(em1, two_n - 1.0)
 }
 
 #[cfg(test)]

@@ -98,16 +98,34 @@ pub fn im2col(col: &mut [f32], x: &[f32], n: usize, g: &ConvGeometry) {
                         }
                         continue;
                     }
-                    for kx in 0..g.kw {
-                        let dd = &mut d[kx * c..(kx + 1) * c];
-                        match g.in_x(ox, kx) {
-                            Some(ix) => dd.copy_from_slice(&xb[(iy * g.w + ix) * c..(iy * g.w + ix + 1) * c]),
-                            None => dd.fill(0.0),
-                        }
+                    // The kernel row's in-bounds pixels are contiguous in the input: one copy.
+                    let kx0 = (0..g.kw).find(|&kx| g.in_x(ox, kx).is_some()).unwrap_or(g.kw);
+                    let kx1 = (kx0..g.kw).find(|&kx| g.in_x(ox, kx).is_none()).unwrap_or(g.kw);
+                    d[..kx0 * c].fill(0.0);
+                    d[kx1 * c..].fill(0.0);
+                    if let Some(ix0) = g.in_x(ox, kx0) {
+                        let src = &xb[(iy * g.w + ix0) * c..(iy * g.w + ix0 + kx1 - kx0) * c];
+                        copy_run(&mut d[kx0 * c..kx1 * c], src);
                     }
                 }
             }
         }
+    }
+}
+
+/// dst ← src for short runs: 16 floats at a time as fixed-size moves (a `memcpy` call per
+/// run of a few hundred bytes costs more than the copy).
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(16);
+    let mut s = src.chunks_exact(16);
+    for (d, s) in (&mut d).zip(&mut s) {
+        for (d, s) in d.iter_mut().zip(s) {
+            *d = *s;
+        }
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
     }
 }
 

@@ -44,10 +44,7 @@ impl Layer for ActivationLayer {
     // out = f(inp), element-wise
     fn forward(&self, out: &mut [f32], _scratch: &mut [f32], inp: &[f32], _params: &[f32], n: usize, _ctx: &Ctx) {
         let len = n * self.shape.len();
-        let act = self.act;
-        for (y, &x) in out[..len].iter_mut().zip(&inp[..len]) {
-            *y = act.value(x);
-        }
+        self.act.forward_slice(&mut out[..len], &inp[..len]);
     }
 
     // dinp = dout · f'(inp), with f' taken from the saved input and output
@@ -64,10 +61,7 @@ impl Layer for ActivationLayer {
     ) {
         let Some(dinp) = dinp else { return };
         let len = n * self.shape.len();
-        let act = self.act;
-        for (((dx, &dy), &x), &y) in dinp[..len].iter_mut().zip(&dout[..len]).zip(&inp[..len]).zip(&out[..len]) {
-            *dx = dy * act.derivative(x, y);
-        }
+        self.act.backward_slice(&mut dinp[..len], &dout[..len], &inp[..len], &out[..len]);
     }
 }
 

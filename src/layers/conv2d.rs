@@ -144,9 +144,10 @@ impl Layer for Conv2d {
     ) {
         let (m, k, oc) = (n * self.geo.out_pixels(), self.geo.patch_len(), self.cfg.filters);
         let (dw, db) = dparams.split_at_mut(self.kernel_len());
-        // dw (K, OC) += colᵀ · dout
-        sgemm(dw, true, scratch, true, dout, false, k, oc, m);
+        // dw (K, OC) = colᵀ · dout
+        sgemm(dw, false, scratch, true, dout, false, k, oc, m);
         if self.cfg.use_bias {
+            db.fill(0.0);
             for row in dout[..m * oc].chunks_exact(oc) {
                 for (g, d) in db.iter_mut().zip(row) {
                     *g += d;

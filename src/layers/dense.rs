@@ -104,9 +104,10 @@ impl Layer for Dense {
     ) {
         let (ni, u) = (self.n_in(), self.cfg.units);
         let (dw, db) = dparams.split_at_mut(ni * u);
-        // dw (IN, UNITS) += inpᵀ · dout
-        sgemm(dw, true, inp, true, dout, false, ni, u, n);
+        // dw (IN, UNITS) = inpᵀ · dout
+        sgemm(dw, false, inp, true, dout, false, ni, u, n);
         if self.cfg.use_bias {
+            db.fill(0.0);
             for row in dout[..n * u].chunks_exact(u) {
                 for (g, d) in db.iter_mut().zip(row) {
                     *g += d;

@@ -2,7 +2,7 @@
 
 use super::{Ctx, Layer, Shape};
 use crate::error::{Error, Result};
-use crate::rng::{Rng, Stream};
+use crate::rng::{hash32, Rng, Stream};
 
 /// Dropout(rate): in training each value is zeroed with probability `rate` and the survivors
 /// are scaled by 1 / (1 − rate), so inference needs no rescaling (Keras's and PyTorch's form).
@@ -55,17 +55,15 @@ impl Layer for Dropout {
             return;
         }
         let scale = 1.0 / (1.0 - self.rate);
-        // A value is dropped when a uniform 32-bit draw falls below rate·2³².
-        let threshold = (self.rate as f64 * 4_294_967_296.0) as u64;
+        // A value is dropped when its uniform 32-bit draw falls below rate·2³².
+        let threshold = (self.rate as f64 * 4_294_967_296.0).min(u32::MAX as f64) as u32;
         for i in 0..n {
             let sample = ctx.first_sample + i as u64;
-            let mut rng = Rng::stream(ctx.seed, Stream::Dropout, &[ctx.step, sample, ctx.layer as u64]);
+            let (k0, k1) = Rng::key32(ctx.seed, Stream::Dropout, &[ctx.step, sample, ctx.layer as u64]);
             let mask = &mut scratch[i * len..(i + 1) * len];
-            for pair in mask.chunks_mut(2) {
-                let bits = rng.next_u64();
-                for (m, draw) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
-                    *m = if draw < threshold { 0.0 } else { scale };
-                }
+            for (j, m) in mask.iter_mut().enumerate() {
+                let draw = hash32(hash32(j as u32 ^ k0).wrapping_add(k1));
+                *m = if draw < threshold { 0.0 } else { scale };
             }
             for ((y, &x), &m) in out[i * len..(i + 1) * len].iter_mut().zip(&inp[i * len..]).zip(mask.iter()) {
                 *y = x * m;

@@ -33,7 +33,7 @@ pub fn check_layer(layer: &dyn Layer, n: usize, inp: &[f32], params: &[f32], ctx
     let mut out = vec![0.0; out_len];
     layer.forward(&mut out, &mut scratch, inp, params, n, ctx);
     let mut dinp = vec![f32::NAN; inp.len()];
-    let mut dparams = vec![0.0; params.len()];
+    let mut dparams = vec![f32::NAN; params.len()];
     layer.backward(Some(&mut dinp), &mut dparams, &r, &mut scratch, inp, &out, params, n);
 
     let h = 1e-3f32;

@@ -38,8 +38,13 @@ impl Layer for MaxPool2d {
         Shape::new(self.geo.oh, self.geo.ow, self.geo.c)
     }
 
-    // out[b, oy, ox, c] = max over the window of inp[b, oy·sh + ky, ox·sw + kx, c]
-    fn forward(&self, out: &mut [f32], _scratch: &mut [f32], inp: &[f32], _params: &[f32], n: usize, _ctx: &Ctx) {
+    fn scratch_len(&self) -> usize {
+        self.geo.out_pixels() * self.geo.c
+    }
+
+    // out[b, oy, ox, c] = max over the window of inp[b, oy·sh + ky, ox·sw + kx, c];
+    // scratch[b, oy, ox, c] = the window position (ky·KW + kx) of the first maximum.
+    fn forward(&self, out: &mut [f32], scratch: &mut [f32], inp: &[f32], _params: &[f32], n: usize, _ctx: &Ctx) {
         let g = &self.geo;
         let c = g.c;
         for b in 0..n {
@@ -47,13 +52,19 @@ impl Layer for MaxPool2d {
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
                     let o = ((b * g.oh + oy) * g.ow + ox) * c;
-                    let y = &mut out[o..o + c];
-                    y.fill(f32::NEG_INFINITY);
+                    let (y, arg) = (&mut out[o..o + c], &mut scratch[o..o + c]);
+                    let first = (oy * g.sh * g.w + ox * g.sw) * c;
+                    y.copy_from_slice(&x[first..first + c]);
+                    arg.fill(0.0);
                     for ky in 0..g.kh {
                         for kx in 0..g.kw {
                             let i = ((oy * g.sh + ky) * g.w + ox * g.sw + kx) * c;
-                            for (y, &v) in y.iter_mut().zip(&x[i..i + c]) {
-                                *y = y.max(v);
+                            let pos = (ky * g.kw + kx) as f32;
+                            // Branch-free over channels: strict `>` keeps the first maximum.
+                            for ((y, a), &v) in y.iter_mut().zip(arg.iter_mut()).zip(&x[i..i + c]) {
+                                let more = v > *y;
+                                *y = if more { v } else { *y };
+                                *a = if more { pos } else { *a };
                             }
                         }
                     }
@@ -62,16 +73,16 @@ impl Layer for MaxPool2d {
         }
     }
 
-    // The gradient goes to the first position in the window that holds the maximum
-    // (found again from the saved input and output, so nothing extra is stored).
+    // The gradient goes to the saved position of each window's maximum (TensorFlow's choice:
+    // the first maximum in row-major order).
     fn backward(
         &self,
         dinp: Option<&mut [f32]>,
         _dparams: &mut [f32],
         dout: &[f32],
-        _scratch: &mut [f32],
-        inp: &[f32],
-        out: &[f32],
+        scratch: &mut [f32],
+        _inp: &[f32],
+        _out: &[f32],
         _params: &[f32],
         n: usize,
     ) {
@@ -81,22 +92,14 @@ impl Layer for MaxPool2d {
         let per = g.h * g.w * c;
         dinp[..n * per].fill(0.0);
         for b in 0..n {
-            let x = &inp[b * per..(b + 1) * per];
             let dx = &mut dinp[b * per..(b + 1) * per];
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
                     let o = ((b * g.oh + oy) * g.ow + ox) * c;
                     for ch in 0..c {
-                        let (y, dy) = (out[o + ch], dout[o + ch]);
-                        'window: for ky in 0..g.kh {
-                            for kx in 0..g.kw {
-                                let i = ((oy * g.sh + ky) * g.w + ox * g.sw + kx) * c + ch;
-                                if x[i] == y {
-                                    dx[i] += dy;
-                                    break 'window;
-                                }
-                            }
-                        }
+                        let pos = scratch[o + ch] as usize;
+                        let (ky, kx) = (pos / g.kw, pos % g.kw);
+                        dx[((oy * g.sh + ky) * g.w + ox * g.sw + kx) * c + ch] += dout[o + ch];
                     }
                 }
             }
@@ -116,7 +119,7 @@ mod tests {
         assert_eq!(l.out_shape(), Shape::new(2, 2, 1));
         let x: Vec<f32> = (0..25).map(|i| i as f32).collect();
         let mut out = vec![0.0; 4];
-        l.forward(&mut out, &mut [], &x, &[], 1, &Ctx::inference());
+        l.forward(&mut out, &mut [0.0; 4], &x, &[], 1, &Ctx::inference());
         assert_eq!(out, vec![6.0, 8.0, 16.0, 18.0]);
         // Article shapes: 26 -> 13, 11 -> 5.
         assert_eq!(MaxPool2d::new(Shape::new(11, 11, 64), [2, 2], None).unwrap().out_shape(), Shape::new(5, 5, 64));

@@ -2,8 +2,8 @@
 //!
 //! Tensors are NHWC (channels last, as in Keras), one flat `f32` slice per batch. Every layer
 //! sees the same argument order: outputs and saved state first, then inputs, then parameters,
-//! then sizes. Backward *accumulates* (`+=`) into parameter gradients, which the caller zeroes
-//! once per step, and overwrites the input gradient.
+//! then sizes. Backward *overwrites* both the parameter gradients (each parameter belongs to one
+//! layer, whose backward runs once per slice of the batch) and the input gradient.
 
 pub mod activation;
 pub mod conv2d;
@@ -116,7 +116,7 @@ pub trait Layer: Send + Sync + Debug {
     }
     /// out: (n, out_shape) ← inp: (n, in_shape). Saves into `scratch` what backward needs.
     fn forward(&self, out: &mut [f32], scratch: &mut [f32], inp: &[f32], params: &[f32], n: usize, ctx: &Ctx);
-    /// dinp (overwritten, when asked for) and dparams (accumulated) ← dout.
+    /// dinp (when asked for) and dparams ← dout; both are overwritten.
     /// `scratch` holds what forward saved and may be reused as workspace.
     #[allow(clippy::too_many_arguments)]
     fn backward(

@@ -56,7 +56,7 @@ impl Layer for PRelu {
         }
     }
 
-    // dinp = dout·(1 or a[c]); da[c] += Σ dout·x over x ≤ 0
+    // dinp = dout·(1 or a[c]); da[c] = Σ dout·x over x ≤ 0
     fn backward(
         &self,
         dinp: Option<&mut [f32]>,
@@ -69,6 +69,7 @@ impl Layer for PRelu {
         n: usize,
     ) {
         let (c, len) = (self.shape.c, n * self.shape.len());
+        dparams.fill(0.0);
         for (dyrow, xrow) in dout[..len].chunks_exact(c).zip(inp.chunks_exact(c)) {
             for ((g, &dy), &x) in dparams.iter_mut().zip(dyrow).zip(xrow) {
                 if x <= 0.0 {

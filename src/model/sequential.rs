@@ -10,6 +10,30 @@ use crate::layers::dense::DenseConfig;
 use crate::layers::{ActivationLayer, Conv2d, Dense, Dropout, Flatten, Layer, MaxPool2d, PRelu, Shape, Softmax};
 use crate::rng::{Rng, Stream};
 
+/// Largest number of values one sample may have at any layer's output (2^28: 1 GiB of `f32`
+/// per sample). Larger models could not be trained, and their sizes could overflow.
+pub const MAX_VALUES_PER_SAMPLE: usize = 1 << 28;
+/// Largest number of parameters of a model (2^30: 4 GiB of `f32` per copy).
+pub const MAX_PARAMS: usize = 1 << 30;
+
+/// `a * b * c`, or `None` if that exceeds `limit` (or overflows).
+fn product_within(dims: &[usize], limit: usize) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= limit)
+}
+
+/// Upper bound of the parameters a layer spec creates on an input of `shape`, or `None` on
+/// overflow. Computed before the layer is built, so that no size computation can overflow.
+fn spec_param_count(spec: &LayerSpec, shape: Shape) -> Option<usize> {
+    match *spec {
+        LayerSpec::Conv2d { filters, kernel_size: [kh, kw], .. } => {
+            kh.checked_mul(kw)?.checked_mul(shape.c)?.checked_mul(filters)?.checked_add(filters)
+        }
+        LayerSpec::Dense { units, .. } => shape.c.checked_mul(units)?.checked_add(units),
+        LayerSpec::Prelu { .. } => Some(shape.c),
+        _ => Some(0),
+    }
+}
+
 /// A stack of layers. Parameters live outside, in one flat buffer: layer `i` owns
 /// `params[model.param_range(i)]`, and gradients and optimiser moments share that layout.
 #[derive(Debug)]
@@ -35,6 +59,12 @@ impl Sequential {
                 format!("every dimension must be at least 1, got {:?}", spec.input_shape),
             ));
         }
+        if product_within(&spec.input_shape, MAX_VALUES_PER_SAMPLE).is_none() {
+            return Err(Error::config(
+                "input_shape",
+                format!("{:?} has more than {MAX_VALUES_PER_SAMPLE} values per image", spec.input_shape),
+            ));
+        }
         spec.layers.iter().cloned().try_fold(Sequential::new(Shape::new(h, w, c)), Sequential::add)
     }
 
@@ -45,6 +75,24 @@ impl Sequential {
         let index = self.layers.len();
         let shape = self.output_shape();
         let wrap = |e: Error, name: &str| Error::Shape { index, layer: name.to_string(), msg: e.to_string() };
+        // Sizes are checked before the layer computes any, so that none can overflow.
+        let too_big = |msg: String| Error::Shape { index, layer: spec.type_name().to_string(), msg };
+        let params = spec_param_count(&spec, shape).and_then(|n| n.checked_add(self.param_count()));
+        if params.is_none_or(|n| n > MAX_PARAMS) {
+            return Err(too_big(format!("the model would have more than {MAX_PARAMS} parameters")));
+        }
+        // Outputs are at most as high and wide as their inputs; conv2d and dense set the channels.
+        let channels = match spec {
+            LayerSpec::Conv2d { filters, .. } => filters,
+            LayerSpec::Dense { units, .. } => units,
+            _ => shape.c,
+        };
+        if product_within(&[shape.h, shape.w, channels], MAX_VALUES_PER_SAMPLE).is_none() {
+            return Err(too_big(format!(
+                "more than {MAX_VALUES_PER_SAMPLE} output values per sample ({}x{}x{channels} at most)",
+                shape.h, shape.w
+            )));
+        }
         let (layer, fused): (Box<dyn Layer>, Option<FusedActivation>) = match spec {
             LayerSpec::Conv2d { filters, kernel_size, strides, padding, use_bias, kernel_initializer, activation } => {
                 let cfg = Conv2dConfig { filters, kernel_size, strides, padding, use_bias, kernel_initializer };

@@ -3,8 +3,9 @@
 //! `weights.safetensors` holds one tensor per layer parameter, named `<layer>.<param>` with
 //! Keras's names and shapes (`conv2d.kernel`: (3, 3, 1, 32)). A checkpoint adds the optimiser's
 //! moments (`optimizer.m`, `optimizer.v`, flat) and metadata: the epochs completed, the
-//! optimiser's step count and settings, the history so far, and what the caller stores
-//! (the run's configuration and model file), so a run can continue exactly where it stopped.
+//! optimiser's step count and settings, the history so far, the best epoch so far under early
+//! stopping (`best.params`, `best_epoch`, `best_val_loss`), and what the caller stores (the
+//! run's configuration and model file), so a run can continue exactly where it stopped.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,9 +29,23 @@ pub struct Checkpoint {
     pub params: Vec<f32>,
     pub optimizer: Optimizer,
     pub history: History,
+    /// The best epoch so far, when training with early stopping.
+    pub best: Option<BestEpoch>,
     /// The caller's own entries (e.g. "args" as JSON, "model" as TOML).
     pub extra: HashMap<String, String>,
 }
+
+/// The epoch with the lowest validation loss so far, and its weights (for early stopping).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BestEpoch {
+    /// Epochs completed when the weights were taken (counted from 1).
+    pub epoch: usize,
+    pub val_loss: f64,
+    pub params: Vec<f32>,
+}
+
+/// Metadata keys written by [`save_checkpoint`] itself; the others are the caller's.
+const OWN_KEYS: [&str; 7] = ["format", "epoch", "iterations", "optimizer", "history", "best_epoch", "best_val_loss"];
 
 fn bytes_of(xs: &[f32]) -> Vec<u8> {
     xs.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -122,7 +137,13 @@ pub fn save_checkpoint(path: &Path, model: &Sequential, ck: &Checkpoint) -> Resu
     meta.insert("iterations".into(), ck.optimizer.iterations.to_string());
     meta.insert("optimizer".into(), json(&ck.optimizer.config));
     meta.insert("history".into(), json(&ck.history));
-    let tensors = [("optimizer.m", &ck.optimizer.m[..]), ("optimizer.v", &ck.optimizer.v[..])];
+    let mut tensors = vec![("optimizer.m", &ck.optimizer.m[..]), ("optimizer.v", &ck.optimizer.v[..])];
+    if let Some(best) = &ck.best {
+        meta.insert("best_epoch".into(), best.epoch.to_string());
+        // Rust prints the shortest text that parses back to the same f64 (also inf and NaN).
+        meta.insert("best_val_loss".into(), best.val_loss.to_string());
+        tensors.push(("best.params", &best.params[..]));
+    }
     atomic_write(path, &serialize(model, &ck.params, &tensors, meta)?)
 }
 
@@ -168,11 +189,19 @@ pub fn load_checkpoint(path: &Path, model: &Sequential) -> Result<Checkpoint> {
             format!("history has {} epochs but the checkpoint is at epoch {epoch}", history.epochs()),
         ));
     }
-    let extra = meta
-        .into_iter()
-        .filter(|(k, _)| !["format", "epoch", "iterations", "optimizer", "history"].contains(&k.as_str()))
-        .collect();
-    Ok(Checkpoint { epoch, params, optimizer, history, extra })
+    let best = match meta.get("best_epoch") {
+        None => None,
+        Some(e) => Some(BestEpoch {
+            epoch: e.parse().map_err(|e| bad("best_epoch", &e))?,
+            val_loss: field("best_val_loss")?.parse().map_err(|e| bad("best_val_loss", &e))?,
+            params: moment("best.params", params.len())?,
+        }),
+    };
+    if let Some(b) = best.as_ref().filter(|b| b.epoch > epoch) {
+        return Err(Error::corrupt(path, format!("best epoch {} is after the checkpoint's epoch {epoch}", b.epoch)));
+    }
+    let extra = meta.into_iter().filter(|(k, _)| !OWN_KEYS.contains(&k.as_str())).collect();
+    Ok(Checkpoint { epoch, params, optimizer, history, best, extra })
 }
 
 /// JSON text of a value (these values always serialise; NaN becomes null).
@@ -220,9 +249,14 @@ mod tests {
             seconds: 1.5,
         });
         let extra = HashMap::from([("args".to_string(), "{\"x\":1}".to_string())]);
-        let ck = Checkpoint { epoch: 1, params, optimizer: opt, history, extra };
+        let ck = Checkpoint { epoch: 1, params, optimizer: opt, history, best: None, extra };
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("ck.safetensors");
+        save_checkpoint(&path, &m, &ck).unwrap();
+        assert_eq!(load_checkpoint(&path, &m).unwrap(), ck);
+        // With early stopping's best epoch (its val_loss to the last bit, weights exactly).
+        let best = BestEpoch { epoch: 1, val_loss: 1.0 / 3.0, params: m.init_params(5) };
+        let ck = Checkpoint { best: Some(best), ..ck };
         save_checkpoint(&path, &m, &ck).unwrap();
         assert_eq!(load_checkpoint(&path, &m).unwrap(), ck);
     }
@@ -261,6 +295,7 @@ mod tests {
             params: m.init_params(1),
             optimizer: Optimizer::new(OptimizerConfig::adam(1e-3), m.param_count()),
             history: History::default(),
+            best: None,
             extra: HashMap::new(),
         };
         save_checkpoint(&ck_path, &m, &ck).unwrap();

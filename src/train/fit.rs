@@ -62,7 +62,8 @@ pub struct Trainer<'m> {
 }
 
 impl<'m> Trainer<'m> {
-    /// A trainer with freshly initialised parameters (seeded) and a fresh optimiser.
+    /// A trainer with freshly initialised parameters (seeded) and a fresh optimiser. Make it
+    /// inside the thread pool that will train it (its engine keeps one workspace per thread).
     pub fn new(model: &'m Sequential, opt: OptimizerConfig, batch_size: usize, seed: u64) -> Self {
         let params = model.init_params(seed);
         Self::with_state(model, params, Optimizer::new(opt, model.param_count()), batch_size)
@@ -76,9 +77,10 @@ impl<'m> Trainer<'m> {
 
     /// Trains epochs `start_epoch..cfg.epochs`, appending to `history`.
     ///
-    /// Stops with [`Error::NonFinite`] when a batch's loss is NaN or infinite (before the update,
-    /// so the parameters stay the last good ones), and with [`Error::Interrupted`] when `stop`
-    /// is raised (after finishing the current batch).
+    /// Stops with [`Error::NonFinite`] when a batch's loss is NaN or infinite (before the update),
+    /// when an update makes a weight NaN or infinite, or when the validation loss is; the
+    /// observer has then seen only good epochs, so the last checkpoint is a good one. Stops with
+    /// [`Error::Interrupted`] when `stop` is raised (after finishing the current batch).
     #[allow(clippy::too_many_arguments)]
     pub fn fit(
         &mut self,
@@ -115,10 +117,16 @@ impl<'m> Trainer<'m> {
                 let (l, c) =
                     self.engine.train_step(self.model, &self.params, &mut self.grads, idx.len(), &fill, cfg.seed, step);
                 let batch_loss = l / idx.len() as f64;
+                let non_finite = |what, value| Error::NonFinite { what, epoch: epoch + 1, batch: b + 1, value };
                 if !batch_loss.is_finite() {
-                    return Err(Error::NonFinite { epoch: epoch + 1, batch: b + 1, value: batch_loss as f32 });
+                    return Err(non_finite("loss", batch_loss as f32));
                 }
                 self.optimizer.step(&mut self.params, &self.grads);
+                // A finite loss can still take an update to infinity (a huge --lr): stop here too,
+                // or the end of the epoch would checkpoint the broken weights.
+                if let Some(&p) = self.params.iter().find(|p| !p.is_finite()) {
+                    return Err(non_finite("a weight", p));
+                }
                 loss_sum += l;
                 correct += c;
                 let seen = ((b + 1) * cfg.batch_size).min(n) as f64;
@@ -130,6 +138,15 @@ impl<'m> Trainer<'m> {
             let (val_loss, val_accuracy) = match val {
                 Some(v) => {
                     let (l, a) = evaluate(&mut self.engine, self.model, &self.params, v);
+                    if !l.is_finite() {
+                        let value = l as f32;
+                        return Err(Error::NonFinite {
+                            what: "validation loss",
+                            epoch: epoch + 1,
+                            batch: batches,
+                            value,
+                        });
+                    }
                     (Some(l), Some(a))
                 }
                 None => (None, None),
@@ -142,12 +159,12 @@ impl<'m> Trainer<'m> {
                 seconds: t0.elapsed().as_secs_f64(),
             };
             history.push(metrics);
-            let go_on = observer.epoch_end(epoch, &metrics, self)?;
+            // Early stopping first: a run that has finished is not interrupted, whatever the signal.
+            if !observer.epoch_end(epoch, &metrics, self)? {
+                break;
+            }
             if stop.is_some_and(|s| s.load(Ordering::SeqCst)) && epoch + 1 < cfg.epochs {
                 return Err(Error::Interrupted { epoch: epoch + 1, dir: Default::default() });
-            }
-            if !go_on {
-                break;
             }
         }
         Ok(())

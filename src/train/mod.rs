@@ -4,6 +4,6 @@ pub mod checkpoint;
 pub mod fit;
 pub mod history;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{BestEpoch, Checkpoint};
 pub use fit::{evaluate, FitConfig, Observer, Trainer};
 pub use history::{EpochMetrics, History};

@@ -1,0 +1,196 @@
+//! `elu-lab bench`: training and evaluation speed of a model, per layer, beside the GEMM peak.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use elu_lab::data;
+use elu_lab::kernels::gemm::sgemm_parallel;
+use elu_lab::model::exec::SLICE;
+use elu_lab::model::{Engine, ModelSpec, Sequential};
+use elu_lab::optim::{Optimizer, OptimizerConfig};
+use elu_lab::train::evaluate;
+use serde_json::json;
+
+/// Arguments of `elu-lab bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub overrides: super::train::ModelOverrides,
+    /// Model file (TOML); default: the article's model.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 250)]
+    pub batch_size: usize,
+    /// Timed training steps (after 3 warm-up steps).
+    #[arg(long, default_value_t = 48)]
+    pub steps: usize,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Size n of the n×n×n f32 GEMM that measures the machine's matrix-product peak (0 skips it).
+    #[arg(long, default_value_t = 2048)]
+    pub gemm_size: usize,
+    /// Also write the figures as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// Peak resident memory of this process so far, in MB (Linux; None elsewhere).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if args.batch_size == 0 || args.steps == 0 {
+        return Err(elu_lab::Error::config("--batch-size/--steps", "must be at least 1").into());
+    }
+    let pool = super::thread_pool(args.threads)?;
+    let threads = pool.current_num_threads();
+    let mut spec = match &args.model {
+        Some(p) => ModelSpec::load(p)?,
+        None => ModelSpec::article(),
+    };
+    spec.apply(&args.overrides.to_overrides());
+    let model = Sequential::from_spec(&spec)?;
+    model.check_trainable(10)?;
+    let mnist = data::bundled::load()?;
+    let train = mnist.train;
+    let bs = args.batch_size;
+    let (fwd_macs, bwd_macs) = model.macs_per_sample();
+    let train_flop = 2.0 * (fwd_macs + bwd_macs) as f64;
+    let infer_flop = 2.0 * fwd_macs as f64;
+
+    let mut params = model.init_params(1);
+    let mut grads = vec![0.0; params.len()];
+    let mut opt = Optimizer::new(OptimizerConfig::adam(1e-3), params.len());
+    // Made inside the pool: the engine keeps one workspace per thread.
+    let mut engine = pool.install(|| Engine::new(&model, bs, true));
+    let n_train = train.len();
+    let mut step = |engine: &mut Engine, params: &mut Vec<f32>, s: usize| {
+        let start = (s * bs) % (n_train - bs);
+        let ids: Vec<usize> = (start..start + bs).collect();
+        let fill = |first: usize, x: &mut [f32], y: &mut [u8]| {
+            train.fill_batch(&ids[first..(first + SLICE).min(bs)], x, y);
+        };
+        pool.install(|| engine.train_step(&model, params, &mut grads, bs, &fill, 1, s as u64));
+        opt.step(params, &grads);
+    };
+
+    // Start to first batch: data loading, model building and one training step.
+    step(&mut engine, &mut params, 0);
+    let first_batch = started.elapsed();
+    for s in 1..3 {
+        step(&mut engine, &mut params, s);
+    }
+    let t0 = Instant::now();
+    for s in 0..args.steps {
+        step(&mut engine, &mut params, 3 + s);
+    }
+    let train_time = t0.elapsed();
+    let train_ips = (args.steps * bs) as f64 / secs(train_time);
+
+    // Per-layer breakdown (a separate pass: timing each layer costs a little).
+    engine.enable_profile(&model);
+    let profile_steps = args.steps.min(16);
+    let t0 = Instant::now();
+    for s in 0..profile_steps {
+        step(&mut engine, &mut params, 100 + s);
+    }
+    let profile_wall = t0.elapsed();
+    let profile = engine.profile();
+
+    let t0 = Instant::now();
+    let (test_loss, test_acc) = pool.install(|| evaluate(&mut engine, &model, &params, &mnist.test));
+    let eval_time = t0.elapsed();
+    let eval_ips = mnist.test.len() as f64 / secs(eval_time);
+    let rss = peak_rss_mb();
+
+    // An epoch of the article's fit: 48,000 training images and 12,000 validation images.
+    let epoch_s = 48_000.0 / train_ips + 12_000.0 / eval_ips;
+    let epoch_flop = 48_000.0 * train_flop + 12_000.0 * infer_flop;
+
+    let gemm_peak = (args.gemm_size > 0).then(|| gemm_gflops(args.gemm_size, threads));
+
+    println!("elu-lab bench: {} parameters, batch {bs}, {threads} threads", model.param_count());
+    println!(
+        "  counted work:         {:.2} MFLOP per training image (forward + backward), {:.2} MFLOP per inference image",
+        train_flop / 1e6,
+        infer_flop / 1e6
+    );
+    println!("  start to first batch: {:.3} s (data load, model build, first step)", secs(first_batch));
+    println!(
+        "  training:             {train_ips:.0} images/s, {:.1} GFLOP/s ({} steps)",
+        train_ips * train_flop / 1e9,
+        args.steps
+    );
+    println!(
+        "  evaluation:           {eval_ips:.0} images/s, {:.1} GFLOP/s (10,000 test images)",
+        eval_ips * infer_flop / 1e9
+    );
+    println!(
+        "  seconds per epoch:    {epoch_s:.2} (48k train + 12k validation), {:.1} GFLOP/s effective",
+        epoch_flop / epoch_s / 1e9
+    );
+    if let Some(rss) = rss {
+        println!("  peak resident memory: {rss:.0} MB");
+    }
+    if let Some(peak) = gemm_peak {
+        println!("  f32 GEMM peak:        {peak:.1} GFLOP/s ({0}x{0}x{0}, {threads} threads); training reaches {1:.0}% of it", args.gemm_size, 100.0 * train_ips * train_flop / 1e9 / peak);
+    }
+    println!(
+        "  (test loss {test_loss:.4}, accuracy {test_acc:.4} after {} steps: a sanity check, not a result)",
+        args.steps + profile_steps + 3
+    );
+    println!();
+    println!(
+        "per-layer time per training step, summed over threads ({profile_steps} steps, {:.1} ms wall per step):",
+        1000.0 * secs(profile_wall) / profile_steps as f64
+    );
+    println!("  {:<28}{:>12}{:>12}{:>8}", "layer", "forward ms", "backward ms", "share");
+    let total: f64 = profile.iter().map(|(f, b)| secs(*f) + secs(*b)).sum();
+    let mut layers_json = Vec::new();
+    for (i, (f, b)) in profile.iter().enumerate() {
+        let (f, b) = (1000.0 * secs(*f) / profile_steps as f64, 1000.0 * secs(*b) / profile_steps as f64);
+        let name = format!("{} ({})", model.names()[i], model.layers()[i].kind());
+        println!("  {name:<28}{f:>12.2}{b:>12.2}{:>7.1}%", 100.0 * (f + b) / (1000.0 * total / profile_steps as f64));
+        layers_json.push(json!({"layer": name, "forward_ms": f, "backward_ms": b}));
+    }
+    if let Some(path) = &args.json {
+        let j = json!({
+            "batch_size": bs, "threads": threads, "params": model.param_count(),
+            "train_mflop_per_image": train_flop / 1e6, "inference_mflop_per_image": infer_flop / 1e6,
+            "start_to_first_batch_s": secs(first_batch),
+            "train_images_per_s": train_ips, "eval_images_per_s": eval_ips,
+            "seconds_per_epoch": epoch_s, "effective_gflops": epoch_flop / epoch_s / 1e9,
+            "train_gflops": train_ips * train_flop / 1e9,
+            "peak_rss_mb": rss, "gemm_peak_gflops": gemm_peak, "layers": layers_json,
+        });
+        elu_lab::report::atomic_write(path, serde_json::to_string_pretty(&j)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Best of three n×n×n f32 products on `threads` threads, in GFLOP/s.
+fn gemm_gflops(n: usize, threads: usize) -> f64 {
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut c = vec![0.0f32; n * n];
+    sgemm_parallel(&mut c, &a, &b, n, n, n, threads);
+    (0..3)
+        .map(|_| {
+            let t0 = Instant::now();
+            sgemm_parallel(&mut c, &a, &b, n, n, n, threads);
+            2.0 * (n as f64).powi(3) / secs(t0.elapsed()) / 1e9
+        })
+        .fold(0.0, f64::max)
+}
