@@ -43,6 +43,15 @@ impl Activation {
         }
     }
 
+    /// Whether f is non-decreasing, so that max f(x) = f(max x) (true for every valid α/slope).
+    pub fn is_monotone(&self) -> bool {
+        match *self {
+            Activation::Elu { alpha } => alpha >= 0.0,
+            Activation::LeakyRelu { negative_slope } => negative_slope >= 0.0,
+            Activation::Relu | Activation::Selu => true,
+        }
+    }
+
     /// Keras's layer name for this activation.
     pub fn name(&self) -> &'static str {
         match self {

@@ -51,10 +51,10 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub overrides: ModelOverrides,
     /// Number of epochs.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 25)]
     pub epochs: usize,
     /// Samples per batch.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 250)]
     pub batch_size: usize,
     /// Fraction of the training data held out for validation: the last fraction, taken before
     /// shuffling (Keras's validation_split). 0 disables validation.
@@ -70,13 +70,13 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub momentum: f32,
     /// Seed for initialisation, shuffling and dropout: same seed, same numbers.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1)]
     pub seed: u64,
     /// Directory with the four MNIST-layout IDX files (gzipped or raw); default: the bundled MNIST.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Use only the first N training images (before the validation split), for quick runs.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub limit: Option<usize>,
     /// Model file (TOML); default: the article's model (models/article.toml).
     #[arg(long, value_name = "FILE")]
@@ -88,10 +88,10 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub verbose: u8,
     /// Worker threads (0 = all cores). Results do not depend on it.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     pub threads: usize,
     /// Stop when val_loss has not improved for N epochs, and keep the best epoch's weights.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub patience: Option<usize>,
     /// Continue the interrupted run in DIR from its last checkpoint, with its saved settings
     /// (only --threads and --verbose are taken from this command line). Ends with the same

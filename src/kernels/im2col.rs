@@ -73,6 +73,16 @@ impl ConvGeometry {
     fn in_x(&self, ox: usize, kx: usize) -> Option<usize> {
         (ox * self.sw + kx).checked_sub(self.pad_left).filter(|&x| x < self.w)
     }
+
+    /// For output column `ox`: the kernel columns kx0..kx1 that fall inside the input, and the
+    /// input column of kx0 (the in-bounds part of a kernel row is one contiguous run).
+    #[inline(always)]
+    fn x_run(&self, ox: usize) -> (usize, usize, usize) {
+        let left = ox * self.sw;
+        let kx0 = self.pad_left.saturating_sub(left).min(self.kw);
+        let kx1 = (self.w + self.pad_left).saturating_sub(left).min(self.kw).max(kx0);
+        (kx0, kx1, left + kx0 - self.pad_left.min(left + kx0))
+    }
 }
 
 /// col: (N·OH·OW, KH·KW·C) ← x: (N, H, W, C). Copies whole channel runs at a time.
@@ -91,19 +101,11 @@ pub fn im2col(col: &mut [f32], x: &[f32], n: usize, g: &ConvGeometry) {
                         d.fill(0.0);
                         continue;
                     };
-                    if c == 1 {
-                        // One channel (the first layer): plain element moves, no memcpy calls.
-                        for (kx, v) in d.iter_mut().enumerate() {
-                            *v = g.in_x(ox, kx).map_or(0.0, |ix| xb[iy * g.w + ix]);
-                        }
-                        continue;
-                    }
                     // The kernel row's in-bounds pixels are contiguous in the input: one copy.
-                    let kx0 = (0..g.kw).find(|&kx| g.in_x(ox, kx).is_some()).unwrap_or(g.kw);
-                    let kx1 = (kx0..g.kw).find(|&kx| g.in_x(ox, kx).is_none()).unwrap_or(g.kw);
+                    let (kx0, kx1, ix0) = g.x_run(ox);
                     d[..kx0 * c].fill(0.0);
                     d[kx1 * c..].fill(0.0);
-                    if let Some(ix0) = g.in_x(ox, kx0) {
+                    if kx1 > kx0 {
                         let src = &xb[(iy * g.w + ix0) * c..(iy * g.w + ix0 + kx1 - kx0) * c];
                         copy_run(&mut d[kx0 * c..kx1 * c], src);
                     }

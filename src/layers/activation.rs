@@ -33,6 +33,10 @@ impl Layer for ActivationLayer {
         }
     }
 
+    fn activation(&self) -> Option<Activation> {
+        Some(self.act)
+    }
+
     fn in_shape(&self) -> Shape {
         self.shape
     }

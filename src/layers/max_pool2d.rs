@@ -90,16 +90,33 @@ impl Layer for MaxPool2d {
         let g = &self.geo;
         let c = g.c;
         let per = g.h * g.w * c;
-        dinp[..n * per].fill(0.0);
+        let tiles = g.sh == g.kh && g.sw == g.kw;
+        if !tiles || g.oh * g.kh != g.h || g.ow * g.kw != g.w {
+            // Overlapping windows, or rows/columns no window covers: start from zero.
+            dinp[..n * per].fill(0.0);
+        }
         for b in 0..n {
             let dx = &mut dinp[b * per..(b + 1) * per];
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
                     let o = ((b * g.oh + oy) * g.ow + ox) * c;
-                    for ch in 0..c {
-                        let pos = scratch[o + ch] as usize;
-                        let (ky, kx) = (pos / g.kw, pos % g.kw);
-                        dx[((oy * g.sh + ky) * g.w + ox * g.sw + kx) * c + ch] += dout[o + ch];
+                    let (dy, arg) = (&dout[o..o + c], &scratch[o..o + c]);
+                    for ky in 0..g.kh {
+                        for kx in 0..g.kw {
+                            let i = ((oy * g.sh + ky) * g.w + ox * g.sw + kx) * c;
+                            let pos = (ky * g.kw + kx) as f32;
+                            let d = &mut dx[i..i + c];
+                            if tiles {
+                                // Each input lies in exactly one window: write it once, branch-free.
+                                for ((d, &dy), &a) in d.iter_mut().zip(dy).zip(arg) {
+                                    *d = if a == pos { dy } else { 0.0 };
+                                }
+                            } else {
+                                for ((d, &dy), &a) in d.iter_mut().zip(dy).zip(arg) {
+                                    *d += if a == pos { dy } else { 0.0 };
+                                }
+                            }
+                        }
                     }
                 }
             }

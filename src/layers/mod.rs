@@ -130,6 +130,10 @@ pub trait Layer: Send + Sync + Debug {
         params: &[f32],
         n: usize,
     );
+    /// The element-wise activation this layer applies, if it is a parameter-free one.
+    fn activation(&self) -> Option<crate::activations::Activation> {
+        None
+    }
     /// Whether this is the softmax that the loss fuses with.
     fn is_softmax(&self) -> bool {
         false

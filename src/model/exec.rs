@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use super::Sequential;
+use crate::activations::Activation;
 use crate::layers::Ctx;
 use crate::loss::softmax_cross_entropy;
 
 /// Samples per slice: small enough to spread a batch of 250 over the cores, large enough to
 /// keep each GEMM efficient.
-pub const SLICE: usize = 32;
+pub const SLICE: usize = 64;
 
 /// Fills a slice: (index of the first sample in the batch, images (n, H, W, C), labels (n)).
 pub type FillFn<'a> = dyn Fn(usize, &mut [f32], &mut [u8]) + Sync + 'a;
@@ -49,12 +50,42 @@ impl Workspace {
     }
 
     /// Forward through every layer on the first `n` samples of acts[0].
-    fn forward(&mut self, model: &Sequential, params: &[f32], n: usize, ctx: Ctx) {
-        for (i, layer) in model.layers().iter().enumerate() {
-            let (before, after) = self.acts.split_at_mut(i + 1);
-            let ctx = Ctx { layer: i, ..ctx };
+    fn forward(&mut self, plan: &[Step], model: &Sequential, params: &[f32], n: usize, ctx: Ctx) {
+        let layers = model.layers();
+        for &step in plan {
             let t0 = self.times.as_ref().map(|_| Instant::now());
-            layer.forward(&mut after[0], &mut self.scratch[i], &before[i], &params[model.param_range(i)], n, &ctx);
+            let i = match step {
+                Step::One(i) => {
+                    let (before, after) = self.acts.split_at_mut(i + 1);
+                    let ctx = Ctx { layer: i, ..ctx };
+                    layers[i].forward(
+                        &mut after[0],
+                        &mut self.scratch[i],
+                        &before[i],
+                        &params[model.param_range(i)],
+                        n,
+                        &ctx,
+                    );
+                    i
+                }
+                Step::ActPool(i, act) => {
+                    // Pool the pre-activations into acts[i + 1], then activate into acts[i + 2].
+                    let (before, after) = self.acts.split_at_mut(i + 1);
+                    let pool = &layers[i + 1];
+                    pool.forward(
+                        &mut after[0],
+                        &mut self.scratch[i + 1],
+                        &before[i],
+                        &[],
+                        n,
+                        &Ctx { layer: i + 1, ..ctx },
+                    );
+                    let len = n * pool.out_shape().len();
+                    let (pooled, out) = after.split_at_mut(1);
+                    act.forward_slice(&mut out[0][..len], &pooled[0][..len]);
+                    i
+                }
+            };
             if let (Some(times), Some(t0)) = (&mut self.times, t0) {
                 times[i].0 += t0.elapsed();
             }
@@ -80,28 +111,91 @@ impl Workspace {
 
     /// Backward from the logits' gradient in `dout` down to the first layer (the softmax is
     /// fused into the loss; the first layer's input gradient is not computed).
-    fn backward(&mut self, dparams: &mut [f32], model: &Sequential, params: &[f32], n: usize) {
+    fn backward(&mut self, dparams: &mut [f32], plan: &[Step], model: &Sequential, params: &[f32], n: usize) {
         let layers = model.layers();
-        for i in (0..layers.len() - 1).rev() {
-            let r = model.param_range(i);
-            let dinp = if i > 0 { Some(&mut self.dinp[..]) } else { None };
+        // The last step is the softmax, fused into the loss.
+        for &step in plan[..plan.len() - 1].iter().rev() {
             let t0 = self.times.as_ref().map(|_| Instant::now());
-            layers[i].backward(
-                dinp,
-                &mut dparams[r.clone()],
-                &self.dout,
-                &mut self.scratch[i],
-                &self.acts[i],
-                &self.acts[i + 1],
-                &params[r],
-                n,
-            );
+            let i = match step {
+                Step::One(i) => {
+                    let r = model.param_range(i);
+                    let dinp = if i > 0 { Some(&mut self.dinp[..]) } else { None };
+                    let (dout, scratch) = (&self.dout, &mut self.scratch[i]);
+                    layers[i].backward(
+                        dinp,
+                        &mut dparams[r.clone()],
+                        dout,
+                        scratch,
+                        &self.acts[i],
+                        &self.acts[i + 1],
+                        &params[r],
+                        n,
+                    );
+                    i
+                }
+                Step::ActPool(i, act) => {
+                    if i > 0 {
+                        // Through the activation at the pooled positions, then routed by the pool.
+                        let pool = &layers[i + 1];
+                        let len = n * pool.out_shape().len();
+                        let (pooled, out) = (&self.acts[i + 1][..len], &self.acts[i + 2][..len]);
+                        act.backward_slice(&mut self.dinp[..len], &self.dout[..len], pooled, out);
+                        std::mem::swap(&mut self.dout, &mut self.dinp);
+                        let (dout, scratch) = (&self.dout, &mut self.scratch[i + 1]);
+                        pool.backward(
+                            Some(&mut self.dinp[..]),
+                            &mut [],
+                            dout,
+                            scratch,
+                            &self.acts[i],
+                            &self.acts[i + 1],
+                            &[],
+                            n,
+                        );
+                    }
+                    i
+                }
+            };
+            std::mem::swap(&mut self.dout, &mut self.dinp);
             if let (Some(times), Some(t0)) = (&mut self.times, t0) {
                 times[i].1 += t0.elapsed();
             }
-            std::mem::swap(&mut self.dout, &mut self.dinp);
         }
     }
+}
+
+/// One step of the engine's plan over the model's layers.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// Layer i on its own.
+    One(usize),
+    /// A monotone activation (layer i) followed by max pooling (layer i + 1), run as pooling
+    /// then activation: since f is non-decreasing, max f(x) = f(max x), so the activation and
+    /// its derivative are evaluated on a quarter of the values. The argmax is taken on x.
+    ActPool(usize, Activation),
+}
+
+/// The plan for `model`: its layers in order, with activation + max-pooling pairs fused.
+fn plan(model: &Sequential) -> Vec<Step> {
+    let layers = model.layers();
+    let mut steps = Vec::new();
+    let mut i = 0;
+    while i < layers.len() {
+        let fused = layers[i]
+            .activation()
+            .filter(|a| a.is_monotone() && layers.get(i + 1).is_some_and(|l| l.kind() == "MaxPooling2D"));
+        match fused {
+            Some(act) => {
+                steps.push(Step::ActPool(i, act));
+                i += 2;
+            }
+            None => {
+                steps.push(Step::One(i));
+                i += 1;
+            }
+        }
+    }
+    steps
 }
 
 /// Runs a model on batches of up to `batch_size` samples, in parallel over slices.
@@ -114,6 +208,7 @@ pub struct Engine {
     /// Each slice's (sum of losses, correct count).
     slice_totals: Vec<(f64, usize)>,
     batch_size: usize,
+    plan: Vec<Step>,
 }
 
 /// The calling thread's workspace (a lock that is never contended within one pool).
@@ -134,6 +229,7 @@ impl Engine {
             slice_grads: (0..slices).map(|_| vec![0.0; grad_len]).collect(),
             slice_totals: vec![(0.0, 0); slices],
             batch_size,
+            plan: plan(model),
         }
     }
 
@@ -181,7 +277,7 @@ impl Engine {
         debug_assert!(n <= self.batch_size && grads.len() == model.param_count());
         let used = n.div_ceil(SLICE);
         let scale = 1.0 / n as f32;
-        let workers = &self.workers;
+        let (workers, plan) = (&self.workers, &self.plan);
         let slices = self.slice_grads[..used].par_iter_mut().zip(&mut self.slice_totals[..used]);
         slices.enumerate().for_each(|(s, (dparams, totals))| {
             let mut guard = worker(workers);
@@ -190,9 +286,9 @@ impl Engine {
             let m = SLICE.min(n - first);
             fill(first, &mut ws.acts[0], &mut ws.labels);
             let ctx = Ctx { train: true, seed, step, first_sample: first as u64, layer: 0 };
-            ws.forward(model, params, m, ctx);
+            ws.forward(plan, model, params, m, ctx);
             *totals = ws.loss(model, m, Some(scale));
-            ws.backward(dparams, model, params, m);
+            ws.backward(dparams, plan, model, params, m);
         });
         // Sum the slices' gradients in slice order (parallel over parameters, not slices).
         let slices = &self.slice_grads[..used];
@@ -211,14 +307,14 @@ impl Engine {
     /// Inference on `n` samples: (sum of losses, correct count).
     pub fn evaluate(&mut self, model: &Sequential, params: &[f32], n: usize, fill: &FillFn) -> (f64, usize) {
         let used = n.div_ceil(SLICE);
-        let workers = &self.workers;
+        let (workers, plan) = (&self.workers, &self.plan);
         self.slice_totals[..used].par_iter_mut().enumerate().for_each(|(s, totals)| {
             let mut guard = worker(workers);
             let ws = &mut *guard;
             let first = s * SLICE;
             let m = SLICE.min(n - first);
             fill(first, &mut ws.acts[0], &mut ws.labels);
-            ws.forward(model, params, m, Ctx::inference());
+            ws.forward(plan, model, params, m, Ctx::inference());
             *totals = ws.loss(model, m, None);
         });
         self.totals(used)
@@ -227,5 +323,92 @@ impl Engine {
     /// Totals over the used slices, added in slice order.
     fn totals(&self, used: usize) -> (f64, usize) {
         self.slice_totals[..used].iter().fold((0.0, 0), |(l, c), t| (l + t.0, c + t.1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelSpec;
+    use crate::rng::Rng;
+
+    /// The whole batch through every layer in order, unfused and unsliced: the reference.
+    fn reference(
+        model: &Sequential,
+        params: &[f32],
+        x: &[f32],
+        labels: &[u8],
+        train: bool,
+        step: u64,
+    ) -> (f64, Vec<f32>) {
+        let n = labels.len();
+        let layers = model.layers();
+        let mut acts = vec![x.to_vec()];
+        let mut scratch: Vec<Vec<f32>> = layers.iter().map(|l| vec![0.0; n * l.scratch_len()]).collect();
+        for (i, l) in layers.iter().enumerate() {
+            let mut out = vec![0.0; n * l.out_shape().len()];
+            let ctx = Ctx { train, seed: 3, step, first_sample: 0, layer: i };
+            l.forward(&mut out, &mut scratch[i], &acts[i], &params[model.param_range(i)], n, &ctx);
+            acts.push(out);
+        }
+        let classes = model.output_shape().len();
+        let mut dout = vec![0.0; n * classes];
+        let (loss, _) = softmax_cross_entropy(
+            Some(&mut dout),
+            &acts[layers.len()],
+            &acts[layers.len() - 1],
+            labels,
+            classes,
+            1.0 / n as f32,
+        );
+        let mut grads = vec![0.0; params.len()];
+        for i in (0..layers.len() - 1).rev() {
+            let r = model.param_range(i);
+            let mut dinp = vec![0.0; n * layers[i].in_shape().len()];
+            layers[i].backward(
+                Some(&mut dinp),
+                &mut grads[r.clone()],
+                &dout,
+                &mut scratch[i],
+                &acts[i],
+                &acts[i + 1],
+                &params[r],
+                n,
+            );
+            dout = dinp;
+        }
+        (loss, grads)
+    }
+
+    #[test]
+    fn sliced_fused_engine_matches_the_plain_layer_by_layer_reference() {
+        let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
+        let plan = plan(&model);
+        assert!(matches!(plan[1], Step::ActPool(1, _)) && matches!(plan[4], Step::ActPool(5, _)), "{plan:?}");
+        let params = model.init_params(7);
+        let mut rng = Rng::from_seed(8);
+        let n = 2 * SLICE + 5; // three slices, the last one short
+        let x: Vec<f32> = (0..n * 784).map(|_| rng.uniform_f32()).collect();
+        let labels: Vec<u8> = (0..n).map(|_| rng.below(10) as u8).collect();
+        let (ref_loss, ref_grads) = reference(&model, &params, &x, &labels, true, 11);
+
+        let mut engine = Engine::new(&model, n, true);
+        let mut grads = vec![0.0; params.len()];
+        let fill = |first: usize, xs: &mut [f32], ys: &mut [u8]| {
+            let m = SLICE.min(n - first);
+            xs[..m * 784].copy_from_slice(&x[first * 784..(first + m) * 784]);
+            ys[..m].copy_from_slice(&labels[first..first + m]);
+        };
+        let (loss, _) = engine.train_step(&model, &params, &mut grads, n, &fill, 3, 11);
+        assert!((loss - ref_loss).abs() < 1e-5 * ref_loss.abs(), "loss {loss} vs {ref_loss}");
+        let scale = ref_grads.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        let worst = grads.iter().zip(&ref_grads).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        eprintln!("largest gradient difference {worst:e} (largest gradient {scale:e})");
+        assert!(worst <= 1e-4 * scale, "largest gradient difference {worst} (scale {scale})");
+
+        let (eval_loss, _) = engine.evaluate(&model, &params, n, &fill);
+        let (ref_eval, _) = reference(&model, &params, &x, &labels, false, 0);
+        assert!((eval_loss - ref_eval).abs() < 1e-5 * ref_eval.abs(), "inference loss {eval_loss} vs {ref_eval}");
+        assert_ne!(eval_loss, loss, "dropout is off at inference");
     }
 }

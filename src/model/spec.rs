@@ -151,6 +151,29 @@ pub struct ModelSpec {
     pub layers: Vec<LayerSpec>,
 }
 
+/// serde's `deny_unknown_fields` does not reach the layers without fields (an internally
+/// tagged unit variant ignores the rest of its table), so `type = "relu"` with `alpha = 0.1`
+/// would be accepted and the `alpha` silently dropped: reject any key besides `type` there.
+fn check_fieldless_layers(text: &str, path: &Path) -> Result<()> {
+    // The text parsed as a ModelSpec just before, so it parses as a table too.
+    let Ok(table) = text.parse::<toml::Table>() else { return Ok(()) };
+    let Some(layers) = table.get("layers").and_then(toml::Value::as_array) else { return Ok(()) };
+    for (i, layer) in layers.iter().enumerate() {
+        let Some(layer) = layer.as_table() else { continue };
+        let kind = layer.get("type").and_then(toml::Value::as_str).unwrap_or_default();
+        if !["flatten", "relu", "selu", "softmax"].contains(&kind) {
+            continue;
+        }
+        if let Some(key) = layer.keys().find(|k| *k != "type") {
+            return Err(Error::ModelFile {
+                path: path.to_path_buf(),
+                msg: format!("layer {i} ({kind}): unknown field `{key}`; a {kind} layer has no settings"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The hidden-activation choices of `--activation`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -190,6 +213,7 @@ impl ModelSpec {
         if spec.layers.is_empty() {
             return Err(Error::ModelFile { path: path.to_path_buf(), msg: "the model has no layers".into() });
         }
+        check_fieldless_layers(text, path)?;
         Ok(spec)
     }
 
@@ -295,6 +319,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("foo"), "{err}");
+        let err = ModelSpec::parse("input_shape=[28,28,1]\n[[layers]]\ntype='relu'\nalpha=0.1\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("layer 0 (relu): unknown field `alpha`"), "{err}");
         let err = ModelSpec::parse("input_shape=[28,28,1]\nlayers=[]\n", p).unwrap_err().to_string();
         assert!(err.contains("no layers"), "{err}");
     }
