@@ -94,23 +94,40 @@ pub fn im2col(col: &mut [f32], x: &[f32], n: usize, g: &ConvGeometry) {
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 let row = ((b * g.oh + oy) * g.ow + ox) * k;
-                let dst = &mut col[row..row + k];
-                for ky in 0..g.kh {
-                    let d = &mut dst[ky * g.kw * c..(ky + 1) * g.kw * c];
-                    let Some(iy) = g.in_y(oy, ky) else {
-                        d.fill(0.0);
-                        continue;
-                    };
-                    // The kernel row's in-bounds pixels are contiguous in the input: one copy.
-                    let (kx0, kx1, ix0) = g.x_run(ox);
-                    d[..kx0 * c].fill(0.0);
-                    d[kx1 * c..].fill(0.0);
-                    if kx1 > kx0 {
-                        let src = &xb[(iy * g.w + ix0) * c..(iy * g.w + ix0 + kx1 - kx0) * c];
-                        copy_run(&mut d[kx0 * c..kx1 * c], src);
-                    }
-                }
+                patch(&mut col[row..row + k], xb, g, oy, ox);
             }
+        }
+    }
+}
+
+/// dst: (KH·KW·C) ← the receptive field of output pixel (oy, ox) in one sample xb: (H, W, C).
+#[inline]
+pub fn patch(dst: &mut [f32], xb: &[f32], g: &ConvGeometry, oy: usize, ox: usize) {
+    let c = g.c;
+    let (top, left) = (oy * g.sh, ox * g.sw);
+    if top >= g.pad_top && left >= g.pad_left && top + g.kh <= g.h + g.pad_top && left + g.kw <= g.w + g.pad_left {
+        // Entirely inside the input (always, with `valid` padding): KH contiguous runs.
+        let (iy, ix) = (top - g.pad_top, left - g.pad_left);
+        let run = g.kw * c;
+        for (ky, d) in dst[..g.kh * run].chunks_exact_mut(run).enumerate() {
+            let s = ((iy + ky) * g.w + ix) * c;
+            copy_run(d, &xb[s..s + run]);
+        }
+        return;
+    }
+    for ky in 0..g.kh {
+        let d = &mut dst[ky * g.kw * c..(ky + 1) * g.kw * c];
+        let Some(iy) = g.in_y(oy, ky) else {
+            d.fill(0.0);
+            continue;
+        };
+        // The kernel row's in-bounds pixels are contiguous in the input: one copy.
+        let (kx0, kx1, ix0) = g.x_run(ox);
+        d[..kx0 * c].fill(0.0);
+        d[kx1 * c..].fill(0.0);
+        if kx1 > kx0 {
+            let src = &xb[(iy * g.w + ix0) * c..(iy * g.w + ix0 + kx1 - kx0) * c];
+            copy_run(&mut d[kx0 * c..kx1 * c], src);
         }
     }
 }

@@ -5,4 +5,5 @@ pub mod im2col;
 
 pub use gemm::{sgemm, sgemm_naive};
 pub use im2col::{col2im, col2im_naive, im2col, im2col_naive, ConvGeometry};
+pub mod conv_pool;
 pub mod exp;

@@ -69,18 +69,28 @@ impl Conv2d {
         Ok(Conv2d { cfg, geo, input })
     }
 
-    fn kernel_len(&self) -> usize {
-        self.geo.patch_len() * self.cfg.filters
-    }
-
     pub fn config(&self) -> &Conv2dConfig {
         &self.cfg
+    }
+
+    /// The convolution's geometry over one sample.
+    pub fn geometry(&self) -> &ConvGeometry {
+        &self.geo
+    }
+
+    /// Number of kernel weights (the bias follows them in the parameters).
+    pub fn kernel_len(&self) -> usize {
+        self.geo.patch_len() * self.cfg.filters
     }
 }
 
 impl Layer for Conv2d {
     fn kind(&self) -> &'static str {
         "Conv2D"
+    }
+
+    fn as_conv2d(&self) -> Option<&Conv2d> {
+        Some(self)
     }
 
     fn in_shape(&self) -> Shape {

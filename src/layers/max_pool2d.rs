@@ -25,9 +25,25 @@ impl MaxPool2d {
     }
 }
 
+impl MaxPool2d {
+    /// The pooling window's geometry over one sample.
+    pub fn geometry(&self) -> &ConvGeometry {
+        &self.geo
+    }
+
+    /// Whether the windows tile the input (strides equal to the pool size).
+    pub fn tiles(&self) -> bool {
+        self.geo.sh == self.geo.kh && self.geo.sw == self.geo.kw
+    }
+}
+
 impl Layer for MaxPool2d {
     fn kind(&self) -> &'static str {
         "MaxPooling2D"
+    }
+
+    fn as_max_pool2d(&self) -> Option<&MaxPool2d> {
+        Some(self)
     }
 
     fn in_shape(&self) -> Shape {
@@ -90,7 +106,7 @@ impl Layer for MaxPool2d {
         let g = &self.geo;
         let c = g.c;
         let per = g.h * g.w * c;
-        let tiles = g.sh == g.kh && g.sw == g.kw;
+        let tiles = self.tiles();
         if !tiles || g.oh * g.kh != g.h || g.ow * g.kw != g.w {
             // Overlapping windows, or rows/columns no window covers: start from zero.
             dinp[..n * per].fill(0.0);

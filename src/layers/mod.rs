@@ -134,6 +134,14 @@ pub trait Layer: Send + Sync + Debug {
     fn activation(&self) -> Option<crate::activations::Activation> {
         None
     }
+    /// This layer as a Conv2D, for the engine's fused kernels.
+    fn as_conv2d(&self) -> Option<&Conv2d> {
+        None
+    }
+    /// This layer as a MaxPooling2D, for the engine's fused kernels.
+    fn as_max_pool2d(&self) -> Option<&MaxPool2d> {
+        None
+    }
     /// Whether this is the softmax that the loss fuses with.
     fn is_softmax(&self) -> bool {
         false

@@ -15,7 +15,8 @@ use rayon::prelude::*;
 
 use super::Sequential;
 use crate::activations::Activation;
-use crate::layers::Ctx;
+use crate::kernels::conv_pool;
+use crate::layers::{Conv2d, Ctx, MaxPool2d};
 use crate::loss::softmax_cross_entropy;
 
 /// Samples per slice: small enough to spread a batch of 250 over the cores, large enough to
@@ -66,6 +67,21 @@ impl Workspace {
                         n,
                         &ctx,
                     );
+                    i
+                }
+                Step::ConvActPool(i, act) => {
+                    // Pooled pre-activations into acts[i + 1] (argmax in the pool's scratch),
+                    // then the activation into acts[i + 3], the pooling layer's output.
+                    let (conv, pool) = conv_act_pool(model, i);
+                    let (w, b) = params[model.param_range(i)].split_at(conv.kernel_len());
+                    let (before, after) = self.acts.split_at_mut(i + 1);
+                    let (s_conv, s_rest) = self.scratch.split_at_mut(i + 1);
+                    let (pooled, out) = after.split_at_mut(2);
+                    let oc = conv.config().filters;
+                    let (cg, pg) = (conv.geometry(), pool.geometry());
+                    conv_pool::forward(&mut pooled[0], &mut s_rest[1], &mut s_conv[i], &before[i], w, b, n, cg, oc, pg);
+                    let len = n * pg.out_pixels() * oc;
+                    act.forward_slice(&mut out[0][..len], &pooled[0][..len]);
                     i
                 }
                 Step::ActPool(i, act) => {
@@ -133,6 +149,20 @@ impl Workspace {
                     );
                     i
                 }
+                Step::ConvActPool(i, act) => {
+                    // Through the activation at the pooled positions, then the kernel gradient
+                    // gathered at each window's argmax (no input gradient: this is layer 0).
+                    let (conv, pool) = conv_act_pool(model, i);
+                    let (cg, pg, oc) = (conv.geometry(), pool.geometry(), conv.config().filters);
+                    let len = n * pg.out_pixels() * oc;
+                    let (pooled, out) = (&self.acts[i + 1][..len], &self.acts[i + 3][..len]);
+                    act.backward_slice(&mut self.dinp[..len], &self.dout[..len], pooled, out);
+                    let (dw, db) = dparams[model.param_range(i)].split_at_mut(conv.kernel_len());
+                    let (s_conv, s_rest) = self.scratch.split_at_mut(i + 1);
+                    let (dpooled, x) = (&self.dinp[..len], &self.acts[i]);
+                    conv_pool::backward_params(dw, db, &mut s_conv[i], dpooled, &s_rest[1], x, n, cg, oc, pg);
+                    i
+                }
                 Step::ActPool(i, act) => {
                     if i > 0 {
                         // Through the activation at the pooled positions, then routed by the pool.
@@ -173,7 +203,22 @@ enum Step {
     /// then activation: since f is non-decreasing, max f(x) = f(max x), so the activation and
     /// its derivative are evaluated on a quarter of the values. The argmax is taken on x.
     ActPool(usize, Activation),
+    /// The first layer, a Conv2D with a small kernel, followed by a monotone activation and a
+    /// tiling max pooling: computed by `kernels::conv_pool` without the full-size output.
+    ConvActPool(usize, Activation),
 }
+
+/// The Conv2D and MaxPooling2D of a `ConvActPool` step (checked when the plan was made).
+fn conv_act_pool(model: &Sequential, i: usize) -> (&Conv2d, &MaxPool2d) {
+    let layers = model.layers();
+    match (layers[i].as_conv2d(), layers[i + 2].as_max_pool2d()) {
+        (Some(c), Some(p)) => (c, p),
+        _ => unreachable!("plan() fuses only conv2d, activation, max_pooling2d"),
+    }
+}
+
+/// Largest kernel (KH·KW·C) for which the fused first-layer kernel beats im2col + GEMM.
+const SMALL_PATCH: usize = 32;
 
 /// The plan for `model`: its layers in order, with activation + max-pooling pairs fused.
 fn plan(model: &Sequential) -> Vec<Step> {
@@ -181,6 +226,16 @@ fn plan(model: &Sequential) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut i = 0;
     while i < layers.len() {
+        if i == 0 && layers.len() > 3 {
+            let conv = layers[0].as_conv2d().filter(|c| c.geometry().patch_len() <= SMALL_PATCH);
+            let act = layers[1].activation().filter(Activation::is_monotone);
+            let pool = layers[2].as_max_pool2d().filter(|p| p.tiles());
+            if let (Some(_), Some(act), Some(_)) = (conv, act, pool) {
+                steps.push(Step::ConvActPool(0, act));
+                i = 3;
+                continue;
+            }
+        }
         let fused = layers[i]
             .activation()
             .filter(|a| a.is_monotone() && layers.get(i + 1).is_some_and(|l| l.kind() == "MaxPooling2D"));
@@ -384,7 +439,7 @@ mod tests {
     fn sliced_fused_engine_matches_the_plain_layer_by_layer_reference() {
         let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
         let plan = plan(&model);
-        assert!(matches!(plan[1], Step::ActPool(1, _)) && matches!(plan[4], Step::ActPool(5, _)), "{plan:?}");
+        assert!(matches!(plan[0], Step::ConvActPool(0, _)) && matches!(plan[3], Step::ActPool(5, _)), "{plan:?}");
         let params = model.init_params(7);
         let mut rng = Rng::from_seed(8);
         let n = 2 * SLICE + 5; // three slices, the last one short

@@ -319,9 +319,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("foo"), "{err}");
-        let err = ModelSpec::parse("input_shape=[28,28,1]\n[[layers]]\ntype='relu'\nalpha=0.1\n", p)
-            .unwrap_err()
-            .to_string();
+        let err =
+            ModelSpec::parse("input_shape=[28,28,1]\n[[layers]]\ntype='relu'\nalpha=0.1\n", p).unwrap_err().to_string();
         assert!(err.contains("layer 0 (relu): unknown field `alpha`"), "{err}");
         let err = ModelSpec::parse("input_shape=[28,28,1]\nlayers=[]\n", p).unwrap_err().to_string();
         assert!(err.contains("no layers"), "{err}");

@@ -196,3 +196,109 @@ pub fn evaluate(engine: &mut Engine, model: &Sequential, params: &[f32], data: &
     }
     (loss / n as f64, correct as f64 / n as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Init;
+    use crate::model::spec::FusedActivation;
+    use crate::model::{LayerSpec, ModelSpec};
+
+    /// Flatten + dense softmax on 2x2 images: small enough to make diverge at will.
+    fn tiny() -> Sequential {
+        let dense = LayerSpec::Dense {
+            units: 10,
+            use_bias: true,
+            kernel_initializer: Init::GlorotUniform,
+            activation: Some(FusedActivation::Softmax),
+        };
+        Sequential::from_spec(&ModelSpec { input_shape: [2, 2, 1], layers: vec![LayerSpec::Flatten, dense] }).unwrap()
+    }
+
+    fn data(n: usize, salt: usize) -> Dataset {
+        let images = (0..n * 4).map(|i| ((i + salt) * 67 % 256) as u8).collect();
+        Dataset::new(images, (0..n).map(|i| (i % 10) as u8).collect(), 2, 2).unwrap()
+    }
+
+    /// Records the epochs the observer was told about (what a checkpointing observer saves).
+    #[derive(Default)]
+    struct Seen(Vec<usize>);
+
+    impl Observer for Seen {
+        fn epoch_end(&mut self, epoch: usize, m: &EpochMetrics, trainer: &Trainer) -> Result<bool> {
+            assert!(m.loss.is_finite() && m.val_loss.is_none_or(f64::is_finite));
+            assert!(trainer.params.iter().all(|p| p.is_finite()), "epoch {epoch} ended with a non-finite weight");
+            self.0.push(epoch);
+            Ok(true)
+        }
+    }
+
+    /// Trains two good epochs, then continues with learning rate `lr`; returns the error and
+    /// the epochs the observer saw.
+    fn diverge(batch_size: usize, train_n: usize, lr: f32) -> (Error, Vec<usize>) {
+        let model = tiny();
+        let (train, val) = (data(train_n, 0), data(10, 3));
+        let mut trainer = Trainer::new(&model, OptimizerConfig::Sgd { lr: 0.01, momentum: 0.0 }, batch_size, 1);
+        let (mut history, mut seen) = (History::default(), Seen::default());
+        let cfg = FitConfig { epochs: 2, batch_size, seed: 1, shuffle: true };
+        trainer.fit(&train, Some(&val), &cfg, 0, &mut history, &mut seen, None).unwrap();
+        assert_eq!(seen.0, [0, 1]);
+        trainer.optimizer.config = OptimizerConfig::Sgd { lr, momentum: 0.9 };
+        let cfg = FitConfig { epochs: 20, ..cfg };
+        let err = trainer.fit(&train, Some(&val), &cfg, 2, &mut history, &mut seen, None).unwrap_err();
+        // Every epoch before the failing one, and only those, finished (and was checkpointable).
+        let Error::NonFinite { epoch, .. } = err else { panic!("expected a non-finite error, got {err:?}") };
+        assert_eq!(seen.0, (0..epoch - 1).collect::<Vec<_>>());
+        assert_eq!(history.epochs(), epoch - 1);
+        (err, seen.0)
+    }
+
+    #[test]
+    fn a_non_finite_loss_names_epoch_and_batch_and_only_good_epochs_are_observed() {
+        let (err, seen) = diverge(10, 40, f32::MAX);
+        assert!(seen.len() >= 2);
+        match err {
+            Error::NonFinite { epoch, batch, value, what } => {
+                assert!(epoch >= 3 && (1..=4).contains(&batch) && !value.is_finite(), "{what} {value} {epoch} {batch}");
+            }
+            other => panic!("expected a non-finite error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn weights_broken_by_an_epochs_last_update_are_never_observed() {
+        // One batch per epoch: the update that breaks the weights is the epoch's last, so only
+        // the weight and validation checks can stop the epoch from being checkpointed.
+        // An infinite learning rate makes the first update's weights infinite, its loss finite.
+        let (err, seen) = diverge(40, 40, f32::INFINITY);
+        assert_eq!(seen, [0, 1]);
+        let msg = err.to_string();
+        match err {
+            Error::NonFinite { epoch: 3, batch: 1, what, .. } => assert_eq!(what, "a weight", "{msg}"),
+            other => panic!("expected a non-finite weight or validation loss at epoch 3, got {other:?}"),
+        }
+        assert!(msg.contains("at epoch 3, batch 1; training stopped"), "{msg}");
+    }
+
+    #[test]
+    fn a_raised_stop_flag_ends_the_epoch_after_the_current_batch() {
+        struct StopAt<'a>(&'a AtomicBool, usize);
+        impl Observer for StopAt<'_> {
+            fn batch_end(&mut self, batch: usize, _: f64, _: f64) {
+                if batch == self.1 {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+        let model = tiny();
+        let train = data(40, 0);
+        let mut trainer = Trainer::new(&model, OptimizerConfig::adam(1e-3), 10, 1);
+        let stop = AtomicBool::new(false);
+        let cfg = FitConfig { epochs: 3, batch_size: 10, seed: 1, shuffle: true };
+        let mut history = History::default();
+        let err = trainer.fit(&train, None, &cfg, 0, &mut history, &mut StopAt(&stop, 1), Some(&stop)).unwrap_err();
+        assert!(matches!(err, Error::Interrupted { epoch: 1, .. }), "{err:?}");
+        assert_eq!(trainer.optimizer.iterations, 2, "the batch in progress finishes, no other starts");
+        assert_eq!(history.epochs(), 0);
+    }
+}

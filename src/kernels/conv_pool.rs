@@ -1,0 +1,258 @@
+//! Convolution fused with the max pooling after it, for a first layer with a small kernel.
+//!
+//! The article's first layer (3×3 kernels on one channel, K = 9) is a poor GEMM: the
+//! im2col matrix is 9 columns wide, and the 26×26×32 output is written, re-read by the
+//! activation, the pooling and their backward passes. Here each pooling window's four
+//! convolution outputs are computed, reduced to their maximum and argmax on the spot, and
+//! only the pooled pre-activations (a quarter of the values) are stored. In the backward pass
+//! only the argmax positions receive gradient, so the kernel gradient is gathered from the
+//! saved argmax without ever forming the full-size tensor. The input gradient is not computed
+//! (this is for the first layer). The tests compare it with im2col + GEMM + max pooling.
+
+use super::im2col::{patch, ConvGeometry};
+
+/// Scratch floats per call: one patch per pooling-window position plus one accumulator row.
+pub fn scratch_len(conv: &ConvGeometry, oc: usize, pool: &ConvGeometry) -> usize {
+    pool.kh * pool.kw * conv.patch_len() + oc
+}
+
+/// pooled: (n, PH, PW, OC) ← max over each pool window of conv(x; w, b); arg: the window
+/// position (ky·PW + kx) of each maximum, first one on ties, as f32. x: (n, H, W, C),
+/// w: (K, OC) with K = KH·KW·C, b: (OC) or empty. `pool` has strides equal to its size.
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    pooled: &mut [f32],
+    arg: &mut [f32],
+    scratch: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    n: usize,
+    conv: &ConvGeometry,
+    oc: usize,
+    pool: &ConvGeometry,
+) {
+    let k = conv.patch_len();
+    let (p, acc) = scratch.split_at_mut(k);
+    let acc = &mut acc[..oc];
+    let in_len = conv.h * conv.w * conv.c;
+    for bi in 0..n {
+        let xb = &x[bi * in_len..(bi + 1) * in_len];
+        for py in 0..pool.oh {
+            for px in 0..pool.ow {
+                let o = ((bi * pool.oh + py) * pool.ow + px) * oc;
+                let (y, a) = (&mut pooled[o..o + oc], &mut arg[o..o + oc]);
+                for ky in 0..pool.kh {
+                    for kx in 0..pool.kw {
+                        let (cy, cx) = (py * pool.sh + ky, px * pool.sw + kx);
+                        patch(p, xb, conv, cy, cx);
+                        dot_rows(acc, p, w, b);
+                        let pos = (ky * pool.kw + kx) as f32;
+                        if pos == 0.0 {
+                            y.copy_from_slice(acc);
+                            a.fill(0.0);
+                        } else {
+                            for ((y, a), &v) in y.iter_mut().zip(a.iter_mut()).zip(acc.iter()) {
+                                let more = v > *y;
+                                *y = if more { v } else { *y };
+                                *a = if more { pos } else { *a };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// acc (OC) = b + p (K) · w (K, OC). Sixteen outputs at a time are summed in a fixed-size
+/// array, which the compiler keeps in one vector register across the whole K loop.
+#[inline(always)]
+fn dot_rows(acc: &mut [f32], p: &[f32], w: &[f32], b: &[f32]) {
+    const L: usize = 16;
+    let oc = acc.len();
+    let mut j = 0;
+    while j + L <= oc {
+        let mut r = [0.0f32; L];
+        if !b.is_empty() {
+            r.copy_from_slice(&b[j..j + L]);
+        }
+        for (k, &xv) in p.iter().enumerate() {
+            let wk = &w[k * oc + j..k * oc + j + L];
+            for (s, &wv) in r.iter_mut().zip(wk) {
+                *s = xv.mul_add(wv, *s);
+            }
+        }
+        acc[j..j + L].copy_from_slice(&r);
+        j += L;
+    }
+    for (jj, s) in acc.iter_mut().enumerate().skip(j) {
+        let mut v = b.get(jj).copied().unwrap_or(0.0);
+        for (k, &xv) in p.iter().enumerate() {
+            v = xv.mul_add(w[k * oc + jj], v);
+        }
+        *s = v;
+    }
+}
+
+/// dw (K, OC) and db (OC) ← dpooled (n, PH, PW, OC), the gradient at the pooled outputs,
+/// routed to each window's saved argmax. Overwrites dw and db.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_params(
+    dw: &mut [f32],
+    db: &mut [f32],
+    scratch: &mut [f32],
+    dpooled: &[f32],
+    arg: &[f32],
+    x: &[f32],
+    n: usize,
+    conv: &ConvGeometry,
+    oc: usize,
+    pool: &ConvGeometry,
+) {
+    let k = conv.patch_len();
+    let (p, masked) = scratch.split_at_mut(k);
+    let masked = &mut masked[..oc];
+    dw[..k * oc].fill(0.0);
+    db.fill(0.0);
+    let in_len = conv.h * conv.w * conv.c;
+    for bi in 0..n {
+        let xb = &x[bi * in_len..(bi + 1) * in_len];
+        for py in 0..pool.oh {
+            for px in 0..pool.ow {
+                let o = ((bi * pool.oh + py) * pool.ow + px) * oc;
+                let (dy, a) = (&dpooled[o..o + oc], &arg[o..o + oc]);
+                for (g, &d) in db.iter_mut().zip(dy) {
+                    *g += d;
+                }
+                for ky in 0..pool.kh {
+                    for kx in 0..pool.kw {
+                        let pos = (ky * pool.kw + kx) as f32;
+                        // The gradient of the channels whose maximum sits at this position.
+                        let mut any = false;
+                        for ((m, &d), &ai) in masked.iter_mut().zip(dy).zip(a) {
+                            *m = if ai == pos { d } else { 0.0 };
+                            any |= ai == pos;
+                        }
+                        if !any {
+                            continue;
+                        }
+                        patch(p, xb, conv, py * pool.sh + ky, px * pool.sw + kx);
+                        // dw (K, OC) += patchᵀ · masked, vectorised over OC.
+                        for (&xv, dwk) in p.iter().zip(dw.chunks_exact_mut(oc)) {
+                            for (g, &m) in dwk.iter_mut().zip(masked.iter()) {
+                                *g = xv.mul_add(m, *g);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{im2col, sgemm};
+    use crate::rng::Rng;
+
+    /// im2col + GEMM + bias, then max pooling with first-maximum argmax: the reference.
+    fn reference(
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        n: usize,
+        conv: &ConvGeometry,
+        oc: usize,
+        pool: &ConvGeometry,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let m = n * conv.out_pixels();
+        let mut col = vec![0.0; m * conv.patch_len()];
+        im2col(&mut col, x, n, conv);
+        let mut out = vec![0.0; m * oc];
+        sgemm(&mut out, false, &col, false, w, false, m, oc, conv.patch_len());
+        for row in out.chunks_exact_mut(oc) {
+            for (y, b) in row.iter_mut().zip(b) {
+                *y += b;
+            }
+        }
+        let mut pooled = vec![0.0; n * pool.out_pixels() * oc];
+        let mut arg = vec![0.0; pooled.len()];
+        for bi in 0..n {
+            for py in 0..pool.oh {
+                for px in 0..pool.ow {
+                    for c in 0..oc {
+                        let mut best = (f32::NEG_INFINITY, 0.0);
+                        for ky in 0..pool.kh {
+                            for kx in 0..pool.kw {
+                                let (cy, cx) = (py * pool.sh + ky, px * pool.sw + kx);
+                                let v = out[((bi * conv.oh + cy) * conv.ow + cx) * oc + c];
+                                if v > best.0 {
+                                    best = (v, (ky * pool.kw + kx) as f32);
+                                }
+                            }
+                        }
+                        let o = ((bi * pool.oh + py) * pool.ow + px) * oc + c;
+                        (pooled[o], arg[o]) = best;
+                    }
+                }
+            }
+        }
+        (pooled, arg)
+    }
+
+    #[test]
+    fn matches_im2col_gemm_and_pooling() {
+        let mut rng = Rng::from_seed(21);
+        for (h, w_, c, k, oc) in [(28usize, 28usize, 1usize, 3usize, 32usize), (9, 7, 2, 3, 5), (6, 6, 1, 2, 3)] {
+            let conv = ConvGeometry::valid(h, w_, c, k, k, 1, 1).unwrap();
+            let pool = ConvGeometry::valid(conv.oh, conv.ow, oc, 2, 2, 2, 2).unwrap();
+            let n = 3;
+            let x: Vec<f32> = (0..n * h * w_ * c).map(|_| rng.uniform_f32()).collect();
+            let w: Vec<f32> = (0..conv.patch_len() * oc).map(|_| rng.uniform_f32() - 0.5).collect();
+            let b: Vec<f32> = (0..oc).map(|_| rng.uniform_f32() - 0.5).collect();
+            let (want, want_arg) = reference(&x, &w, &b, n, &conv, oc, &pool);
+            let mut got = vec![0.0; want.len()];
+            let mut arg = vec![0.0; want.len()];
+            let mut scratch = vec![0.0; scratch_len(&conv, oc, &pool)];
+            forward(&mut got, &mut arg, &mut scratch, &x, &w, &b, n, &conv, oc, &pool);
+            let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-5, "largest difference {worst}");
+            // Argmax agrees wherever the top two candidates are not within rounding.
+            let agree = arg.iter().zip(&want_arg).filter(|(a, b)| a == b).count();
+            assert!(agree as f64 >= 0.999 * arg.len() as f64, "{agree} of {}", arg.len());
+
+            // Backward: against the gradient of Σ pooled·r through the unfused path, i.e. r
+            // scattered to the argmax positions, then colᵀ · d.
+            let r: Vec<f32> = (0..want.len()).map(|_| rng.uniform_f32() - 0.5).collect();
+            let mut dconv = vec![0.0; n * conv.out_pixels() * oc];
+            for bi in 0..n {
+                for py in 0..pool.oh {
+                    for px in 0..pool.ow {
+                        for ch in 0..oc {
+                            let o = ((bi * pool.oh + py) * pool.ow + px) * oc + ch;
+                            let pos = arg[o] as usize;
+                            let (cy, cx) = (py * 2 + pos / 2, px * 2 + pos % 2);
+                            dconv[((bi * conv.oh + cy) * conv.ow + cx) * oc + ch] += r[o];
+                        }
+                    }
+                }
+            }
+            let m = n * conv.out_pixels();
+            let mut col = vec![0.0; m * conv.patch_len()];
+            im2col(&mut col, &x, n, &conv);
+            let mut want_dw = vec![0.0; conv.patch_len() * oc];
+            sgemm(&mut want_dw, false, &col, true, &dconv, false, conv.patch_len(), oc, m);
+            let mut dw = vec![f32::NAN; want_dw.len()];
+            let mut db = vec![f32::NAN; oc];
+            backward_params(&mut dw, &mut db, &mut scratch, &r, &arg, &x, n, &conv, oc, &pool);
+            let worst = dw.iter().zip(&want_dw).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-4, "largest dw difference {worst}");
+            for c in 0..oc {
+                let s: f32 = r.iter().skip(c).step_by(oc).sum();
+                assert!((db[c] - s).abs() < 1e-4);
+            }
+        }
+    }
+}
