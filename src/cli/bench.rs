@@ -109,9 +109,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let profile_wall = t0.elapsed();
     let profile = engine.profile();
 
-    let t0 = Instant::now();
-    let (test_loss, test_acc) = pool.install(|| evaluate(&mut engine, &model, &params, &mnist.test));
-    let eval_time = t0.elapsed();
+    // Evaluation: the best of three passes over the test set.
+    let (mut test_loss, mut test_acc, mut eval_time) = (0.0, 0.0, Duration::MAX);
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        (test_loss, test_acc) = pool.install(|| evaluate(&mut engine, &model, &params, &mnist.test));
+        eval_time = eval_time.min(t0.elapsed());
+    }
     let eval_ips = mnist.test.len() as f64 / secs(eval_time);
     let rss = peak_rss_mb();
 
@@ -134,7 +138,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.steps
     );
     println!(
-        "  evaluation:           {eval_ips:.0} images/s, {:.1} GFLOP/s (10,000 test images)",
+        "  evaluation:           {eval_ips:.0} images/s, {:.1} GFLOP/s (10,000 test images, best of 3)",
         eval_ips * infer_flop / 1e9
     );
     println!(

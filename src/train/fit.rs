@@ -170,6 +170,11 @@ impl<'m> Trainer<'m> {
         Ok(())
     }
 
+    /// The batch-mean gradient of the last training step (the flat parameter layout).
+    pub fn gradients(&self) -> &[f32] {
+        &self.grads
+    }
+
     /// Loss and accuracy on `data` in inference mode.
     pub fn evaluate(&mut self, data: &Dataset) -> (f64, f64) {
         evaluate(&mut self.engine, self.model, &self.params, data)

@@ -1,6 +1,7 @@
 //! Training: the fit loop with Keras's semantics, its metrics, and the run's history.
 
 pub mod checkpoint;
+pub mod diagnostics;
 pub mod fit;
 pub mod history;
 
