@@ -36,8 +36,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The most worker threads `--threads` accepts (a batch has far fewer slices to share out).
+const MAX_THREADS: usize = 1024;
+
+/// Rejects a `--threads` value no machine could use.
+pub fn check_threads(threads: usize) -> elu_lab::Result<()> {
+    if threads > MAX_THREADS {
+        return Err(elu_lab::Error::config(
+            "--threads",
+            format!("must be at most {MAX_THREADS} (0 = all cores), got {threads}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A rayon pool with `threads` workers (0 = all cores).
 pub fn thread_pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
+    check_threads(threads)?;
     let n = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     Ok(rayon::ThreadPoolBuilder::new().num_threads(n).build()?)
 }

@@ -94,8 +94,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub patience: Option<usize>,
     /// Continue the interrupted run in DIR from its last checkpoint, with its saved settings
-    /// (only --threads and --verbose are taken from this command line). Ends with the same
-    /// numbers as an uninterrupted run.
+    /// (only --threads and --verbose may be given with it). Ends with the same numbers as an
+    /// uninterrupted run.
     #[arg(long, value_name = "DIR")]
     #[serde(skip)]
     pub resume: Option<PathBuf>,
@@ -128,12 +128,7 @@ impl TrainArgs {
         if self.limit == Some(0) {
             return Err(Error::config("--limit", "must be at least 1, got 0"));
         }
-        if self.threads > MAX_THREADS {
-            return Err(Error::config(
-                "--threads",
-                format!("must be at most {MAX_THREADS} (0 = all cores), got {}", self.threads),
-            ));
-        }
+        super::check_threads(self.threads)?;
         if self.patience == Some(0) {
             return Err(Error::config("--patience", "must be at least 1, got 0"));
         }
@@ -148,9 +143,6 @@ impl TrainArgs {
     }
 }
 
-/// The most worker threads `--threads` accepts (a batch has far fewer slices to share out).
-const MAX_THREADS: usize = 1024;
-
 /// The checkpoint file of a run directory.
 const CHECKPOINT: &str = "checkpoint.safetensors";
 
@@ -163,6 +155,17 @@ struct Resumed {
 
 /// Reads the saved settings of the run in `dir`.
 fn resume_settings(dir: &Path, cli: &TrainArgs) -> elu_lab::Result<Resumed> {
+    let given = flags_besides_defaults(cli);
+    if !given.is_empty() {
+        return Err(Error::config(
+            "--resume",
+            format!(
+                "continues with the settings saved in {}; only --threads and --verbose may be given with it, got {}",
+                dir.join(CHECKPOINT).display(),
+                given.join(", ")
+            ),
+        ));
+    }
     let path = dir.join(CHECKPOINT);
     let meta = checkpoint::checkpoint_metadata(&path)?;
     let get = |k: &str| meta.get(k).ok_or_else(|| Error::corrupt(&path, format!("checkpoint has no {k} entry")));
@@ -173,6 +176,33 @@ fn resume_settings(dir: &Path, cli: &TrainArgs) -> elu_lab::Result<Resumed> {
     args.verbose = cli.verbose;
     args.out = Some(dir.to_path_buf());
     Ok(Resumed { args, spec, dir: dir.to_path_buf() })
+}
+
+/// The flags of `cli` (besides --threads, --verbose and --resume) whose values differ from
+/// their defaults: those that a resumed run would ignore.
+fn flags_besides_defaults(cli: &TrainArgs) -> Vec<String> {
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+    let Ok(defaults) = <Defaults as clap::Parser>::try_parse_from(["elu-lab"]) else { return Vec::new() };
+    // Both serialise to objects, one level nested (the model overrides).
+    let flat = |a: &TrainArgs| -> Vec<(String, serde_json::Value)> {
+        let Ok(serde_json::Value::Object(map)) = serde_json::to_value(a) else { return Vec::new() };
+        map.into_iter()
+            .flat_map(|(k, v)| match v {
+                serde_json::Value::Object(inner) => inner.into_iter().collect::<Vec<_>>(),
+                v => vec![(k, v)],
+            })
+            .collect()
+    };
+    let default_values: std::collections::HashMap<_, _> = flat(&defaults.args).into_iter().collect();
+    flat(cli)
+        .into_iter()
+        .filter(|(k, v)| !["threads", "verbose"].contains(&k.as_str()) && default_values.get(k) != Some(v))
+        .map(|(k, _)| format!("--{}", k.replace('_', "-")))
+        .collect()
 }
 
 /// Ctrl-C and SIGTERM raise the returned flag (the fit loop stops after the current batch);

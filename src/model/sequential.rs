@@ -326,6 +326,42 @@ mod tests {
     }
 
     #[test]
+    fn sizes_that_would_overflow_are_errors_not_wrapped_or_panics() {
+        let conv = |filters, k, padding| LayerSpec::Conv2d {
+            filters,
+            kernel_size: [k, k],
+            strides: [1, 1],
+            padding,
+            use_bias: true,
+            kernel_initializer: crate::init::Init::HeNormal,
+            activation: None,
+        };
+        let dense = |units| LayerSpec::Dense {
+            units,
+            use_bias: true,
+            kernel_initializer: crate::init::Init::HeNormal,
+            activation: None,
+        };
+        let same = crate::layers::Padding::Same;
+        let cases = [
+            ([28, 28, 1], vec![conv(usize::MAX, 3, Default::default())], "parameters"),
+            ([28, 28, 1], vec![conv(1, usize::MAX / 2, same)], "parameters"),
+            ([28, 28, 1], vec![conv(1 << 20, 1, same)], "output values"),
+            ([28, 28, 1], vec![LayerSpec::Flatten, dense(1 << 40)], "parameters"),
+            ([28, 28, 1], vec![LayerSpec::Flatten, dense(1 << 20), dense(1 << 20)], "parameters"),
+            ([usize::MAX, usize::MAX, 2], vec![LayerSpec::Flatten], "values per image"),
+        ];
+        for (input_shape, layers, needle) in cases {
+            let spec = ModelSpec { input_shape, layers };
+            let err = Sequential::from_spec(&spec).unwrap_err().to_string();
+            assert!(err.contains(needle), "{spec:?}: {err}");
+        }
+        // Just inside the limits still builds.
+        let spec = ModelSpec { input_shape: [1, 1, 1 << 14], layers: vec![dense(1 << 14)] };
+        assert_eq!(Sequential::from_spec(&spec).unwrap().param_count(), (1 << 28) + (1 << 14));
+    }
+
+    #[test]
     fn impossible_shapes_name_the_layer() {
         let spec = ModelSpec {
             input_shape: [28, 28, 1],
