@@ -168,3 +168,41 @@ fn unwritable_output_directory_is_a_clear_error() {
         "a-file",
     );
 }
+
+#[test]
+fn diagnostics_write_activation_and_gradient_rows_per_epoch() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("run");
+    let o = elu_lab(&[
+        "train",
+        "--limit",
+        "1000",
+        "--epochs",
+        "2",
+        "--diagnostics",
+        "--verbose",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.matches("diagnostics: elu mean").count(), 2, "{stdout}");
+    let csv = std::fs::read_to_string(out.join("diagnostics.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("epoch,layer,metric,value"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // Per epoch: 3 activation layers x 3 metrics + 4 layers with parameters.
+    assert_eq!(rows.len(), 2 * (3 * 3 + 4));
+    for r in &rows {
+        let v: f64 = r[3].parse().unwrap();
+        assert!(v.is_finite(), "{r:?}");
+        if r[2] == "dead_fraction" {
+            assert!((0.0..=1.0).contains(&v));
+        }
+        if r[2] == "grad_norm" {
+            assert!(v > 0.0, "gradients do not vanish: {r:?}");
+        }
+    }
+    assert!(rows.iter().any(|r| r[0] == "1" && r[1] == "elu_2" && r[2] == "mean_activation"));
+}

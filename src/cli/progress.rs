@@ -22,6 +22,11 @@ impl Progress {
         Progress { verbose, epochs, bar: None, batches: 0, start: Instant::now() }
     }
 
+    /// The `--verbose` level.
+    pub fn verbose(&self) -> u8 {
+        self.verbose
+    }
+
     fn live(&self) -> bool {
         self.verbose == 1 && std::io::stdout().is_terminal()
     }

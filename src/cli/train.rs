@@ -14,6 +14,7 @@ use elu_lab::model::{ActivationChoice, LayerSpec, ModelSpec, Overrides, Sequenti
 use elu_lab::optim::OptimizerConfig;
 use elu_lab::report;
 use elu_lab::train::checkpoint::{self, BestEpoch, Checkpoint};
+use elu_lab::train::diagnostics;
 use elu_lab::train::{EpochMetrics, FitConfig, History, Observer, Trainer};
 use elu_lab::Error;
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,12 @@ pub struct TrainArgs {
     /// Stop when val_loss has not improved for N epochs, and keep the best epoch's weights.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub patience: Option<usize>,
+    /// After every epoch, measure what the ELU paper claims: per activation layer the mean and
+    /// standard deviation of its outputs and the fraction of dead units (never positive on 2,000
+    /// validation images), and each layer's gradient norm; written to diagnostics.csv.
+    #[arg(long)]
+    #[serde(default)]
+    pub diagnostics: bool,
     /// Continue the interrupted run in DIR from its last checkpoint, with its saved settings
     /// (only --threads and --verbose may be given with it). Ends with the same numbers as an
     /// uninterrupted run.
@@ -322,6 +329,7 @@ pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
         extra,
         patience: args.patience,
         best,
+        diagnostics: args.diagnostics.then(|| (val.as_ref().unwrap_or(&train), earlier_diagnostics(&out, start_epoch))),
     };
     if args.verbose > 0 {
         if start_epoch > 0 {
@@ -402,6 +410,53 @@ struct RunObserver<'a> {
     patience: Option<usize>,
     /// The best epoch so far (lowest val_loss), with --patience; saved in every checkpoint.
     best: Option<BestEpoch>,
+    /// With --diagnostics: the images to measure activations on, and the CSV rows so far.
+    diagnostics: Option<(&'a Dataset, String)>,
+}
+
+/// The diagnostics.csv rows of the epochs before `start_epoch` (when resuming a run).
+fn earlier_diagnostics(out: &Path, start_epoch: usize) -> String {
+    let text = std::fs::read_to_string(out.join("diagnostics.csv")).unwrap_or_default();
+    let keep =
+        |line: &&str| line.split(',').next().and_then(|e| e.parse::<usize>().ok()).is_some_and(|e| e < start_epoch);
+    text.lines().skip(1).filter(keep).map(|l| format!("{l}\n")).collect()
+}
+
+/// Images the activation diagnostics look at after each epoch.
+const DIAGNOSTIC_SAMPLES: usize = 2000;
+
+impl RunObserver<'_> {
+    /// Measures activations and gradients, prints a summary line, and rewrites diagnostics.csv.
+    fn diagnose(&mut self, epoch: usize, trainer: &Trainer) -> elu_lab::Result<()> {
+        let Some((data, rows)) = &mut self.diagnostics else { return Ok(()) };
+        let stats = diagnostics::activation_stats(trainer.model, &trainer.params, data, DIAGNOSTIC_SAMPLES);
+        let norms = diagnostics::gradient_norms(trainer.model, trainer.gradients());
+        let mut line = String::from("  diagnostics:");
+        for s in &stats {
+            for (metric, v) in
+                [("mean_activation", s.mean), ("std_activation", s.std), ("dead_fraction", s.dead_fraction)]
+            {
+                rows.push_str(&format!("{epoch},{},{metric},{v}\n", s.layer));
+            }
+            line.push_str(&format!(
+                " {} mean {:+.3} sd {:.3} dead {:.1}% |",
+                s.layer,
+                s.mean,
+                s.std,
+                100.0 * s.dead_fraction
+            ));
+        }
+        line.push_str(" gradient norms");
+        for (layer, norm) in &norms {
+            rows.push_str(&format!("{epoch},{layer},grad_norm,{norm}\n"));
+            line.push_str(&format!(" {layer} {norm:.2e}"));
+        }
+        if self.progress.verbose() > 0 {
+            say(format_args!("{line}"));
+        }
+        let csv = format!("epoch,layer,metric,value\n{rows}");
+        report::atomic_write(&self.out.join("diagnostics.csv"), csv.as_bytes())
+    }
 }
 
 impl RunObserver<'_> {
@@ -426,6 +481,7 @@ impl Observer for RunObserver<'_> {
     fn epoch_end(&mut self, epoch: usize, m: &EpochMetrics, trainer: &Trainer) -> elu_lab::Result<bool> {
         self.progress.epoch_end(m);
         self.history.push(*m);
+        self.diagnose(epoch, trainer)?;
         if self.patience.is_some() {
             let vl = m.val_loss.unwrap_or(f64::INFINITY);
             if self.best.as_ref().is_none_or(|b| vl < b.val_loss) {
