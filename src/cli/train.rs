@@ -275,12 +275,18 @@ pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
         }
         .into());
     }
+    // Each step frees what it no longer needs: only the split sets stay in memory.
+    let data::Mnist { train: full, test } = mnist;
     let all = match args.limit {
-        Some(n) => mnist.train.take(n),
-        None => mnist.train,
+        Some(n) => {
+            let first = full.take(n);
+            drop(full);
+            first
+        }
+        None => full,
     };
     let (train, val) = if args.validation_split > 0.0 {
-        let (t, v) = all.split_validation(args.validation_split)?;
+        let (t, v) = all.into_split_validation(args.validation_split)?;
         (t, Some(v))
     } else {
         (all, None)
@@ -361,7 +367,7 @@ pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
         trainer.params = best.params;
         best_epoch = Some(best.epoch);
     }
-    let (test_loss, test_acc) = pool.install(|| trainer.evaluate(&mnist.test));
+    let (test_loss, test_acc) = pool.install(|| trainer.evaluate(&test));
     checkpoint::save_weights(&out.join("weights.safetensors"), &model, &trainer.params)?;
 
     let summary = json!({
@@ -373,7 +379,7 @@ pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
         "params": model.param_count(),
         "train_samples": train.len(),
         "validation_samples": val.as_ref().map_or(0, Dataset::len),
-        "test_samples": mnist.test.len(),
+        "test_samples": test.len(),
         "epochs_run": history.epochs(),
         "best_epoch": best_epoch,
         "test_loss": test_loss,

@@ -127,6 +127,25 @@ impl Dataset {
     /// samples and the validation set the last `len - split_at`, taken before any shuffling.
     /// `fraction` must lie in `(0, 1)`, and neither part may be empty ([`Error::Config`]).
     pub fn split_validation(&self, fraction: f64) -> Result<(Dataset, Dataset)> {
+        let split_at = self.split_point(fraction)?;
+        Ok((self.slice(0, split_at), self.slice(split_at, self.len())))
+    }
+
+    /// As [`Dataset::split_validation`], consuming the dataset: the training part keeps its
+    /// memory and only the validation part is copied, so the peak is the dataset plus the
+    /// validation part rather than twice the dataset.
+    pub fn into_split_validation(mut self, fraction: f64) -> Result<(Dataset, Dataset)> {
+        let split_at = self.split_point(fraction)?;
+        let images = self.images.split_off(split_at * self.image_len());
+        let labels = self.labels.split_off(split_at);
+        let val = Dataset { images, labels, rows: self.rows, cols: self.cols };
+        self.images.shrink_to_fit();
+        self.labels.shrink_to_fit();
+        Ok((self, val))
+    }
+
+    /// Keras's split point for `validation_split = fraction`, or why there is none.
+    fn split_point(&self, fraction: f64) -> Result<usize> {
         if !(fraction > 0.0 && fraction < 1.0) {
             return Err(Error::config("--validation-split", format!("must be in (0, 1), got {fraction}")));
         }
@@ -146,7 +165,7 @@ impl Dataset {
                 ),
             ));
         }
-        Ok((self.slice(0, split_at), self.slice(split_at, len)))
+        Ok(split_at)
     }
 
     /// Writes the samples `indices` into a batch: pixels scaled to `[0, 1]` (`p as f32 / 255.0`)
@@ -394,6 +413,13 @@ mod tests {
         assert_eq!(d.take(3).labels(), &[0, 1, 2]);
         assert_eq!(d.take(100), d);
         assert!(d.take(0).is_empty());
+    }
+
+    #[test]
+    fn owned_split_equals_the_borrowed_one() {
+        let d = numbered(10);
+        assert_eq!(d.clone().into_split_validation(0.25).unwrap(), d.split_validation(0.25).unwrap());
+        assert!(d.into_split_validation(1.5).is_err());
     }
 
     #[test]
