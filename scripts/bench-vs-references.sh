@@ -365,7 +365,7 @@ print(f"| images/s | {fmt(e_ips, 0)} | {fmt(k_ips, 0)} | {ratio(e_ips, k_ips)} |
 print(f"| seconds for 10,000 images | {fmt(N_TEST / e_ips, 3)} | {fmt(N_TEST / k_ips, 3)} "
       f"| {ratio(N_TEST / e_ips, N_TEST / k_ips)} |")
 print(f"\nMedians over {rounds} round(s); here a ratio above 1 means elu-lab evaluates faster. elu-lab: "
-      "`eval_images_per_s` of `elu-lab bench --steps 48` (one pass over the test set, after the benchmark's "
+      "`eval_images_per_s` of `elu-lab bench --steps 48` (best of 3 passes over the test set, after the benchmark's "
       "training steps); Keras/TF: `model.evaluate(x_test, y_test, batch_size=250, verbose=0)` on the same model, "
       "untrained, best of 3 after a warm-up call (scripts/keras_evaluate.py).")
 
