@@ -42,6 +42,10 @@ pub fn forward(
             for px in 0..pool.ow {
                 let o = ((bi * pool.oh + py) * pool.ow + px) * oc;
                 let (y, a) = (&mut pooled[o..o + oc], &mut arg[o..o + oc]);
+                if let Some(at) = window4(conv, pool, py, px).filter(|_| oc % 16 == 0) {
+                    window4_direct(y, a, xb, conv, at, w, b);
+                    continue;
+                }
                 for ky in 0..pool.kh {
                     for kx in 0..pool.kw {
                         let (cy, cx) = (py * pool.sh + ky, px * pool.sw + kx);
@@ -95,6 +99,74 @@ fn dot_rows(acc: &mut [f32], p: &[f32], w: &[f32], b: &[f32]) {
     }
 }
 
+/// For a 2×2 pooling window whose four convolution outputs all have their receptive fields
+/// inside the input: the fields' top-left input pixels, in window order (ky·2 + kx).
+#[inline(always)]
+fn window4(conv: &ConvGeometry, pool: &ConvGeometry, py: usize, px: usize) -> Option<[(usize, usize); 4]> {
+    if (pool.kh, pool.kw) != (2, 2) {
+        return None;
+    }
+    let (cy, cx) = (py * pool.sh, px * pool.sw);
+    Some([conv.inside(cy, cx)?, conv.inside(cy, cx + 1)?, conv.inside(cy + 1, cx)?, conv.inside(cy + 1, cx + 1)?])
+}
+
+/// The four convolution outputs of a 2×2 pooling window at once, reduced to their maximum
+/// and its first position. Four accumulators per 16 channels are independent FMA chains, so
+/// the FMA latency is hidden (one chain per output pixel would wait on it). OC must be a
+/// multiple of 16; the patches are read in place (KH runs of KW·C values each).
+#[inline(always)]
+fn window4_direct(
+    y: &mut [f32],
+    a: &mut [f32],
+    xb: &[f32],
+    g: &ConvGeometry,
+    at: [(usize, usize); 4],
+    w: &[f32],
+    b: &[f32],
+) {
+    const L: usize = 16;
+    let (oc, run) = (y.len(), g.kw * g.c);
+    for j in (0..oc).step_by(L) {
+        let mut r = [[0.0f32; L]; 4];
+        if !b.is_empty() {
+            for rq in &mut r {
+                rq.copy_from_slice(&b[j..j + L]);
+            }
+        }
+        for ky in 0..g.kh {
+            let base = at.map(|(iy, ix)| ((iy + ky) * g.w + ix) * g.c);
+            for kk in 0..run {
+                let wk = &w[(ky * run + kk) * oc + j..(ky * run + kk) * oc + j + L];
+                for (rq, &bq) in r.iter_mut().zip(&base) {
+                    let xv = xb[bq + kk];
+                    for (s, &wv) in rq.iter_mut().zip(wk) {
+                        *s = xv.mul_add(wv, *s);
+                    }
+                }
+            }
+        }
+        for l in 0..L {
+            let (mut best, mut pos) = (r[0][l], 0.0);
+            for (q, rq) in r.iter().enumerate().skip(1) {
+                if rq[l] > best {
+                    (best, pos) = (rq[l], q as f32);
+                }
+            }
+            (y[j + l], a[j + l]) = (best, pos);
+        }
+    }
+}
+
+/// dw (K', OC) += x (K')ᵀ · m (OC), vectorised over OC.
+#[inline(always)]
+fn outer_add(dw: &mut [f32], x: &[f32], m: &[f32]) {
+    for (&xv, dwk) in x.iter().zip(dw.chunks_exact_mut(m.len())) {
+        for (g, &mv) in dwk.iter_mut().zip(m) {
+            *g = xv.mul_add(mv, *g);
+        }
+    }
+}
+
 /// dw (K, OC) and db (OC) ← dpooled (n, PH, PW, OC), the gradient at the pooled outputs,
 /// routed to each window's saved argmax. Overwrites dw and db.
 #[allow(clippy::too_many_arguments)]
@@ -137,11 +209,20 @@ pub fn backward_params(
                         if !any {
                             continue;
                         }
-                        patch(p, xb, conv, py * pool.sh + ky, px * pool.sw + kx);
-                        // dw (K, OC) += patchᵀ · masked, vectorised over OC.
-                        for (&xv, dwk) in p.iter().zip(dw.chunks_exact_mut(oc)) {
-                            for (g, &m) in dwk.iter_mut().zip(masked.iter()) {
-                                *g = xv.mul_add(m, *g);
+                        let (cy, cx) = (py * pool.sh + ky, px * pool.sw + kx);
+                        // dw (K, OC) += patchᵀ · masked, vectorised over OC; the patch is read
+                        // in place when it lies inside the input.
+                        let run = conv.kw * conv.c;
+                        match conv.inside(cy, cx) {
+                            Some((iy, ix)) => {
+                                for (ky, dwr) in dw[..k * oc].chunks_exact_mut(run * oc).enumerate() {
+                                    let s = ((iy + ky) * conv.w + ix) * conv.c;
+                                    outer_add(dwr, &xb[s..s + run], masked);
+                                }
+                            }
+                            None => {
+                                patch(p, xb, conv, cy, cx);
+                                outer_add(&mut dw[..k * oc], p, masked);
                             }
                         }
                     }
@@ -205,7 +286,9 @@ mod tests {
     #[test]
     fn matches_im2col_gemm_and_pooling() {
         let mut rng = Rng::from_seed(21);
-        for (h, w_, c, k, oc) in [(28usize, 28usize, 1usize, 3usize, 32usize), (9, 7, 2, 3, 5), (6, 6, 1, 2, 3)] {
+        for (h, w_, c, k, oc) in
+            [(28usize, 28usize, 1usize, 3usize, 32usize), (8, 8, 2, 3, 16), (9, 7, 2, 3, 5), (6, 6, 1, 2, 3)]
+        {
             let conv = ConvGeometry::valid(h, w_, c, k, k, 1, 1).unwrap();
             let pool = ConvGeometry::valid(conv.oh, conv.ow, oc, 2, 2, 2, 2).unwrap();
             let n = 3;

@@ -74,6 +74,18 @@ impl ConvGeometry {
         (ox * self.sw + kx).checked_sub(self.pad_left).filter(|&x| x < self.w)
     }
 
+    /// The input row and column of the top-left of output pixel (oy, ox)'s receptive field,
+    /// when the whole field lies inside the input (no padding involved).
+    #[inline(always)]
+    pub fn inside(&self, oy: usize, ox: usize) -> Option<(usize, usize)> {
+        let (top, left) = (oy * self.sh, ox * self.sw);
+        let fits = top >= self.pad_top
+            && left >= self.pad_left
+            && top + self.kh <= self.h + self.pad_top
+            && left + self.kw <= self.w + self.pad_left;
+        fits.then(|| (top - self.pad_top, left - self.pad_left))
+    }
+
     /// For output column `ox`: the kernel columns kx0..kx1 that fall inside the input, and the
     /// input column of kx0 (the in-bounds part of a kernel row is one contiguous run).
     #[inline(always)]
@@ -104,10 +116,8 @@ pub fn im2col(col: &mut [f32], x: &[f32], n: usize, g: &ConvGeometry) {
 #[inline]
 pub fn patch(dst: &mut [f32], xb: &[f32], g: &ConvGeometry, oy: usize, ox: usize) {
     let c = g.c;
-    let (top, left) = (oy * g.sh, ox * g.sw);
-    if top >= g.pad_top && left >= g.pad_left && top + g.kh <= g.h + g.pad_top && left + g.kw <= g.w + g.pad_left {
+    if let Some((iy, ix)) = g.inside(oy, ox) {
         // Entirely inside the input (always, with `valid` padding): KH contiguous runs.
-        let (iy, ix) = (top - g.pad_top, left - g.pad_left);
         let run = g.kw * c;
         for (ky, d) in dst[..g.kh * run].chunks_exact_mut(run).enumerate() {
             let s = ((iy + ky) * g.w + ix) * c;
