@@ -1,12 +1,12 @@
 //! `elu-lab bench`: training and evaluation speed of a model, per layer, beside the GEMM peak.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use elu_lab::data;
 use elu_lab::kernels::gemm::sgemm_parallel;
-use elu_lab::model::exec::SLICE;
 use elu_lab::model::{Engine, ModelSpec, Sequential};
 use elu_lab::optim::{Optimizer, OptimizerConfig};
 use elu_lab::train::evaluate;
@@ -79,9 +79,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut step = |engine: &mut Engine, params: &mut Vec<f32>, s: usize| {
         let start = (s * bs) % (n_train - bs);
         let ids: Vec<usize> = (start..start + bs).collect();
-        let fill = |first: usize, x: &mut [f32], y: &mut [u8]| {
-            train.fill_batch(&ids[first..(first + SLICE).min(bs)], x, y);
-        };
+        let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&ids[r], x, y);
         pool.install(|| engine.train_step(&model, params, &mut grads, bs, &fill, 1, s as u64));
         opt.step(params, &grads);
     };

@@ -32,6 +32,26 @@ pub fn forward(
     oc: usize,
     pool: &ConvGeometry,
 ) {
+    if one_channel_3x3(conv, oc, pool) {
+        return forward_one_channel_3x3(pooled, arg, x, w, b, n, conv, oc, pool);
+    }
+    forward_general(pooled, arg, scratch, x, w, b, n, conv, oc, pool)
+}
+
+/// [`forward`] for any geometry.
+#[allow(clippy::too_many_arguments)]
+fn forward_general(
+    pooled: &mut [f32],
+    arg: &mut [f32],
+    scratch: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    n: usize,
+    conv: &ConvGeometry,
+    oc: usize,
+    pool: &ConvGeometry,
+) {
     let k = conv.patch_len();
     let (p, acc) = scratch.split_at_mut(k);
     let acc = &mut acc[..oc];
@@ -182,6 +202,26 @@ pub fn backward_params(
     oc: usize,
     pool: &ConvGeometry,
 ) {
+    if one_channel_3x3(conv, oc, pool) {
+        return backward_one_channel_3x3(dw, db, dpooled, arg, x, n, conv, oc, pool);
+    }
+    backward_general(dw, db, scratch, dpooled, arg, x, n, conv, oc, pool)
+}
+
+/// [`backward_params`] for any geometry.
+#[allow(clippy::too_many_arguments)]
+fn backward_general(
+    dw: &mut [f32],
+    db: &mut [f32],
+    scratch: &mut [f32],
+    dpooled: &[f32],
+    arg: &[f32],
+    x: &[f32],
+    n: usize,
+    conv: &ConvGeometry,
+    oc: usize,
+    pool: &ConvGeometry,
+) {
     let k = conv.patch_len();
     let (p, masked) = scratch.split_at_mut(k);
     let masked = &mut masked[..oc];
@@ -228,6 +268,129 @@ pub fn backward_params(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Whether the specialised kernels below apply: one input channel, a 3×3 kernel with stride 1
+/// and no padding, a 2×2 pool with stride 2, and OC a multiple of 16 (the article's first layer).
+fn one_channel_3x3(conv: &ConvGeometry, oc: usize, pool: &ConvGeometry) -> bool {
+    (conv.c, conv.kh, conv.kw, conv.sh, conv.sw, conv.pad_top, conv.pad_left) == (1, 3, 3, 1, 1, 0, 0)
+        && (pool.kh, pool.kw, pool.sh, pool.sw) == (2, 2, 2, 2)
+        && oc % LANES == 0
+}
+
+/// Channels per block of the specialised kernels (one AVX-512 register of f32).
+const LANES: usize = 16;
+
+/// The 4×4 input values under a 2×2 pooling window of 3×3 convolutions: `p[r][s]`, from the
+/// window's top-left input pixel (2·py, 2·px). One channel.
+#[inline(always)]
+fn window_inputs(xb: &[f32], w: usize, py: usize, px: usize) -> [[f32; 4]; 4] {
+    let top = 2 * py * w + 2 * px;
+    std::array::from_fn(|r| xb[top + r * w..][..4].try_into().expect("4 values"))
+}
+
+/// [`forward`] for [`one_channel_3x3`]: for each block of 16 channels, the nine kernel vectors
+/// and the bias stay in registers across every window of the batch, and each window's four
+/// outputs are four independent FMA chains over its 4×4 inputs. The sums run in the same order
+/// (bias, then ky, kx) as the general path, so both give the same bits.
+#[allow(clippy::too_many_arguments)]
+fn forward_one_channel_3x3(
+    pooled: &mut [f32],
+    arg: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    n: usize,
+    conv: &ConvGeometry,
+    oc: usize,
+    pool: &ConvGeometry,
+) {
+    let in_len = conv.h * conv.w;
+    for j in (0..oc).step_by(LANES) {
+        let wv: [[f32; LANES]; 9] = std::array::from_fn(|k| w[k * oc + j..][..LANES].try_into().expect("LANES"));
+        let bv: [f32; LANES] = if b.is_empty() { [0.0; LANES] } else { b[j..][..LANES].try_into().expect("LANES") };
+        for bi in 0..n {
+            let xb = &x[bi * in_len..][..in_len];
+            for py in 0..pool.oh {
+                for px in 0..pool.ow {
+                    let p = window_inputs(xb, conv.w, py, px);
+                    let mut acc = [bv; 4];
+                    for (k, wk) in wv.iter().enumerate() {
+                        let (ky, kx) = (k / 3, k % 3);
+                        for (q, aq) in acc.iter_mut().enumerate() {
+                            let xv = p[q / 2 + ky][q % 2 + kx];
+                            for (s, &wl) in aq.iter_mut().zip(wk) {
+                                *s = xv.mul_add(wl, *s);
+                            }
+                        }
+                    }
+                    let (mut best, mut pos) = (acc[0], [0.0f32; LANES]);
+                    for (q, aq) in acc.iter().enumerate().skip(1) {
+                        for l in 0..LANES {
+                            let more = aq[l] > best[l];
+                            best[l] = if more { aq[l] } else { best[l] };
+                            pos[l] = if more { q as f32 } else { pos[l] };
+                        }
+                    }
+                    let o = ((bi * pool.oh + py) * pool.ow + px) * oc + j;
+                    pooled[o..][..LANES].copy_from_slice(&best);
+                    arg[o..][..LANES].copy_from_slice(&pos);
+                }
+            }
+        }
+    }
+}
+
+/// [`backward_params`] for [`one_channel_3x3`]: for each block of 16 channels, the nine kernel
+/// gradient vectors and the bias gradient are summed in registers over every window of the
+/// batch, each window adding its gradient at the argmax position times the inputs there. The
+/// order of the sums is the general path's, so both give the same bits.
+#[allow(clippy::too_many_arguments)]
+fn backward_one_channel_3x3(
+    dw: &mut [f32],
+    db: &mut [f32],
+    dpooled: &[f32],
+    arg: &[f32],
+    x: &[f32],
+    n: usize,
+    conv: &ConvGeometry,
+    oc: usize,
+    pool: &ConvGeometry,
+) {
+    let in_len = conv.h * conv.w;
+    for j in (0..oc).step_by(LANES) {
+        let mut acc = [[0.0f32; LANES]; 9];
+        let mut bacc = [0.0f32; LANES];
+        for bi in 0..n {
+            let xb = &x[bi * in_len..][..in_len];
+            for py in 0..pool.oh {
+                for px in 0..pool.ow {
+                    let o = ((bi * pool.oh + py) * pool.ow + px) * oc + j;
+                    let dy: [f32; LANES] = dpooled[o..][..LANES].try_into().expect("LANES");
+                    let a: [f32; LANES] = arg[o..][..LANES].try_into().expect("LANES");
+                    for (g, d) in bacc.iter_mut().zip(dy) {
+                        *g += d;
+                    }
+                    let p = window_inputs(xb, conv.w, py, px);
+                    for q in 0..4 {
+                        let m: [f32; LANES] = std::array::from_fn(|l| if a[l] == q as f32 { dy[l] } else { 0.0 });
+                        for (k, gk) in acc.iter_mut().enumerate() {
+                            let xv = p[q / 2 + k / 3][q % 2 + k % 3];
+                            for (g, &ml) in gk.iter_mut().zip(&m) {
+                                *g = xv.mul_add(ml, *g);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (k, gk) in acc.iter().enumerate() {
+            dw[k * oc + j..][..LANES].copy_from_slice(gk);
+        }
+        if !db.is_empty() {
+            db[j..][..LANES].copy_from_slice(&bacc);
         }
     }
 }
@@ -337,5 +500,29 @@ mod tests {
                 assert!((g - s).abs() < 1e-4);
             }
         }
+    }
+
+    #[test]
+    fn one_channel_kernels_give_the_general_paths_bits() {
+        let mut rng = Rng::from_seed(23);
+        let conv = ConvGeometry::valid(12, 9, 1, 3, 3, 1, 1).unwrap();
+        let (oc, n) = (32, 3);
+        let pool = ConvGeometry::valid(conv.oh, conv.ow, oc, 2, 2, 2, 2).unwrap();
+        assert!(one_channel_3x3(&conv, oc, &pool));
+        let x: Vec<f32> = (0..n * 12 * 9).map(|_| rng.uniform_f32()).collect();
+        let w: Vec<f32> = (0..9 * oc).map(|_| rng.uniform_f32() - 0.5).collect();
+        let b: Vec<f32> = (0..oc).map(|_| rng.uniform_f32() - 0.5).collect();
+        let len = n * pool.out_pixels() * oc;
+        let mut scratch = vec![0.0; scratch_len(&conv, oc, &pool)];
+        let (mut y1, mut a1, mut y2, mut a2) = (vec![0.0; len], vec![0.0; len], vec![0.0; len], vec![0.0; len]);
+        forward_one_channel_3x3(&mut y1, &mut a1, &x, &w, &b, n, &conv, oc, &pool);
+        forward_general(&mut y2, &mut a2, &mut scratch, &x, &w, &b, n, &conv, oc, &pool);
+        assert!(y1.iter().zip(&y2).all(|(p, q)| p.to_bits() == q.to_bits()) && a1 == a2);
+        let r: Vec<f32> = (0..len).map(|_| rng.uniform_f32() - 0.5).collect();
+        let (mut dw1, mut db1, mut dw2, mut db2) = (vec![0.0; 9 * oc], vec![0.0; oc], vec![0.0; 9 * oc], vec![0.0; oc]);
+        backward_one_channel_3x3(&mut dw1, &mut db1, &r, &a1, &x, n, &conv, oc, &pool);
+        backward_general(&mut dw2, &mut db2, &mut scratch, &r, &a1, &x, n, &conv, oc, &pool);
+        assert!(dw1.iter().zip(&dw2).all(|(p, q)| p.to_bits() == q.to_bits()));
+        assert!(db1.iter().zip(&db2).all(|(p, q)| p.to_bits() == q.to_bits()));
     }
 }

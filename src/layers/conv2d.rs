@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{Ctx, Layer, Shape};
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::kernels::{col2im, im2col, sgemm, ConvGeometry};
+use crate::kernels::{col2im, im2col, sgemm, winograd, ConvGeometry};
 use crate::rng::Rng;
 
 /// Keras's `padding` argument.
@@ -33,12 +33,20 @@ pub struct Conv2dConfig {
     pub kernel_initializer: Init,
 }
 
+/// Input channels from which a 3×3, stride-1 convolution runs as Winograd F(2×2, 3×3) rather
+/// than im2col + GEMM (with fewer, its 16 matrix products are too thin to pay).
+const WINOGRAD_MIN_CHANNELS: usize = 8;
+
 /// Conv2D. Parameters: kernel w: (KH, KW, C, OC), then bias b: (OC).
+///
+/// Computed as Winograd F(2×2, 3×3) (`kernels::winograd`) when the kernel is 3×3 with stride 1
+/// and the input has at least 8 channels, and as im2col + GEMM otherwise.
 #[derive(Debug)]
 pub struct Conv2d {
     cfg: Conv2dConfig,
     geo: ConvGeometry,
     input: Shape,
+    winograd: bool,
 }
 
 impl Conv2d {
@@ -66,7 +74,13 @@ impl Conv2d {
                 format!("kernel {kh}x{kw} is larger than its {h}x{w} input (with padding \"valid\")"),
             )
         })?;
-        Ok(Conv2d { cfg, geo, input })
+        let winograd = winograd::applies(&geo) && geo.c >= WINOGRAD_MIN_CHANNELS;
+        Ok(Conv2d { cfg, geo, input, winograd })
+    }
+
+    /// Whether this layer runs as Winograd F(2×2, 3×3).
+    pub fn is_winograd(&self) -> bool {
+        self.winograd
     }
 
     pub fn config(&self) -> &Conv2dConfig {
@@ -126,10 +140,21 @@ impl Layer for Conv2d {
         self.geo.out_pixels() * self.geo.patch_len()
     }
 
-    // out: (n, OH, OW, OC), scratch: col (n·OH·OW, KH·KW·C), inp: (n, H, W, C)
+    fn scratch_for(&self, n: usize) -> usize {
+        if self.winograd {
+            winograd::scratch_len(&self.geo, self.cfg.filters, n)
+        } else {
+            n * self.scratch_len()
+        }
+    }
+
+    // out: (n, OH, OW, OC), scratch: col (n·OH·OW, KH·KW·C) or Winograd's, inp: (n, H, W, C)
     fn forward(&self, out: &mut [f32], scratch: &mut [f32], inp: &[f32], params: &[f32], n: usize, _ctx: &Ctx) {
         let (m, k, oc) = (n * self.geo.out_pixels(), self.geo.patch_len(), self.cfg.filters);
         let (w, b) = params.split_at(self.kernel_len());
+        if self.winograd {
+            return winograd::forward(out, scratch, inp, w, b, n, &self.geo, oc);
+        }
         im2col(scratch, inp, n, &self.geo);
         sgemm(out, false, scratch, false, w, false, m, oc, k);
         if self.cfg.use_bias {
@@ -147,13 +172,16 @@ impl Layer for Conv2d {
         dparams: &mut [f32],
         dout: &[f32],
         scratch: &mut [f32],
-        _inp: &[f32],
+        inp: &[f32],
         _out: &[f32],
         params: &[f32],
         n: usize,
     ) {
         let (m, k, oc) = (n * self.geo.out_pixels(), self.geo.patch_len(), self.cfg.filters);
         let (dw, db) = dparams.split_at_mut(self.kernel_len());
+        if self.winograd {
+            return winograd::backward(dinp, dw, db, dout, scratch, inp, n, &self.geo, oc);
+        }
         // dw (K, OC) = colᵀ · dout
         sgemm(dw, false, scratch, true, dout, false, k, oc, m);
         if self.cfg.use_bias {
@@ -231,8 +259,11 @@ mod tests {
             (Shape::new(7, 5, 3), 4, [3, 2], [2, 1], Padding::Same),
             (Shape::new(6, 6, 2), 5, [1, 1], [1, 1], Padding::Valid),
             (Shape::new(5, 5, 2), 3, [5, 5], [1, 1], Padding::Valid),
+            (Shape::new(9, 8, 8), 5, [3, 3], [1, 1], Padding::Valid),
+            (Shape::new(6, 7, 17), 16, [3, 3], [1, 1], Padding::Same),
         ] {
             let l = layer(input, f, k, s, p);
+            assert_eq!(l.is_winograd(), input.c >= 8, "{input:?}");
             let n = 3;
             let x: Vec<f32> = (0..n * input.len()).map(|_| rng.uniform_f32()).collect();
             let mut params = vec![0.0; l.param_count()];
@@ -242,7 +273,7 @@ mod tests {
             }
             let out_len = n * l.out_shape().len();
             let (mut fast, mut slow) = (vec![0.0; out_len], vec![0.0; out_len]);
-            let mut scratch = vec![0.0; n * l.scratch_len()];
+            let mut scratch = vec![0.0; l.scratch_for(n)];
             l.forward(&mut fast, &mut scratch, &x, &params, n, &Ctx::inference());
             let (w, b) = params.split_at(l.kernel_len());
             conv_naive(&mut slow, &x, w, b, n, &l.geo, f);
@@ -258,6 +289,15 @@ mod tests {
             [(Shape::new(5, 4, 2), Padding::Valid, [1, 1]), (Shape::new(4, 5, 2), Padding::Same, [2, 1])]
         {
             let l = layer(input, 3, [3, 2], s, p);
+            let n = 2;
+            let x = away_from_zero(n * input.len(), 0.1, 1.0, &mut rng);
+            let params = away_from_zero(l.param_count(), 0.1, 0.5, &mut rng);
+            check_layer(&l, n, &x, &params, &Ctx::inference());
+        }
+        // The Winograd path, with valid and same padding.
+        for (input, p) in [(Shape::new(5, 4, 8), Padding::Valid), (Shape::new(3, 4, 8), Padding::Same)] {
+            let l = layer(input, 2, [3, 3], [1, 1], p);
+            assert!(l.is_winograd());
             let n = 2;
             let x = away_from_zero(n * input.len(), 0.1, 1.0, &mut rng);
             let params = away_from_zero(l.param_count(), 0.1, 0.5, &mut rng);

@@ -23,10 +23,10 @@ pub fn check_layer(layer: &dyn Layer, n: usize, inp: &[f32], params: &[f32], ctx
     let out_len = n * layer.out_shape().len();
     let mut rng = Rng::from_seed(99);
     let r: Vec<f32> = (0..out_len).map(|_| rng.uniform_f32() * 2.0 - 1.0).collect();
-    let mut scratch = vec![0.0; n * layer.scratch_len()];
+    let mut scratch = vec![0.0; layer.scratch_for(n)];
     let loss = |inp: &[f32], params: &[f32]| -> f64 {
         let mut out = vec![0.0; out_len];
-        let mut s = vec![0.0; n * layer.scratch_len()];
+        let mut s = vec![0.0; layer.scratch_for(n)];
         layer.forward(&mut out, &mut s, inp, params, n, ctx);
         out.iter().zip(&r).map(|(o, r)| *o as f64 * *r as f64).sum()
     };

@@ -114,6 +114,11 @@ pub trait Layer: Send + Sync + Debug {
     fn scratch_len(&self) -> usize {
         0
     }
+    /// Floats of scratch that `forward` and `backward` need for `n` samples: `n` times
+    /// [`Layer::scratch_len`], unless the layer also keeps state that does not grow with `n`.
+    fn scratch_for(&self, n: usize) -> usize {
+        n * self.scratch_len()
+    }
     /// out: (n, out_shape) ← inp: (n, in_shape). Saves into `scratch` what backward needs.
     fn forward(&self, out: &mut [f32], scratch: &mut [f32], inp: &[f32], params: &[f32], n: usize, ctx: &Ctx);
     /// dinp (when asked for) and dparams ← dout; both are overwritten.

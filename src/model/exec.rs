@@ -8,6 +8,7 @@
 //! exist once per thread, not per slice, which keeps memory small. Nothing is allocated inside
 //! the batch loop.
 
+use std::ops::Range;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -19,12 +20,17 @@ use crate::kernels::conv_pool;
 use crate::layers::{Conv2d, Ctx, MaxPool2d};
 use crate::loss::softmax_cross_entropy;
 
-/// Samples per slice: small enough to spread a batch of 250 over the cores, large enough to
-/// keep each GEMM efficient.
+/// Samples per slice in training: small enough to spread a batch of 250 over the cores, large
+/// enough to keep each GEMM (the dense layers' weight gradients above all) efficient.
 pub const SLICE: usize = 64;
 
-/// Fills a slice: (index of the first sample in the batch, images (n, H, W, C), labels (n)).
-pub type FillFn<'a> = dyn Fn(usize, &mut [f32], &mut [u8]) + Sync + 'a;
+/// Samples per slice in inference: no weight gradients to form, so smaller slices, whose
+/// activations stay in a core's L2 cache, are faster (about 1.3 times at 16 than at 64).
+pub const EVAL_SLICE: usize = 16;
+
+/// Fills a slice: (the slice's samples as indices into the batch, images (n, H, W, C),
+/// labels (n)), n being the length of the range.
+pub type FillFn<'a> = dyn Fn(Range<usize>, &mut [f32], &mut [u8]) + Sync + 'a;
 
 /// Per-thread buffers, sized once for the model and a slice.
 #[derive(Debug)]
@@ -44,7 +50,7 @@ impl Workspace {
     fn new(model: &Sequential, with_grads: bool) -> Self {
         let mut acts = vec![vec![0.0; SLICE * model.input_shape().len()]];
         acts.extend(model.layers().iter().map(|l| vec![0.0; SLICE * l.out_shape().len()]));
-        let scratch = model.layers().iter().map(|l| vec![0.0; SLICE * l.scratch_len()]).collect();
+        let scratch = model.layers().iter().map(|l| vec![0.0; l.scratch_for(SLICE)]).collect();
         let widest = model.layers().iter().map(|l| l.in_shape().len().max(l.out_shape().len())).max().unwrap_or(0);
         let g = if with_grads { SLICE * widest } else { 0 };
         Workspace { acts, scratch, dout: vec![0.0; g], dinp: vec![0.0; g], labels: vec![0; SLICE], times: None }
@@ -277,12 +283,13 @@ impl Engine {
     /// inside the thread pool that will run it: it makes one workspace per thread.
     pub fn new(model: &Sequential, batch_size: usize, training: bool) -> Self {
         let slices = batch_size.div_ceil(SLICE).max(1);
-        let threads = rayon::current_num_threads().clamp(1, slices);
+        let eval_slices = batch_size.div_ceil(EVAL_SLICE).max(1);
+        let threads = rayon::current_num_threads().clamp(1, eval_slices);
         let grad_len = if training { model.param_count() } else { 0 };
         Engine {
             workers: (0..threads).map(|_| Mutex::new(Workspace::new(model, training))).collect(),
-            slice_grads: (0..slices).map(|_| vec![0.0; grad_len]).collect(),
-            slice_totals: vec![(0.0, 0); slices],
+            slice_grads: if training { (0..slices).map(|_| vec![0.0; grad_len]).collect() } else { Vec::new() },
+            slice_totals: vec![(0.0, 0); eval_slices.max(slices)],
             batch_size,
             plan: plan(model),
         }
@@ -339,7 +346,7 @@ impl Engine {
             let ws = &mut *guard;
             let first = s * SLICE;
             let m = SLICE.min(n - first);
-            fill(first, &mut ws.acts[0], &mut ws.labels);
+            fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
             let ctx = Ctx { train: true, seed, step, first_sample: first as u64, layer: 0 };
             ws.forward(plan, model, params, m, ctx);
             *totals = ws.loss(model, m, Some(scale));
@@ -361,14 +368,15 @@ impl Engine {
 
     /// Inference on `n` samples: (sum of losses, correct count).
     pub fn evaluate(&mut self, model: &Sequential, params: &[f32], n: usize, fill: &FillFn) -> (f64, usize) {
-        let used = n.div_ceil(SLICE);
+        debug_assert!(n <= self.batch_size);
+        let used = n.div_ceil(EVAL_SLICE);
         let (workers, plan) = (&self.workers, &self.plan);
         self.slice_totals[..used].par_iter_mut().enumerate().for_each(|(s, totals)| {
             let mut guard = worker(workers);
             let ws = &mut *guard;
-            let first = s * SLICE;
-            let m = SLICE.min(n - first);
-            fill(first, &mut ws.acts[0], &mut ws.labels);
+            let first = s * EVAL_SLICE;
+            let m = EVAL_SLICE.min(n - first);
+            fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
             ws.forward(plan, model, params, m, Ctx::inference());
             *totals = ws.loss(model, m, None);
         });
@@ -399,7 +407,7 @@ mod tests {
         let n = labels.len();
         let layers = model.layers();
         let mut acts = vec![x.to_vec()];
-        let mut scratch: Vec<Vec<f32>> = layers.iter().map(|l| vec![0.0; n * l.scratch_len()]).collect();
+        let mut scratch: Vec<Vec<f32>> = layers.iter().map(|l| vec![0.0; l.scratch_for(n)]).collect();
         for (i, l) in layers.iter().enumerate() {
             let mut out = vec![0.0; n * l.out_shape().len()];
             let ctx = Ctx { train, seed: 3, step, first_sample: 0, layer: i };
@@ -449,10 +457,10 @@ mod tests {
 
         let mut engine = Engine::new(&model, n, true);
         let mut grads = vec![0.0; params.len()];
-        let fill = |first: usize, xs: &mut [f32], ys: &mut [u8]| {
-            let m = SLICE.min(n - first);
-            xs[..m * 784].copy_from_slice(&x[first * 784..(first + m) * 784]);
-            ys[..m].copy_from_slice(&labels[first..first + m]);
+        let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
+            let m = r.len();
+            xs[..m * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
+            ys[..m].copy_from_slice(&labels[r]);
         };
         let (loss, _) = engine.train_step(&model, &params, &mut grads, n, &fill, 3, 11);
         assert!((loss - ref_loss).abs() < 1e-5 * ref_loss.abs(), "loss {loss} vs {ref_loss}");

@@ -41,7 +41,7 @@ pub fn activation_stats(
         .chain(layers.iter().map(|l| l.out_shape().len()))
         .map(|len| vec![0.0; SLICE * len])
         .collect();
-    let mut scratch: Vec<Vec<f32>> = layers.iter().map(|l| vec![0.0; SLICE * l.scratch_len()]).collect();
+    let mut scratch: Vec<Vec<f32>> = layers.iter().map(|l| vec![0.0; l.scratch_for(SLICE)]).collect();
     let mut labels = vec![0u8; SLICE];
     let n = data.len().min(max_samples);
     let ids: Vec<usize> = (0..n).collect();

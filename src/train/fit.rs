@@ -5,6 +5,7 @@
 //! may be smaller), reports training loss and accuracy averaged over the epoch weighted by
 //! batch size, then evaluates the validation part in inference mode.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -109,10 +110,7 @@ impl<'m> Trainer<'m> {
             let (mut loss_sum, mut correct) = (0.0f64, 0usize);
             for b in 0..batches {
                 let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
-                let fill = |first: usize, x: &mut [f32], y: &mut [u8]| {
-                    let ids = &idx[first..(first + crate::model::exec::SLICE).min(idx.len())];
-                    train.fill_batch(ids, x, y);
-                };
+                let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&idx[r], x, y);
                 let step = self.optimizer.iterations;
                 let (l, c) =
                     self.engine.train_step(self.model, &self.params, &mut self.grads, idx.len(), &fill, cfg.seed, step);
@@ -192,9 +190,7 @@ pub fn evaluate(engine: &mut Engine, model: &Sequential, params: &[f32], data: &
     let ids: Vec<usize> = (0..n).collect();
     for start in (0..n).step_by(bs) {
         let idx = &ids[start..(start + bs).min(n)];
-        let fill = |first: usize, x: &mut [f32], y: &mut [u8]| {
-            data.fill_batch(&idx[first..(first + crate::model::exec::SLICE).min(idx.len())], x, y);
-        };
+        let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| data.fill_batch(&idx[r], x, y);
         let (l, c) = engine.evaluate(model, params, idx.len(), &fill);
         loss += l;
         correct += c;
