@@ -38,6 +38,42 @@ pub fn tiles(g: &ConvGeometry) -> (usize, usize) {
     (g.oh.div_ceil(2), g.ow.div_ceil(2))
 }
 
+/// Whether a max pooling with geometry `pool` after the convolution `g` can be fused into the
+/// output transform: 2×2 windows with stride 2 and no padding are exactly the output tiles.
+pub fn pools_tiles(g: &ConvGeometry, pool: &ConvGeometry) -> bool {
+    (pool.kh, pool.kw, pool.sh, pool.sw, pool.pad_top, pool.pad_left) == (2, 2, 2, 2, 0, 0)
+        && (pool.h, pool.w) == (g.oh, g.ow)
+}
+
+/// What becomes of each tile's 2×2 outputs (plus bias).
+pub enum Outputs<'a> {
+    /// Stored: y (n, OH, OW, OC). The tiles cover OH×OW, the last ones partly outside.
+    Store(&'a mut [f32]),
+    /// Max-pooled 2×2 with stride 2 (see [`pools_tiles`]): pooled (n, OH/2, OW/2, OC) ← the
+    /// maximum, arg ← its position in the window (row·2 + column, the first on ties) as f32.
+    /// Only the tiles the pooling keeps are computed: with an odd OH or OW, the last row or
+    /// column of outputs, which the pooling drops, never is.
+    Pool { pooled: &'a mut [f32], arg: &'a mut [f32] },
+}
+
+/// The gradient that reaches the outputs, matching [`Outputs`].
+pub enum OutputGrads<'a> {
+    /// dy: (n, OH, OW, OC).
+    Store(&'a [f32]),
+    /// dpooled: (n, OH/2, OW/2, OC) and the forward pass's arg: the gradient goes to each
+    /// window's maximum.
+    Pool { dpooled: &'a [f32], arg: &'a [f32] },
+}
+
+/// The tiles computed per sample: (rows, columns).
+fn grid(g: &ConvGeometry, pooled: bool) -> (usize, usize) {
+    if pooled {
+        (g.oh / 2, g.ow / 2)
+    } else {
+        tiles(g)
+    }
+}
+
 /// Tiles transformed and multiplied at a time: small enough that a chunk's V (16·C per tile)
 /// and M (16·OC per tile) stay in a core's L2 cache between the transforms and the products.
 const CHUNK_TILES: usize = 128;
@@ -67,18 +103,34 @@ fn split<'a>(scratch: &'a mut [f32], g: &ConvGeometry, oc: usize, chunk: usize) 
     [u, du, v, &mut rest[..16 * plane(chunk, oc)]]
 }
 
-/// The batch's tiles in chunks of at most [`CHUNK_TILES`]: (first tile, tiles in the chunk).
-fn chunks(n: usize, g: &ConvGeometry) -> impl Iterator<Item = (usize, usize)> {
-    let (th, tw) = tiles(g);
-    let t = n * th * tw;
-    (0..t).step_by(CHUNK_TILES).map(move |t0| (t0, CHUNK_TILES.min(t - t0)))
+/// A batch's tiles: `n` samples of a (rows, columns) grid of tiles over the convolution `g`.
+#[derive(Clone, Copy)]
+struct Tiles<'g> {
+    g: &'g ConvGeometry,
+    th: usize,
+    tw: usize,
+    n: usize,
 }
 
-/// y: (n, OH, OW, OC) ← conv(x; w) + b. x: (n, H, W, C), w: (3, 3, C, OC), b: (OC) or empty.
-/// `scratch` (see [`scratch_len`]) keeps U for [`backward`].
+impl Tiles<'_> {
+    /// Chunks of at most [`CHUNK_TILES`]: (first tile, tiles in the chunk).
+    fn chunks(&self) -> impl Iterator<Item = (usize, usize)> {
+        let t = self.n * self.th * self.tw;
+        (0..t).step_by(CHUNK_TILES).map(move |t0| (t0, CHUNK_TILES.min(t - t0)))
+    }
+
+    /// The sample, tile row and tile column of tile `t`.
+    #[inline(always)]
+    fn at(&self, t: usize) -> (usize, usize, usize) {
+        (t / (self.th * self.tw), t / self.tw % self.th, t % self.tw)
+    }
+}
+
+/// The outputs of conv(x; w) + b, stored or pooled (see [`Outputs`]). x: (n, H, W, C),
+/// w: (3, 3, C, OC), b: (OC) or empty. `scratch` (see [`scratch_len`]) keeps U for [`backward`].
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
-    y: &mut [f32],
+    mut out: Outputs,
     scratch: &mut [f32],
     x: &[f32],
     w: &[f32],
@@ -88,46 +140,49 @@ pub fn forward(
     oc: usize,
 ) {
     debug_assert!(applies(g));
-    let (th, tw) = tiles(g);
+    let (th, tw) = grid(g, matches!(out, Outputs::Pool { .. }));
+    let tiles = Tiles { g, th, tw, n };
     let c = g.c;
     let [u, _, v, m] = split(scratch, g, oc, (n * th * tw).min(CHUNK_TILES));
     transform_kernel(u, w, c, oc);
-    for (t0, tc) in chunks(n, g) {
-        transform_input(v, x, t0, tc, g);
+    for (t0, tc) in tiles.chunks() {
+        transform_input(v, x, t0, tc, tiles);
         for xi in 0..16 {
             let (vx, ux) = (&v[xi * plane(tc, c)..][..tc * c], &u[xi * c * oc..][..c * oc]);
             sgemm(&mut m[xi * plane(tc, oc)..][..tc * oc], false, vx, false, ux, false, tc, oc, c);
         }
-        transform_output(y, m, b, t0, tc, g, oc);
+        transform_output(&mut out, m, b, t0, tc, tiles, oc);
     }
 }
 
-/// dx (when asked for), dw: (3, 3, C, OC) and db: (OC) or empty ← dy: (n, OH, OW, OC), after
-/// [`forward`] on the same `scratch` and x: (n, H, W, C). dx: (n, H, W, C) is overwritten.
+/// dx (when asked for), dw: (3, 3, C, OC) and db: (OC) or empty ← the gradient at the outputs,
+/// after [`forward`] on the same `scratch` and x: (n, H, W, C). dx: (n, H, W, C) is overwritten.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     mut dx: Option<&mut [f32]>,
     dw: &mut [f32],
     db: &mut [f32],
-    dy: &[f32],
+    grads: OutputGrads,
     scratch: &mut [f32],
     x: &[f32],
     n: usize,
     g: &ConvGeometry,
     oc: usize,
 ) {
-    let (th, tw) = tiles(g);
+    let (th, tw) = grid(g, matches!(grads, OutputGrads::Pool { .. }));
+    let tiles = Tiles { g, th, tw, n };
     let c = g.c;
     let [u, du, v, dm] = split(scratch, g, oc, (n * th * tw).min(CHUNK_TILES));
     if let Some(dx) = dx.as_deref_mut() {
         dx[..n * g.h * g.w * c].fill(0.0);
     }
-    for (t0, tc) in chunks(n, g) {
-        transform_input(v, x, t0, tc, g);
-        transform_output_adjoint(dm, dy, t0, tc, g, oc);
+    du.fill(0.0);
+    for (t0, tc) in tiles.chunks() {
+        transform_input(v, x, t0, tc, tiles);
+        transform_output_adjoint(dm, &grads, t0, tc, tiles, oc);
         for xi in 0..16 {
             let (vx, dmx) = (&v[xi * plane(tc, c)..][..tc * c], &dm[xi * plane(tc, oc)..][..tc * oc]);
-            sgemm(&mut du[xi * c * oc..][..c * oc], t0 > 0, vx, true, dmx, false, c, oc, tc);
+            sgemm(&mut du[xi * c * oc..][..c * oc], true, vx, true, dmx, false, c, oc, tc);
         }
         if let Some(dx) = dx.as_deref_mut() {
             // dV over V's storage (V is no longer needed), then folded back onto the input.
@@ -135,13 +190,17 @@ pub fn backward(
                 let (dmx, ux) = (&dm[xi * plane(tc, oc)..][..tc * oc], &u[xi * c * oc..][..c * oc]);
                 sgemm(&mut v[xi * plane(tc, c)..][..tc * c], false, dmx, false, ux, true, tc, c, oc);
             }
-            transform_input_adjoint(dx, v, t0, tc, g);
+            transform_input_adjoint(dx, v, t0, tc, tiles);
         }
     }
     transform_kernel_adjoint(dw, du, c, oc);
     if !db.is_empty() {
+        let dy = match grads {
+            OutputGrads::Store(dy) => &dy[..n * g.out_pixels() * oc],
+            OutputGrads::Pool { dpooled, .. } => &dpooled[..n * th * tw * oc],
+        };
         db.fill(0.0);
-        for row in dy[..n * g.out_pixels() * oc].chunks_exact(oc) {
+        for row in dy.chunks_exact(oc) {
             for (g, d) in db.iter_mut().zip(row) {
                 *g += d;
             }
@@ -279,19 +338,12 @@ fn in_range(start: usize, r: usize, pad: usize, size: usize) -> Option<usize> {
     (start + r).checked_sub(pad).filter(|&i| i < size)
 }
 
-/// The sample, tile row and tile column of tile `t` of the batch.
-#[inline(always)]
-fn tile_at(t: usize, g: &ConvGeometry) -> (usize, usize, usize) {
-    let (th, tw) = tiles(g);
-    (t / (th * tw), t / tw % th, t % tw)
-}
-
 /// v: (16, tc, C), planes `plane(tc, C)` apart, ← Bᵀ d B of the 4×4 input tiles d (zeros outside the input) of tiles
 /// t0..t0 + tc of the batch; x: (n, H, W, C).
-fn transform_input(v: &mut [f32], x: &[f32], t0: usize, tc: usize, g: &ConvGeometry) {
-    let c = g.c;
+fn transform_input(v: &mut [f32], x: &[f32], t0: usize, tc: usize, tiles: Tiles) {
+    let (g, c) = (tiles.g, tiles.g.c);
     for t in 0..tc {
-        let (bi, ty, tx) = tile_at(t0 + t, g);
+        let (bi, ty, tx) = tiles.at(t0 + t);
         let xb = &x[bi * g.h * g.w * c..][..g.h * g.w * c];
         let rows: [Option<usize>; 4] = std::array::from_fn(|r| in_range(2 * ty, r, g.pad_top, g.h));
         let cols: [Option<usize>; 4] = std::array::from_fn(|s| in_range(2 * tx, s, g.pad_left, g.w));
@@ -318,10 +370,10 @@ fn transform_input(v: &mut [f32], x: &[f32], t0: usize, tc: usize, g: &ConvGeome
 
 /// The adjoint of [`transform_input`]: dx (n, H, W, C) += B dv Bᵀ of tiles t0..t0 + tc at their
 /// input positions (tiles overlap by two rows and columns).
-fn transform_input_adjoint(dx: &mut [f32], dv: &[f32], t0: usize, tc: usize, g: &ConvGeometry) {
-    let c = g.c;
+fn transform_input_adjoint(dx: &mut [f32], dv: &[f32], t0: usize, tc: usize, tiles: Tiles) {
+    let (g, c) = (tiles.g, tiles.g.c);
     for t in 0..tc {
-        let (bi, ty, tx) = tile_at(t0 + t, g);
+        let (bi, ty, tx) = tiles.at(t0 + t);
         let dxb = &mut dx[bi * g.h * g.w * c..][..g.h * g.w * c];
         let rows: [Option<usize>; 4] = std::array::from_fn(|r| in_range(2 * ty, r, g.pad_top, g.h));
         let cols: [Option<usize>; 4] = std::array::from_fn(|s| in_range(2 * tx, s, g.pad_left, g.w));
@@ -346,12 +398,11 @@ fn transform_input_adjoint(dx: &mut [f32], dv: &[f32], t0: usize, tc: usize, g: 
     }
 }
 
-/// y: (n, OH, OW, OC) ← Aᵀ m A + b for tiles t0..t0 + tc, dropping outputs outside OH×OW;
-/// m: (16, tc, OC).
-fn transform_output(y: &mut [f32], m: &[f32], bias: &[f32], t0: usize, tc: usize, g: &ConvGeometry, oc: usize) {
+/// The outputs (see [`Outputs`]) ← Aᵀ m A + b of tiles t0..t0 + tc; m: (16, tc, OC).
+fn transform_output(out: &mut Outputs, m: &[f32], bias: &[f32], t0: usize, tc: usize, tiles: Tiles, oc: usize) {
+    let g = tiles.g;
     for t in 0..tc {
-        let (bi, ty, tx) = tile_at(t0 + t, g);
-        let yb = &mut y[bi * g.out_pixels() * oc..][..g.out_pixels() * oc];
+        let (bi, ty, tx) = tiles.at(t0 + t);
         for o0 in (0..oc).step_by(LANES) {
             let ow = LANES.min(oc - o0);
             let bv = if bias.is_empty() { [0.0; LANES] } else { load(&bias[o0..], ow) };
@@ -361,41 +412,64 @@ fn transform_output(y: &mut [f32], m: &[f32], bias: &[f32], t0: usize, tc: usize
             let c1 = at_([at(0, 1), at(1, 1), at(2, 1), at(3, 1)]);
             let c2 = at_([at(0, 2), at(1, 2), at(2, 2), at(3, 2)]);
             let c3 = at_([at(0, 3), at(1, 3), at(2, 3), at(3, 3)]);
-            let rows = [at_([c0[0], c1[0], c2[0], c3[0]]), at_([c0[1], c1[1], c2[1], c3[1]])];
-            for (e, row) in rows.iter().enumerate() {
-                let oy = 2 * ty + e;
-                if oy >= g.oh {
-                    continue;
-                }
-                for (k, val) in row.iter().enumerate() {
-                    let ox = 2 * tx + k;
-                    if ox < g.ow {
-                        store(&mut yb[(oy * g.ow + ox) * oc + o0..], &add(*val, bv), ow);
+            let [r0, r1] = [at_([c0[0], c1[0], c2[0], c3[0]]), at_([c0[1], c1[1], c2[1], c3[1]])];
+            let ys = [r0[0], r0[1], r1[0], r1[1]].map(|y| add(y, bv));
+            match out {
+                Outputs::Store(y) => {
+                    let yb = &mut y[bi * g.out_pixels() * oc..][..g.out_pixels() * oc];
+                    for (q, val) in ys.iter().enumerate() {
+                        let (oy, ox) = (2 * ty + q / 2, 2 * tx + q % 2);
+                        if oy < g.oh && ox < g.ow {
+                            store(&mut yb[(oy * g.ow + ox) * oc + o0..], val, ow);
+                        }
                     }
+                }
+                Outputs::Pool { pooled, arg } => {
+                    let (mut best, mut pos) = (ys[0], [0.0f32; LANES]);
+                    for (q, yq) in ys.iter().enumerate().skip(1) {
+                        for l in 0..LANES {
+                            let more = yq[l] > best[l];
+                            best[l] = if more { yq[l] } else { best[l] };
+                            pos[l] = if more { q as f32 } else { pos[l] };
+                        }
+                    }
+                    let o = ((bi * tiles.th + ty) * tiles.tw + tx) * oc + o0;
+                    store(&mut pooled[o..], &best, ow);
+                    store(&mut arg[o..], &pos, ow);
                 }
             }
         }
     }
 }
 
-/// The adjoint of [`transform_output`]: dm (16, tc, OC) ← A dy Aᵀ of the 2×2 tiles t0..t0 + tc
-/// of dy (zeros for outputs outside OH×OW).
-fn transform_output_adjoint(dm: &mut [f32], dy: &[f32], t0: usize, tc: usize, g: &ConvGeometry, oc: usize) {
+/// The adjoint of [`transform_output`]: dm (16, tc, OC) ← A dy Aᵀ of the 2×2 output tiles
+/// t0..t0 + tc (zeros for outputs outside OH×OW, or off the window's maximum when pooled).
+fn transform_output_adjoint(dm: &mut [f32], grads: &OutputGrads, t0: usize, tc: usize, tiles: Tiles, oc: usize) {
+    let g = tiles.g;
     for t in 0..tc {
-        let (bi, ty, tx) = tile_at(t0 + t, g);
-        let dyb = &dy[bi * g.out_pixels() * oc..][..g.out_pixels() * oc];
+        let (bi, ty, tx) = tiles.at(t0 + t);
         for o0 in (0..oc).step_by(LANES) {
             let ow = LANES.min(oc - o0);
-            let at = |e: usize, k: usize| {
-                let (oy, ox) = (2 * ty + e, 2 * tx + k);
-                if oy < g.oh && ox < g.ow {
-                    load(&dyb[(oy * g.ow + ox) * oc + o0..], ow)
-                } else {
-                    [0.0; LANES]
+            let d: [Lanes; 4] = match grads {
+                OutputGrads::Store(dy) => {
+                    let dyb = &dy[bi * g.out_pixels() * oc..][..g.out_pixels() * oc];
+                    std::array::from_fn(|q| {
+                        let (oy, ox) = (2 * ty + q / 2, 2 * tx + q % 2);
+                        if oy < g.oh && ox < g.ow {
+                            load(&dyb[(oy * g.ow + ox) * oc + o0..], ow)
+                        } else {
+                            [0.0; LANES]
+                        }
+                    })
+                }
+                OutputGrads::Pool { dpooled, arg } => {
+                    let o = ((bi * tiles.th + ty) * tiles.tw + tx) * oc + o0;
+                    let (dp, a) = (load(&dpooled[o..], ow), load(&arg[o..], ow));
+                    std::array::from_fn(|q| std::array::from_fn(|l| if a[l] == q as f32 { dp[l] } else { 0.0 }))
                 }
             };
             // A dy Aᵀ: A along each of the two rows, then A down each column.
-            let (r0, r1) = (a([at(0, 0), at(0, 1)]), a([at(1, 0), at(1, 1)]));
+            let (r0, r1) = (a([d[0], d[1]]), a([d[2], d[3]]));
             for (j, (&x0, &x1)) in r0.iter().zip(&r1).enumerate() {
                 let col = a([x0, x1]);
                 for (i, val) in col.iter().enumerate() {
@@ -500,9 +574,9 @@ mod tests {
 
             let mut scratch = vec![f32::NAN; scratch_len(&g, oc, n)];
             let mut y = vec![f32::NAN; ry.len()];
-            forward(&mut y, &mut scratch, &x, &wt, &b, n, &g, oc);
+            forward(Outputs::Store(&mut y), &mut scratch, &x, &wt, &b, n, &g, oc);
             let (mut dx, mut dw, mut db) = (vec![f32::NAN; x.len()], vec![f32::NAN; wt.len()], vec![f32::NAN; oc]);
-            backward(Some(&mut dx), &mut dw, &mut db, &dy, &mut scratch, &x, n, &g, oc);
+            backward(Some(&mut dx), &mut dw, &mut db, OutputGrads::Store(&dy), &mut scratch, &x, n, &g, oc);
             for (what, e) in
                 [("y", worst(&y, &ry)), ("dx", worst(&dx, &rdx)), ("dw", worst(&dw, &rdw)), ("db", worst(&db, &rdb))]
             {
@@ -524,10 +598,76 @@ mod tests {
         let (ry, _, rdw, _) = naive(&x, &wt, &vec![0.0; oc], &dy, n, &g, oc);
         let mut scratch = vec![0.0; scratch_len(&g, oc, n)];
         let mut y = vec![0.0; ry.len()];
-        forward(&mut y, &mut scratch, &x, &wt, &[], n, &g, oc);
+        forward(Outputs::Store(&mut y), &mut scratch, &x, &wt, &[], n, &g, oc);
         let mut dw = vec![0.0; wt.len()];
-        backward(None, &mut dw, &mut [], &dy, &mut scratch, &x, n, &g, oc);
+        backward(None, &mut dw, &mut [], OutputGrads::Store(&dy), &mut scratch, &x, n, &g, oc);
         assert!(worst(&y, &ry) < 2e-6 && worst(&dw, &rdw) < 2e-6);
+    }
+
+    #[test]
+    fn pooled_outputs_and_their_gradients_match_pooling_the_direct_convolution() {
+        let mut rng = Rng::from_seed(24);
+        // (H, W, C, OC, same): odd outputs (the last row and column dropped by the pooling),
+        // even ones, a partial channel block, and the article's second layer.
+        for (h, w, c, oc, same) in
+            [(13, 13, 32, 64, false), (8, 9, 3, 5, false), (6, 7, 17, 16, true), (4, 4, 2, 3, false)]
+        {
+            let g = if same {
+                ConvGeometry::same(h, w, c, 3, 3, 1, 1).unwrap()
+            } else {
+                ConvGeometry::valid(h, w, c, 3, 3, 1, 1).unwrap()
+            };
+            let pool = ConvGeometry::valid(g.oh, g.ow, oc, 2, 2, 2, 2).unwrap();
+            assert!(pools_tiles(&g, &pool));
+            let n = 3;
+            let x = random(n * h * w * c, &mut rng);
+            let wt = random(9 * c * oc, &mut rng);
+            let b = random(oc, &mut rng);
+            let plen = n * pool.out_pixels() * oc;
+            // The reference: the direct convolution, pooled with first-maximum argmax; the
+            // pooled gradient routed back to the argmax, then the direct convolution's gradients.
+            let (ry, ..) = naive(&x, &wt, &b, &vec![0.0; n * g.out_pixels() * oc], n, &g, oc);
+            let (mut want, mut want_arg) = (vec![0.0f64; plen], vec![0.0f32; plen]);
+            for bi in 0..n {
+                for py in 0..pool.oh {
+                    for px in 0..pool.ow {
+                        for o in 0..oc {
+                            let at = |q: usize| ry[((bi * g.oh + 2 * py + q / 2) * g.ow + 2 * px + q % 2) * oc + o];
+                            let best = (1..4).fold(0, |k, q| if at(q) > at(k) { q } else { k });
+                            let i = ((bi * pool.oh + py) * pool.ow + px) * oc + o;
+                            (want[i], want_arg[i]) = (at(best), best as f32);
+                        }
+                    }
+                }
+            }
+            let mut scratch = vec![f32::NAN; scratch_len(&g, oc, n)];
+            let (mut pooled, mut arg) = (vec![f32::NAN; plen], vec![f32::NAN; plen]);
+            forward(Outputs::Pool { pooled: &mut pooled, arg: &mut arg }, &mut scratch, &x, &wt, &b, n, &g, oc);
+            assert!(worst(&pooled, &want) < 2e-6, "{h}x{w}x{c}->{oc}: pooled");
+            let agree = arg.iter().zip(&want_arg).filter(|(p, q)| p == q).count();
+            assert!(agree as f64 >= 0.999 * plen as f64, "argmax agrees at {agree} of {plen}");
+
+            let dp = random(plen, &mut rng);
+            let mut dy = vec![0.0f32; n * g.out_pixels() * oc];
+            for bi in 0..n {
+                for py in 0..pool.oh {
+                    for px in 0..pool.ow {
+                        for o in 0..oc {
+                            let i = ((bi * pool.oh + py) * pool.ow + px) * oc + o;
+                            let q = arg[i] as usize;
+                            dy[((bi * g.oh + 2 * py + q / 2) * g.ow + 2 * px + q % 2) * oc + o] = dp[i];
+                        }
+                    }
+                }
+            }
+            let (_, rdx, rdw, rdb) = naive(&x, &wt, &b, &dy, n, &g, oc);
+            let (mut dx, mut dw, mut db) = (vec![f32::NAN; x.len()], vec![f32::NAN; wt.len()], vec![f32::NAN; oc]);
+            let grads = OutputGrads::Pool { dpooled: &dp, arg: &arg };
+            backward(Some(&mut dx), &mut dw, &mut db, grads, &mut scratch, &x, n, &g, oc);
+            for (what, e) in [("dx", worst(&dx, &rdx)), ("dw", worst(&dw, &rdw)), ("db", worst(&db, &rdb))] {
+                assert!(e < 2e-6, "{h}x{w}x{c}->{oc} same={same}: pooled {what} relative difference {e:e}");
+            }
+        }
     }
 
     #[test]

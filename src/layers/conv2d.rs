@@ -1,4 +1,5 @@
-//! Conv2D: 2-D convolution over NHWC input, as im2col + GEMM, with Keras's kernel layout.
+//! Conv2D: 2-D convolution over NHWC input, as im2col + GEMM or Winograd F(2×2, 3×3), with
+//! Keras's kernel layout.
 
 use serde::{Deserialize, Serialize};
 
@@ -153,7 +154,7 @@ impl Layer for Conv2d {
         let (m, k, oc) = (n * self.geo.out_pixels(), self.geo.patch_len(), self.cfg.filters);
         let (w, b) = params.split_at(self.kernel_len());
         if self.winograd {
-            return winograd::forward(out, scratch, inp, w, b, n, &self.geo, oc);
+            return winograd::forward(winograd::Outputs::Store(out), scratch, inp, w, b, n, &self.geo, oc);
         }
         im2col(scratch, inp, n, &self.geo);
         sgemm(out, false, scratch, false, w, false, m, oc, k);
@@ -180,7 +181,8 @@ impl Layer for Conv2d {
         let (m, k, oc) = (n * self.geo.out_pixels(), self.geo.patch_len(), self.cfg.filters);
         let (dw, db) = dparams.split_at_mut(self.kernel_len());
         if self.winograd {
-            return winograd::backward(dinp, dw, db, dout, scratch, inp, n, &self.geo, oc);
+            let grads = winograd::OutputGrads::Store(dout);
+            return winograd::backward(dinp, dw, db, grads, scratch, inp, n, &self.geo, oc);
         }
         // dw (K, OC) = colᵀ · dout
         sgemm(dw, false, scratch, true, dout, false, k, oc, m);

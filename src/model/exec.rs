@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::Sequential;
 use crate::activations::Activation;
-use crate::kernels::conv_pool;
+use crate::kernels::{conv_pool, winograd};
 use crate::layers::{Conv2d, Ctx, MaxPool2d};
 use crate::loss::softmax_cross_entropy;
 
@@ -87,6 +87,21 @@ impl Workspace {
                     let (cg, pg) = (conv.geometry(), pool.geometry());
                     conv_pool::forward(&mut pooled[0], &mut s_rest[1], &mut s_conv[i], &before[i], w, b, n, cg, oc, pg);
                     let len = n * pg.out_pixels() * oc;
+                    act.forward_slice(&mut out[0][..len], &pooled[0][..len]);
+                    i
+                }
+                Step::WinogradActPool(i, act) => {
+                    // As ConvActPool: pooled pre-activations into acts[i + 1] (argmax in the
+                    // pool's scratch), then the activation into acts[i + 3].
+                    let (conv, pool) = conv_act_pool(model, i);
+                    let (w, b) = params[model.param_range(i)].split_at(conv.kernel_len());
+                    let (before, after) = self.acts.split_at_mut(i + 1);
+                    let (s_conv, s_rest) = self.scratch.split_at_mut(i + 1);
+                    let (pooled, out) = after.split_at_mut(2);
+                    let oc = conv.config().filters;
+                    let outputs = winograd::Outputs::Pool { pooled: &mut pooled[0], arg: &mut s_rest[1] };
+                    winograd::forward(outputs, &mut s_conv[i], &before[i], w, b, n, conv.geometry(), oc);
+                    let len = n * pool.geometry().out_pixels() * oc;
                     act.forward_slice(&mut out[0][..len], &pooled[0][..len]);
                     i
                 }
@@ -169,6 +184,22 @@ impl Workspace {
                     conv_pool::backward_params(dw, db, &mut s_conv[i], dpooled, &s_rest[1], x, n, cg, oc, pg);
                     i
                 }
+                Step::WinogradActPool(i, act) => {
+                    // Through the activation at the pooled positions (into dout), then the
+                    // convolution's gradients from the pooled gradient and the saved argmax.
+                    let (conv, pool) = conv_act_pool(model, i);
+                    let oc = conv.config().filters;
+                    let len = n * pool.geometry().out_pixels() * oc;
+                    let (pooled, out) = (&self.acts[i + 1][..len], &self.acts[i + 3][..len]);
+                    act.backward_slice(&mut self.dinp[..len], &self.dout[..len], pooled, out);
+                    std::mem::swap(&mut self.dout, &mut self.dinp);
+                    let (dw, db) = dparams[model.param_range(i)].split_at_mut(conv.kernel_len());
+                    let (s_conv, s_rest) = self.scratch.split_at_mut(i + 1);
+                    let grads = winograd::OutputGrads::Pool { dpooled: &self.dout[..len], arg: &s_rest[1][..len] };
+                    let dx = if i > 0 { Some(&mut self.dinp[..]) } else { None };
+                    winograd::backward(dx, dw, db, grads, &mut s_conv[i], &self.acts[i], n, conv.geometry(), oc);
+                    i
+                }
                 Step::ActPool(i, act) => {
                     if i > 0 {
                         // Through the activation at the pooled positions, then routed by the pool.
@@ -212,6 +243,11 @@ enum Step {
     /// The first layer, a Conv2D with a small kernel, followed by a monotone activation and a
     /// tiling max pooling: computed by `kernels::conv_pool` without the full-size output.
     ConvActPool(usize, Activation),
+    /// A Winograd Conv2D (layer i), a monotone activation and a 2×2 max pooling with stride 2:
+    /// the pooling is done in Winograd's output transform (a 2×2 output tile is a pooling
+    /// window), so the full-size output is never stored, and the outputs the pooling drops
+    /// (the last row and column of an odd-sized output) are never computed.
+    WinogradActPool(usize, Activation),
 }
 
 /// The Conv2D and MaxPooling2D of a `ConvActPool` step (checked when the plan was made).
@@ -241,6 +277,16 @@ fn plan(model: &Sequential) -> Vec<Step> {
                 i = 3;
                 continue;
             }
+        }
+        let winograd = layers[i].as_conv2d().filter(|c| c.is_winograd()).and_then(|c| {
+            let act = layers.get(i + 1)?.activation().filter(Activation::is_monotone)?;
+            let pool = layers.get(i + 2)?.as_max_pool2d()?;
+            winograd::pools_tiles(c.geometry(), pool.geometry()).then_some(act)
+        });
+        if let Some(act) = winograd {
+            steps.push(Step::WinogradActPool(i, act));
+            i += 3;
+            continue;
         }
         let fused = layers[i]
             .activation()
@@ -447,7 +493,10 @@ mod tests {
     fn sliced_fused_engine_matches_the_plain_layer_by_layer_reference() {
         let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
         let plan = plan(&model);
-        assert!(matches!(plan[0], Step::ConvActPool(0, _)) && matches!(plan[3], Step::ActPool(5, _)), "{plan:?}");
+        assert!(
+            matches!(plan[0], Step::ConvActPool(0, _)) && matches!(plan[2], Step::WinogradActPool(4, _)),
+            "{plan:?}"
+        );
         let params = model.init_params(7);
         let mut rng = Rng::from_seed(8);
         let n = 2 * SLICE + 5; // three slices, the last one short
