@@ -550,3 +550,19 @@ fn an_output_path_under_a_file_is_a_clear_error_naming_it() {
         &["cannot write", s(&file)],
     );
 }
+
+#[test]
+fn bench_rejects_batches_it_cannot_cycle_and_models_of_another_input_size() {
+    // The bundled training set has 60,000 images; the benchmark cycles through it in batches.
+    for bs in ["60000", "60001", "1000000000000"] {
+        let o = elu_lab(&["bench", "--steps", "1", "--gemm-size", "0", "--batch-size", bs]);
+        assert_clean_error(&o, &["--batch-size", bs, "60000"]);
+    }
+    let d = tempfile::tempdir().unwrap();
+    let model = d.path().join("m.toml");
+    let text = std::fs::read_to_string("models/article.toml").unwrap().replace("[28, 28, 1]", "[32, 32, 1]");
+    assert!(text.contains("[32, 32, 1]"), "the article's model file states its input shape");
+    std::fs::write(&model, text).unwrap();
+    let o = elu_lab(&["bench", "--steps", "1", "--gemm-size", "0", "--model", s(&model)]);
+    assert_clean_error(&o, &["28x28x1", "32x32x1"]);
+}

@@ -1,7 +1,7 @@
 //! Batch execution: forward, loss and backward over fixed-size slices of the batch in parallel.
 //!
-//! A batch is cut into slices of [`SLICE`] samples, and each slice runs through the whole model
-//! on one thread, in that thread's preallocated workspace (activations, saved state, gradient
+//! A training batch is cut into slices of [`SLICE`] samples (an inference batch into slices of
+//! [`EVAL_SLICE`]), and each slice runs through the whole model on one thread, in that thread's preallocated workspace (activations, saved state, gradient
 //! buffers), writing its parameter gradient into a buffer of its own; the slices' gradients are
 //! then summed in slice order. The partition depends only on the batch size, never on the
 //! number of threads, so results are bitwise identical with 1, 2 or more threads. Workspaces
@@ -318,7 +318,8 @@ pub struct Engine {
     plan: Vec<Step>,
 }
 
-/// The calling thread's workspace (a lock that is never contended within one pool).
+/// The calling thread's workspace. The lock is uncontended when the pool has no more threads
+/// than the engine has workspaces (it was made in that pool); otherwise threads take turns.
 fn worker(workers: &[Mutex<Workspace>]) -> MutexGuard<'_, Workspace> {
     let i = rayon::current_thread_index().unwrap_or(0) % workers.len();
     workers[i].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -343,6 +344,38 @@ impl Engine {
 
     pub fn batch_size(&self) -> usize {
         self.batch_size
+    }
+
+    /// Multiply-adds per sample that the plan performs, (forward, backward), as
+    /// [`Sequential::macs_per_sample`] counts them but with Winograd convolutions at 16·C·OC
+    /// per computed 2×2 tile instead of 9·C·OC per output (and, fused with a pooling, only the
+    /// tiles the pooling keeps). The transforms' additions are not counted.
+    pub fn macs_performed(&self, model: &Sequential) -> (u64, u64) {
+        let layers = model.layers();
+        let winograd = |i: usize, pooled: bool| {
+            let conv = layers[i].as_conv2d().filter(|c| c.is_winograd())?;
+            let g = conv.geometry();
+            let tiles = if pooled { (g.oh / 2) * (g.ow / 2) } else { g.oh.div_ceil(2) * g.ow.div_ceil(2) };
+            let f = (16 * g.c * conv.config().filters * tiles) as u64;
+            Some((f, if i == 0 { f } else { 2 * f }))
+        };
+        let (mut fwd, mut bwd) = (0, 0);
+        for &step in &self.plan {
+            let (i, len, pooled) = match step {
+                Step::One(i) => (i, 1, false),
+                Step::ActPool(i, _) => (i, 2, false),
+                Step::ConvActPool(i, _) => (i, 3, false),
+                Step::WinogradActPool(i, _) => (i, 3, true),
+            };
+            let (f, b) = winograd(i, pooled).unwrap_or_else(|| {
+                layers[i..i + len].iter().map(|l| l.macs_per_sample()).fold((0, 0), |(f, b), (lf, lb)| (f + lf, b + lb))
+            });
+            // The first layer's input gradient is not computed (as in Sequential's count).
+            let b = if i == 0 && winograd(i, pooled).is_none() { b / 2 } else { b };
+            fwd += f;
+            bwd += b;
+        }
+        (fwd, bwd)
     }
 
     /// Starts (or restarts) timing every layer's forward and backward pass.
@@ -517,6 +550,12 @@ mod tests {
         let worst = grads.iter().zip(&ref_grads).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         eprintln!("largest gradient difference {worst:e} (largest gradient {scale:e})");
         assert!(worst <= 1e-4 * scale, "largest gradient difference {worst} (scale {scale})");
+
+        // Winograd does the second convolution in 25 tiles of 16·32·64 multiply-adds instead of
+        // 121 outputs of 9·32·64; the rest is counted as Sequential counts it.
+        let ((fd, bd), (fw, bw)) = (model.macs_per_sample(), engine.macs_performed(&model));
+        let (direct, wino) = (121 * 9 * 32 * 64, 25 * 16 * 32 * 64);
+        assert_eq!((fd - fw, bd - bw), (direct - wino, 2 * (direct - wino)));
 
         let (eval_loss, _) = engine.evaluate(&model, &params, n, &fill);
         let (ref_eval, _) = reference(&model, &params, &x, &labels, false, 0);
