@@ -10,6 +10,7 @@
 //! (this is for the first layer). The tests compare it with im2col + GEMM + max pooling.
 
 use super::im2col::{patch, ConvGeometry};
+use super::lanes::{max_and_position, LANES};
 
 /// Scratch floats per call: one patch per pooling-window position plus one accumulator row.
 pub fn scratch_len(conv: &ConvGeometry, oc: usize, pool: &ConvGeometry) -> usize {
@@ -280,9 +281,6 @@ fn one_channel_3x3(conv: &ConvGeometry, oc: usize, pool: &ConvGeometry) -> bool 
         && oc % LANES == 0
 }
 
-/// Channels per block of the specialised kernels (one AVX-512 register of f32).
-const LANES: usize = 16;
-
 /// The 4×4 input values under a 2×2 pooling window of 3×3 convolutions: `p[r][s]`, from the
 /// window's top-left input pixel (2·py, 2·px). One channel.
 #[inline(always)]
@@ -326,14 +324,7 @@ fn forward_one_channel_3x3(
                             }
                         }
                     }
-                    let (mut best, mut pos) = (acc[0], [0.0f32; LANES]);
-                    for (q, aq) in acc.iter().enumerate().skip(1) {
-                        for l in 0..LANES {
-                            let more = aq[l] > best[l];
-                            best[l] = if more { aq[l] } else { best[l] };
-                            pos[l] = if more { q as f32 } else { pos[l] };
-                        }
-                    }
+                    let (best, pos) = max_and_position(&acc);
                     let o = ((bi * pool.oh + py) * pool.ow + px) * oc + j;
                     pooled[o..][..LANES].copy_from_slice(&best);
                     arg[o..][..LANES].copy_from_slice(&pos);

@@ -7,4 +7,5 @@ pub use gemm::{sgemm, sgemm_naive};
 pub use im2col::{col2im, col2im_naive, im2col, im2col_naive, ConvGeometry};
 pub mod conv_pool;
 pub mod exp;
+pub mod lanes;
 pub mod winograd;

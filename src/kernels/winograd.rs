@@ -21,9 +21,7 @@
 
 use super::gemm::sgemm;
 use super::im2col::ConvGeometry;
-
-/// Channels per block in the tile transforms (one AVX-512 register of f32).
-const LANES: usize = 16;
+use super::lanes::{add, add_to, load, max_and_position, neg, store, sub, Lanes, LANES};
 
 /// G (4×3): U = G g Gᵀ.
 const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
@@ -80,7 +78,8 @@ const CHUNK_TILES: usize = 128;
 
 /// Scratch floats for `n` samples: U and dU (16·C·OC each), and V (16·C) and M (16·OC) for up
 /// to [`CHUNK_TILES`] tiles. Nothing here grows with `n` beyond one chunk: the backward pass
-/// transforms the input again rather than keeping V for the whole batch.
+/// transforms the input again rather than keeping V for the whole batch (keeping it was measured
+/// no faster: reading it back costs what transforming again does).
 pub fn scratch_len(g: &ConvGeometry, oc: usize, n: usize) -> usize {
     let (th, tw) = tiles(g);
     let chunk = (n * th * tw).min(CHUNK_TILES);
@@ -253,60 +252,6 @@ fn transform_kernel_adjoint(dw: &mut [f32], du: &[f32], c: usize, oc: usize) {
     }
 }
 
-/// Up to [`LANES`] channels of one value; the tile transforms work on whole vectors of these,
-/// which the compiler keeps in vector registers.
-type Lanes = [f32; LANES];
-
-/// src[..cw], zero-padded to a full vector; a whole block is a fixed-size load.
-#[inline(always)]
-fn load(src: &[f32], cw: usize) -> Lanes {
-    if cw == LANES {
-        src[..LANES].try_into().expect("LANES values")
-    } else {
-        let mut a = [0.0; LANES];
-        a[..cw].copy_from_slice(&src[..cw]);
-        a
-    }
-}
-
-/// dst[..cw] ← v[..cw]; a whole block is a fixed-size store.
-#[inline(always)]
-fn store(dst: &mut [f32], v: &Lanes, cw: usize) {
-    if cw == LANES {
-        dst[..LANES].copy_from_slice(v);
-    } else {
-        dst[..cw].copy_from_slice(&v[..cw]);
-    }
-}
-
-/// dst[..cw] += v[..cw].
-#[inline(always)]
-fn add_to(dst: &mut [f32], v: &Lanes, cw: usize) {
-    if cw == LANES {
-        let d: &mut Lanes = (&mut dst[..LANES]).try_into().expect("LANES values");
-        *d = add(*d, *v);
-    } else {
-        for (d, x) in dst[..cw].iter_mut().zip(v) {
-            *d += x;
-        }
-    }
-}
-
-#[inline(always)]
-fn add(a: Lanes, b: Lanes) -> Lanes {
-    std::array::from_fn(|l| a[l] + b[l])
-}
-
-#[inline(always)]
-fn sub(a: Lanes, b: Lanes) -> Lanes {
-    std::array::from_fn(|l| a[l] - b[l])
-}
-
-#[inline(always)]
-fn neg(a: Lanes) -> Lanes {
-    std::array::from_fn(|l| -a[l])
-}
-
 /// Bᵀ x for a column of four vectors; Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
 #[inline(always)]
 fn bt(x: [Lanes; 4]) -> [Lanes; 4] {
@@ -425,14 +370,7 @@ fn transform_output(out: &mut Outputs, m: &[f32], bias: &[f32], t0: usize, tc: u
                     }
                 }
                 Outputs::Pool { pooled, arg } => {
-                    let (mut best, mut pos) = (ys[0], [0.0f32; LANES]);
-                    for (q, yq) in ys.iter().enumerate().skip(1) {
-                        for l in 0..LANES {
-                            let more = yq[l] > best[l];
-                            best[l] = if more { yq[l] } else { best[l] };
-                            pos[l] = if more { q as f32 } else { pos[l] };
-                        }
-                    }
+                    let (best, pos) = max_and_position(&ys);
                     let o = ((bi * tiles.th + ty) * tiles.tw + tx) * oc + o0;
                     store(&mut pooled[o..], &best, ow);
                     store(&mut arg[o..], &pos, ow);
