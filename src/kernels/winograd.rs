@@ -292,6 +292,12 @@ fn transform_input(v: &mut [f32], x: &[f32], t0: usize, tc: usize, tiles: Tiles)
         let xb = &x[bi * g.h * g.w * c..][..g.h * g.w * c];
         let rows: [Option<usize>; 4] = std::array::from_fn(|r| in_range(2 * ty, r, g.pad_top, g.h));
         let cols: [Option<usize>; 4] = std::array::from_fn(|s| in_range(2 * tx, s, g.pad_left, g.w));
+        if let (Some(iy), Some(ix), Some(_), Some(_), true) = (rows[0], cols[0], rows[3], cols[3], c % LANES == 0) {
+            // The common case, kept free of the branches below: the whole 4×4 tile inside the
+            // input, whole channel blocks.
+            input_tile_inside(v, &xb[(iy * g.w + ix) * c..], g.w * c, c, plane(tc, c), t * c);
+            continue;
+        }
         for c0 in (0..c).step_by(LANES) {
             let cw = LANES.min(c - c0);
             let at = |r: usize, s: usize| match (rows[r], cols[s]) {
@@ -313,6 +319,27 @@ fn transform_input(v: &mut [f32], x: &[f32], t0: usize, tc: usize, tiles: Tiles)
     }
 }
 
+/// [`transform_input`] of one tile that lies inside the input, C a multiple of [`LANES`]: x
+/// starts at the tile's top-left pixel, rows `row` floats apart; V's planes are `plane` floats
+/// apart and the tile's values start at `at` in each.
+#[inline(always)]
+fn input_tile_inside(v: &mut [f32], x: &[f32], row: usize, c: usize, plane: usize, at: usize) {
+    let x = &x[..3 * row + 4 * c];
+    for c0 in (0..c).step_by(LANES) {
+        let ld = |r: usize, s: usize| -> Lanes { x[r * row + s * c + c0..][..LANES].try_into().expect("LANES") };
+        let r0 = bt([ld(0, 0), ld(0, 1), ld(0, 2), ld(0, 3)]);
+        let r1 = bt([ld(1, 0), ld(1, 1), ld(1, 2), ld(1, 3)]);
+        let r2 = bt([ld(2, 0), ld(2, 1), ld(2, 2), ld(2, 3)]);
+        let r3 = bt([ld(3, 0), ld(3, 1), ld(3, 2), ld(3, 3)]);
+        for j in 0..4 {
+            let col = bt([r0[j], r1[j], r2[j], r3[j]]);
+            for (i, val) in col.iter().enumerate() {
+                v[(i * 4 + j) * plane + at + c0..][..LANES].copy_from_slice(val);
+            }
+        }
+    }
+}
+
 /// The adjoint of [`transform_input`]: dx (n, H, W, C) += B dv Bᵀ of tiles t0..t0 + tc at their
 /// input positions (tiles overlap by two rows and columns).
 fn transform_input_adjoint(dx: &mut [f32], dv: &[f32], t0: usize, tc: usize, tiles: Tiles) {
@@ -322,6 +349,10 @@ fn transform_input_adjoint(dx: &mut [f32], dv: &[f32], t0: usize, tc: usize, til
         let dxb = &mut dx[bi * g.h * g.w * c..][..g.h * g.w * c];
         let rows: [Option<usize>; 4] = std::array::from_fn(|r| in_range(2 * ty, r, g.pad_top, g.h));
         let cols: [Option<usize>; 4] = std::array::from_fn(|s| in_range(2 * tx, s, g.pad_left, g.w));
+        if let (Some(iy), Some(ix), Some(_), Some(_), true) = (rows[0], cols[0], rows[3], cols[3], c % LANES == 0) {
+            input_tile_inside_adjoint(&mut dxb[(iy * g.w + ix) * c..], dv, g.w * c, c, plane(tc, c), t * c);
+            continue;
+        }
         for c0 in (0..c).step_by(LANES) {
             let cw = LANES.min(c - c0);
             let at = |i: usize, j: usize| load(&dv[(i * 4 + j) * plane(tc, c) + t * c + c0..], cw);
@@ -338,6 +369,28 @@ fn transform_input_adjoint(dx: &mut [f32], dv: &[f32], t0: usize, tc: usize, til
                         add_to(&mut dxb[(iy * g.w + ix) * c + c0..], &row[s], cw);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// [`transform_input_adjoint`] of one tile that lies inside the input, C a multiple of
+/// [`LANES`]; the arguments as for [`input_tile_inside`].
+#[inline(always)]
+fn input_tile_inside_adjoint(dx: &mut [f32], dv: &[f32], row: usize, c: usize, plane: usize, at: usize) {
+    let dx = &mut dx[..3 * row + 4 * c];
+    for c0 in (0..c).step_by(LANES) {
+        let ld =
+            |i: usize, j: usize| -> Lanes { dv[(i * 4 + j) * plane + at + c0..][..LANES].try_into().expect("LANES") };
+        let k0 = b([ld(0, 0), ld(1, 0), ld(2, 0), ld(3, 0)]);
+        let k1 = b([ld(0, 1), ld(1, 1), ld(2, 1), ld(3, 1)]);
+        let k2 = b([ld(0, 2), ld(1, 2), ld(2, 2), ld(3, 2)]);
+        let k3 = b([ld(0, 3), ld(1, 3), ld(2, 3), ld(3, 3)]);
+        for r in 0..4 {
+            let vals = b([k0[r], k1[r], k2[r], k3[r]]);
+            for (s, val) in vals.iter().enumerate() {
+                let d: &mut Lanes = (&mut dx[r * row + s * c + c0..][..LANES]).try_into().expect("LANES");
+                *d = add(*d, *val);
             }
         }
     }
