@@ -331,7 +331,10 @@ impl Engine {
     pub fn new(model: &Sequential, batch_size: usize, training: bool) -> Self {
         let slices = batch_size.div_ceil(SLICE).max(1);
         let eval_slices = batch_size.div_ceil(EVAL_SLICE).max(1);
-        let threads = rayon::current_num_threads().clamp(1, eval_slices);
+        // One workspace per thread, but no more than a training batch has slices: a workspace
+        // holds a training slice's activations (megabytes), and on a many-core machine more
+        // would sit idle in training. Inference then runs its smaller slices on those.
+        let threads = rayon::current_num_threads().clamp(1, slices);
         let grad_len = if training { model.param_count() } else { 0 };
         Engine {
             workers: (0..threads).map(|_| Mutex::new(Workspace::new(model, training))).collect(),
