@@ -405,7 +405,7 @@ print(f"| total | {sum(float(x['forward_ms']) for x in lay):.2f} | {sum(float(x[
       f"| 100.0% |")
 print("\nms per training step summed over threads (`layers` in the bench JSON; measured in a separate profiled "
       "pass of up to 16 steps). A layer that elu-lab fuses into the one above it (its plan runs Conv2D → ELU → "
-      "MaxPooling2D of the first block as one kernel, and ELU → MaxPooling2D of the second as one) shows 0.00; "
+      "MaxPooling2D of the first block as one kernel, and Conv2D → ELU → MaxPooling2D of the second, as Winograd with the pooling in its output transform) shows 0.00; "
       "its time is in that row.")
 
 print("\n### Every run (in the order run)\n")
