@@ -75,7 +75,7 @@ impl Workspace {
                     );
                     i
                 }
-                Step::ConvActPool(i, act) => {
+                Step::ConvActPool(i, act) | Step::WinogradActPool(i, act) => {
                     // Pooled pre-activations into acts[i + 1] (argmax in the pool's scratch),
                     // then the activation into acts[i + 3], the pooling layer's output.
                     let (conv, pool) = conv_act_pool(model, i);
@@ -85,24 +85,15 @@ impl Workspace {
                     let (pooled, out) = after.split_at_mut(2);
                     let oc = conv.config().filters;
                     let (cg, pg) = (conv.geometry(), pool.geometry());
-                    conv_pool::forward(&mut pooled[0], &mut s_rest[1], &mut s_conv[i], &before[i], w, b, n, cg, oc, pg);
+                    let (pooled, arg, scratch, x) = (&mut pooled[0], &mut s_rest[1], &mut s_conv[i], &before[i]);
+                    if let Step::WinogradActPool(..) = step {
+                        let outputs = winograd::Outputs::Pool { pooled: &mut pooled[..], arg };
+                        winograd::forward(outputs, scratch, x, w, b, n, cg, oc);
+                    } else {
+                        conv_pool::forward(pooled, arg, scratch, x, w, b, n, cg, oc, pg);
+                    }
                     let len = n * pg.out_pixels() * oc;
-                    act.forward_slice(&mut out[0][..len], &pooled[0][..len]);
-                    i
-                }
-                Step::WinogradActPool(i, act) => {
-                    // As ConvActPool: pooled pre-activations into acts[i + 1] (argmax in the
-                    // pool's scratch), then the activation into acts[i + 3].
-                    let (conv, pool) = conv_act_pool(model, i);
-                    let (w, b) = params[model.param_range(i)].split_at(conv.kernel_len());
-                    let (before, after) = self.acts.split_at_mut(i + 1);
-                    let (s_conv, s_rest) = self.scratch.split_at_mut(i + 1);
-                    let (pooled, out) = after.split_at_mut(2);
-                    let oc = conv.config().filters;
-                    let outputs = winograd::Outputs::Pool { pooled: &mut pooled[0], arg: &mut s_rest[1] };
-                    winograd::forward(outputs, &mut s_conv[i], &before[i], w, b, n, conv.geometry(), oc);
-                    let len = n * pool.geometry().out_pixels() * oc;
-                    act.forward_slice(&mut out[0][..len], &pooled[0][..len]);
+                    act.forward_slice(&mut out[0][..len], &pooled[..len]);
                     i
                 }
                 Step::ActPool(i, act) => {
@@ -170,34 +161,27 @@ impl Workspace {
                     );
                     i
                 }
-                Step::ConvActPool(i, act) => {
-                    // Through the activation at the pooled positions, then the kernel gradient
-                    // gathered at each window's argmax (no input gradient: this is layer 0).
+                Step::ConvActPool(i, act) | Step::WinogradActPool(i, act) => {
+                    // Through the activation at the pooled positions (into dout), then the
+                    // convolution's gradients from the pooled gradient and the saved argmax.
                     let (conv, pool) = conv_act_pool(model, i);
                     let (cg, pg, oc) = (conv.geometry(), pool.geometry(), conv.config().filters);
                     let len = n * pg.out_pixels() * oc;
                     let (pooled, out) = (&self.acts[i + 1][..len], &self.acts[i + 3][..len]);
                     act.backward_slice(&mut self.dinp[..len], &self.dout[..len], pooled, out);
-                    let (dw, db) = dparams[model.param_range(i)].split_at_mut(conv.kernel_len());
-                    let (s_conv, s_rest) = self.scratch.split_at_mut(i + 1);
-                    let (dpooled, x) = (&self.dinp[..len], &self.acts[i]);
-                    conv_pool::backward_params(dw, db, &mut s_conv[i], dpooled, &s_rest[1], x, n, cg, oc, pg);
-                    i
-                }
-                Step::WinogradActPool(i, act) => {
-                    // Through the activation at the pooled positions (into dout), then the
-                    // convolution's gradients from the pooled gradient and the saved argmax.
-                    let (conv, pool) = conv_act_pool(model, i);
-                    let oc = conv.config().filters;
-                    let len = n * pool.geometry().out_pixels() * oc;
-                    let (pooled, out) = (&self.acts[i + 1][..len], &self.acts[i + 3][..len]);
-                    act.backward_slice(&mut self.dinp[..len], &self.dout[..len], pooled, out);
                     std::mem::swap(&mut self.dout, &mut self.dinp);
                     let (dw, db) = dparams[model.param_range(i)].split_at_mut(conv.kernel_len());
                     let (s_conv, s_rest) = self.scratch.split_at_mut(i + 1);
-                    let grads = winograd::OutputGrads::Pool { dpooled: &self.dout[..len], arg: &s_rest[1][..len] };
-                    let dx = if i > 0 { Some(&mut self.dinp[..]) } else { None };
-                    winograd::backward(dx, dw, db, grads, &mut s_conv[i], &self.acts[i], n, conv.geometry(), oc);
+                    let (dpooled, arg, scratch, x) =
+                        (&self.dout[..len], &s_rest[1][..len], &mut s_conv[i], &self.acts[i]);
+                    if let Step::WinogradActPool(..) = step {
+                        let dx = if i > 0 { Some(&mut self.dinp[..]) } else { None };
+                        let grads = winograd::OutputGrads::Pool { dpooled, arg };
+                        winograd::backward(dx, dw, db, grads, scratch, x, n, cg, oc);
+                    } else {
+                        // The kernel gradient only: a ConvActPool is layer 0.
+                        conv_pool::backward_params(dw, db, scratch, dpooled, arg, x, n, cg, oc, pg);
+                    }
                     i
                 }
                 Step::ActPool(i, act) => {
