@@ -10,7 +10,7 @@
 //! (this is for the first layer). The tests compare it with im2col + GEMM + max pooling.
 
 use super::im2col::{patch, ConvGeometry};
-use super::lanes::{max_and_position, LANES};
+use super::lanes::{max_and_position, whole, Lanes, LANES};
 
 /// Scratch floats per call: one patch per pooling-window position plus one accumulator row.
 pub fn scratch_len(conv: &ConvGeometry, oc: usize, pool: &ConvGeometry) -> usize {
@@ -286,7 +286,11 @@ fn one_channel_3x3(conv: &ConvGeometry, oc: usize, pool: &ConvGeometry) -> bool 
 #[inline(always)]
 fn window_inputs(xb: &[f32], w: usize, py: usize, px: usize) -> [[f32; 4]; 4] {
     let top = 2 * py * w + 2 * px;
-    std::array::from_fn(|r| xb[top + r * w..][..4].try_into().expect("4 values"))
+    std::array::from_fn(|r| {
+        let mut row = [0.0; 4];
+        row.copy_from_slice(&xb[top + r * w..][..4]);
+        row
+    })
 }
 
 /// [`forward`] for [`one_channel_3x3`]: for each block of 16 channels, the nine kernel vectors
@@ -307,8 +311,8 @@ fn forward_one_channel_3x3(
 ) {
     let in_len = conv.h * conv.w;
     for j in (0..oc).step_by(LANES) {
-        let wv: [[f32; LANES]; 9] = std::array::from_fn(|k| w[k * oc + j..][..LANES].try_into().expect("LANES"));
-        let bv: [f32; LANES] = if b.is_empty() { [0.0; LANES] } else { b[j..][..LANES].try_into().expect("LANES") };
+        let wv: [Lanes; 9] = std::array::from_fn(|k| whole(&w[k * oc + j..]));
+        let bv = if b.is_empty() { [0.0; LANES] } else { whole(&b[j..]) };
         for bi in 0..n {
             let xb = &x[bi * in_len..][..in_len];
             for py in 0..pool.oh {
@@ -359,8 +363,8 @@ fn backward_one_channel_3x3(
             for py in 0..pool.oh {
                 for px in 0..pool.ow {
                     let o = ((bi * pool.oh + py) * pool.ow + px) * oc + j;
-                    let dy: [f32; LANES] = dpooled[o..][..LANES].try_into().expect("LANES");
-                    let a: [f32; LANES] = arg[o..][..LANES].try_into().expect("LANES");
+                    let dy = whole(&dpooled[o..]);
+                    let a = whole(&arg[o..]);
                     for (g, d) in bacc.iter_mut().zip(dy) {
                         *g += d;
                     }

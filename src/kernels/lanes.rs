@@ -9,11 +9,19 @@ pub const LANES: usize = 16;
 /// which the compiler keeps in vector registers.
 pub type Lanes = [f32; LANES];
 
+/// src[..LANES] as a vector: a fixed-size load (src must hold at least LANES values).
+#[inline(always)]
+pub fn whole(src: &[f32]) -> Lanes {
+    let mut a = [0.0; LANES];
+    a.copy_from_slice(&src[..LANES]);
+    a
+}
+
 /// src[..cw], zero-padded to a full vector; a whole block is a fixed-size load.
 #[inline(always)]
 pub fn load(src: &[f32], cw: usize) -> Lanes {
     if cw == LANES {
-        src[..LANES].try_into().expect("LANES values")
+        whole(src)
     } else {
         let mut a = [0.0; LANES];
         a[..cw].copy_from_slice(&src[..cw]);
@@ -35,8 +43,9 @@ pub fn store(dst: &mut [f32], v: &Lanes, cw: usize) {
 #[inline(always)]
 pub fn add_to(dst: &mut [f32], v: &Lanes, cw: usize) {
     if cw == LANES {
-        let d: &mut Lanes = (&mut dst[..LANES]).try_into().expect("LANES values");
-        *d = add(*d, *v);
+        for (d, x) in dst[..LANES].iter_mut().zip(v) {
+            *d += x;
+        }
     } else {
         for (d, x) in dst[..cw].iter_mut().zip(v) {
             *d += x;

@@ -21,7 +21,7 @@
 
 use super::gemm::sgemm;
 use super::im2col::ConvGeometry;
-use super::lanes::{add, add_to, load, max_and_position, neg, store, sub, Lanes, LANES};
+use super::lanes::{add, add_to, load, max_and_position, neg, store, sub, whole, Lanes, LANES};
 
 /// G (4×3): U = G g Gᵀ.
 const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
@@ -326,7 +326,7 @@ fn transform_input(v: &mut [f32], x: &[f32], t0: usize, tc: usize, tiles: Tiles)
 fn input_tile_inside(v: &mut [f32], x: &[f32], row: usize, c: usize, plane: usize, at: usize) {
     let x = &x[..3 * row + 4 * c];
     for c0 in (0..c).step_by(LANES) {
-        let ld = |r: usize, s: usize| -> Lanes { x[r * row + s * c + c0..][..LANES].try_into().expect("LANES") };
+        let ld = |r: usize, s: usize| whole(&x[r * row + s * c + c0..]);
         let r0 = bt([ld(0, 0), ld(0, 1), ld(0, 2), ld(0, 3)]);
         let r1 = bt([ld(1, 0), ld(1, 1), ld(1, 2), ld(1, 3)]);
         let r2 = bt([ld(2, 0), ld(2, 1), ld(2, 2), ld(2, 3)]);
@@ -380,8 +380,7 @@ fn transform_input_adjoint(dx: &mut [f32], dv: &[f32], t0: usize, tc: usize, til
 fn input_tile_inside_adjoint(dx: &mut [f32], dv: &[f32], row: usize, c: usize, plane: usize, at: usize) {
     let dx = &mut dx[..3 * row + 4 * c];
     for c0 in (0..c).step_by(LANES) {
-        let ld =
-            |i: usize, j: usize| -> Lanes { dv[(i * 4 + j) * plane + at + c0..][..LANES].try_into().expect("LANES") };
+        let ld = |i: usize, j: usize| whole(&dv[(i * 4 + j) * plane + at + c0..]);
         let k0 = b([ld(0, 0), ld(1, 0), ld(2, 0), ld(3, 0)]);
         let k1 = b([ld(0, 1), ld(1, 1), ld(2, 1), ld(3, 1)]);
         let k2 = b([ld(0, 2), ld(1, 2), ld(2, 2), ld(3, 2)]);
@@ -389,8 +388,7 @@ fn input_tile_inside_adjoint(dx: &mut [f32], dv: &[f32], row: usize, c: usize, p
         for r in 0..4 {
             let vals = b([k0[r], k1[r], k2[r], k3[r]]);
             for (s, val) in vals.iter().enumerate() {
-                let d: &mut Lanes = (&mut dx[r * row + s * c + c0..][..LANES]).try_into().expect("LANES");
-                *d = add(*d, *val);
+                add_to(&mut dx[r * row + s * c + c0..], val, LANES);
             }
         }
     }
