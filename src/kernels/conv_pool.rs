@@ -145,7 +145,7 @@ fn window4_direct(
     w: &[f32],
     b: &[f32],
 ) {
-    const L: usize = 16;
+    const L: usize = LANES;
     let (oc, run) = (y.len(), g.kw * g.c);
     for j in (0..oc).step_by(L) {
         let mut r = [[0.0f32; L]; 4];
@@ -166,15 +166,9 @@ fn window4_direct(
                 }
             }
         }
-        for l in 0..L {
-            let (mut best, mut pos) = (r[0][l], 0.0);
-            for (q, rq) in r.iter().enumerate().skip(1) {
-                if rq[l] > best {
-                    (best, pos) = (rq[l], q as f32);
-                }
-            }
-            (y[j + l], a[j + l]) = (best, pos);
-        }
+        let (best, pos) = max_and_position(&r);
+        y[j..j + L].copy_from_slice(&best);
+        a[j..j + L].copy_from_slice(&pos);
     }
 }
 

@@ -6,7 +6,8 @@
 //! products, one per position ξ of the 4×4 transformed tile: `M[ξ] (T, OC) = V[ξ] (T, C) ·
 //! U[ξ] (C, OC)` over the T tiles of the batch. That is 16·C·OC multiply-adds per 2×2 outputs
 //! instead of 36·C·OC: 2.25 times fewer (1.89 for the article's 11×11 output, whose last tile row
-//! and column are half outside).
+//! and column are half outside; 2.72 when a 2×2 max pooling follows, fused into the output
+//! transform, since the pooling drops that row and column and their tiles are not computed).
 //!
 //! The backward pass is the exact adjoint of these steps (no separate Winograd algorithm for the
 //! gradients): `dM = A dY Aᵀ`, `dU[ξ] = V[ξ]ᵀ dM[ξ]`, `dV[ξ] = dM[ξ] U[ξ]ᵀ`, `dx += B dV Bᵀ` over
@@ -283,8 +284,8 @@ fn in_range(start: usize, r: usize, pad: usize, size: usize) -> Option<usize> {
     (start + r).checked_sub(pad).filter(|&i| i < size)
 }
 
-/// v: (16, tc, C), planes `plane(tc, C)` apart, ← Bᵀ d B of the 4×4 input tiles d (zeros outside the input) of tiles
-/// t0..t0 + tc of the batch; x: (n, H, W, C).
+/// v: (16, tc, C), planes `plane(tc, C)` apart, ← Bᵀ d B of the 4×4 input tiles d (zeros
+/// outside the input) of tiles t0..t0 + tc of the batch; x: (n, H, W, C).
 fn transform_input(v: &mut [f32], x: &[f32], t0: usize, tc: usize, tiles: Tiles) {
     let (g, c) = (tiles.g, tiles.g.c);
     for t in 0..tc {

@@ -41,7 +41,7 @@ const WINOGRAD_MIN_CHANNELS: usize = 8;
 /// Conv2D. Parameters: kernel w: (KH, KW, C, OC), then bias b: (OC).
 ///
 /// Computed as Winograd F(2×2, 3×3) (`kernels::winograd`) when the kernel is 3×3 with stride 1
-/// and the input has at least 8 channels, and as im2col + GEMM otherwise.
+/// and the input has at least [`WINOGRAD_MIN_CHANNELS`] channels, and as im2col + GEMM otherwise.
 #[derive(Debug)]
 pub struct Conv2d {
     cfg: Conv2dConfig,
@@ -137,10 +137,12 @@ impl Layer for Conv2d {
         params[kl..].fill(0.0);
     }
 
+    /// Per sample on the im2col path: the column matrix's rows of this sample.
     fn scratch_len(&self) -> usize {
         self.geo.out_pixels() * self.geo.patch_len()
     }
 
+    /// im2col's columns, or Winograd's buffers (which do not grow with `n` beyond one chunk).
     fn scratch_for(&self, n: usize) -> usize {
         if self.winograd {
             winograd::scratch_len(&self.geo, self.cfg.filters, n)

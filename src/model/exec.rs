@@ -1,8 +1,9 @@
 //! Batch execution: forward, loss and backward over fixed-size slices of the batch in parallel.
 //!
 //! A training batch is cut into slices of [`SLICE`] samples (an inference batch into slices of
-//! [`EVAL_SLICE`]), and each slice runs through the whole model on one thread, in that thread's preallocated workspace (activations, saved state, gradient
-//! buffers), writing its parameter gradient into a buffer of its own; the slices' gradients are
+//! [`EVAL_SLICE`]), and each slice runs through the whole model on one thread, in that thread's
+//! preallocated workspace (activations, saved state, gradient buffers), writing its parameter
+//! gradient into a buffer of its own; the slices' gradients are
 //! then summed in slice order. The partition depends only on the batch size, never on the
 //! number of threads, so results are bitwise identical with 1, 2 or more threads. Workspaces
 //! exist once per thread, not per slice, which keeps memory small. Nothing is allocated inside
@@ -17,7 +18,7 @@ use rayon::prelude::*;
 use super::Sequential;
 use crate::activations::Activation;
 use crate::kernels::{conv_pool, winograd};
-use crate::layers::{Conv2d, Ctx, MaxPool2d};
+use crate::layers::{Conv2d, Ctx, Layer, MaxPool2d};
 use crate::loss::softmax_cross_entropy;
 
 /// Samples per slice in training: small enough to spread a batch of 250 over the cores, large
@@ -234,7 +235,8 @@ enum Step {
     WinogradActPool(usize, Activation),
 }
 
-/// The Conv2D and MaxPooling2D of a `ConvActPool` step (checked when the plan was made).
+/// The Conv2D and MaxPooling2D of a `ConvActPool` or `WinogradActPool` step (checked when the
+/// plan was made).
 fn conv_act_pool(model: &Sequential, i: usize) -> (&Conv2d, &MaxPool2d) {
     let layers = model.layers();
     match (layers[i].as_conv2d(), layers[i + 2].as_max_pool2d()) {
@@ -323,7 +325,7 @@ impl Engine {
         Engine {
             workers: (0..threads).map(|_| Mutex::new(Workspace::new(model, training))).collect(),
             slice_grads: if training { (0..slices).map(|_| vec![0.0; grad_len]).collect() } else { Vec::new() },
-            slice_totals: vec![(0.0, 0); eval_slices.max(slices)],
+            slice_totals: vec![(0.0, 0); eval_slices], // EVAL_SLICE ≤ SLICE: the most slices
             batch_size,
             plan: plan(model),
         }
@@ -333,34 +335,27 @@ impl Engine {
         self.batch_size
     }
 
-    /// Multiply-adds per sample that the plan performs, (forward, backward), as
-    /// [`Sequential::macs_per_sample`] counts them but with Winograd convolutions at 16·C·OC
-    /// per computed 2×2 tile instead of 9·C·OC per output (and, fused with a pooling, only the
-    /// tiles the pooling keeps). The transforms' additions are not counted.
+    /// Multiply-adds per sample that the plan performs, (forward, backward): as
+    /// [`Sequential::macs_per_sample`] counts them, but with each Winograd convolution at 16·C·OC
+    /// per computed 2×2 tile instead of KH·KW·C·OC per output (and, fused with a pooling, only
+    /// the tiles the pooling keeps). The transforms' additions are not counted.
     pub fn macs_performed(&self, model: &Sequential) -> (u64, u64) {
-        let layers = model.layers();
-        let winograd = |i: usize, pooled: bool| {
-            let conv = layers[i].as_conv2d().filter(|c| c.is_winograd())?;
+        let (mut fwd, mut bwd) = model.macs_per_sample();
+        for &step in &self.plan {
+            let (i, pooled) = match step {
+                Step::One(i) => (i, false),
+                Step::WinogradActPool(i, _) => (i, true),
+                Step::ActPool(..) | Step::ConvActPool(..) => continue,
+            };
+            let Some(conv) = model.layers()[i].as_conv2d().filter(|c| c.is_winograd()) else { continue };
             let g = conv.geometry();
             let tiles = if pooled { (g.oh / 2) * (g.ow / 2) } else { g.oh.div_ceil(2) * g.ow.div_ceil(2) };
-            let f = (16 * g.c * conv.config().filters * tiles) as u64;
-            Some((f, if i == 0 { f } else { 2 * f }))
-        };
-        let (mut fwd, mut bwd) = (0, 0);
-        for &step in &self.plan {
-            let (i, len, pooled) = match step {
-                Step::One(i) => (i, 1, false),
-                Step::ActPool(i, _) => (i, 2, false),
-                Step::ConvActPool(i, _) => (i, 3, false),
-                Step::WinogradActPool(i, _) => (i, 3, true),
-            };
-            let (f, b) = winograd(i, pooled).unwrap_or_else(|| {
-                layers[i..i + len].iter().map(|l| l.macs_per_sample()).fold((0, 0), |(f, b), (lf, lb)| (f + lf, b + lb))
-            });
-            // The first layer's input gradient is not computed (as in Sequential's count).
-            let b = if i == 0 && winograd(i, pooled).is_none() { b / 2 } else { b };
-            fwd += f;
-            bwd += b;
+            let (direct, _) = conv.macs_per_sample();
+            let done = (16 * g.c * conv.config().filters * tiles) as u64;
+            // Backward: the weight gradient, and the input gradient except for the first layer.
+            let passes = if i == 0 { 1 } else { 2 };
+            fwd = fwd - direct + done;
+            bwd = bwd - passes * direct + passes * done;
         }
         (fwd, bwd)
     }
