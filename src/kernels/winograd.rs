@@ -119,6 +119,11 @@ impl Tiles<'_> {
         (0..t).step_by(CHUNK_TILES).map(move |t0| (t0, CHUNK_TILES.min(t - t0)))
     }
 
+    /// The largest chunk: all the tiles, or [`CHUNK_TILES`].
+    fn chunk_len(&self) -> usize {
+        (self.n * self.th * self.tw).min(CHUNK_TILES)
+    }
+
     /// The sample, tile row and tile column of tile `t`.
     #[inline(always)]
     fn at(&self, t: usize) -> (usize, usize, usize) {
@@ -143,7 +148,7 @@ pub fn forward(
     let (th, tw) = grid(g, matches!(out, Outputs::Pool { .. }));
     let tiles = Tiles { g, th, tw, n };
     let c = g.c;
-    let [u, _, v, m] = split(scratch, g, oc, (n * th * tw).min(CHUNK_TILES));
+    let [u, _, v, m] = split(scratch, g, oc, tiles.chunk_len());
     transform_kernel(u, w, c, oc);
     for (t0, tc) in tiles.chunks() {
         transform_input(v, x, t0, tc, tiles);
@@ -172,7 +177,7 @@ pub fn backward(
     let (th, tw) = grid(g, matches!(grads, OutputGrads::Pool { .. }));
     let tiles = Tiles { g, th, tw, n };
     let c = g.c;
-    let [u, du, v, dm] = split(scratch, g, oc, (n * th * tw).min(CHUNK_TILES));
+    let [u, du, v, dm] = split(scratch, g, oc, tiles.chunk_len());
     if let Some(dx) = dx.as_deref_mut() {
         dx[..n * g.h * g.w * c].fill(0.0);
     }
@@ -291,9 +296,8 @@ fn transform_input(v: &mut [f32], x: &[f32], t0: usize, tc: usize, tiles: Tiles)
     for t in 0..tc {
         let (bi, ty, tx) = tiles.at(t0 + t);
         let xb = &x[bi * g.h * g.w * c..][..g.h * g.w * c];
-        let rows: [Option<usize>; 4] = std::array::from_fn(|r| in_range(2 * ty, r, g.pad_top, g.h));
-        let cols: [Option<usize>; 4] = std::array::from_fn(|s| in_range(2 * tx, s, g.pad_left, g.w));
-        if let (Some(iy), Some(ix), Some(_), Some(_), true) = (rows[0], cols[0], rows[3], cols[3], c % LANES == 0) {
+        let (rows, cols) = window(g, ty, tx);
+        if let Some((iy, ix)) = inside(&rows, &cols, c) {
             // The common case, kept free of the branches below: the whole 4×4 tile inside the
             // input, whole channel blocks.
             input_tile_inside(v, &xb[(iy * g.w + ix) * c..], g.w * c, c, plane(tc, c), t * c);
@@ -317,6 +321,25 @@ fn transform_input(v: &mut [f32], x: &[f32], t0: usize, tc: usize, tiles: Tiles)
                 }
             }
         }
+    }
+}
+
+/// The input rows and columns of tile (ty, tx)'s 4×4 window, `None` where they fall outside.
+#[inline(always)]
+fn window(g: &ConvGeometry, ty: usize, tx: usize) -> ([Option<usize>; 4], [Option<usize>; 4]) {
+    (
+        std::array::from_fn(|r| in_range(2 * ty, r, g.pad_top, g.h)),
+        std::array::from_fn(|s| in_range(2 * tx, s, g.pad_left, g.w)),
+    )
+}
+
+/// The window's top-left input pixel when the whole window lies inside the input and C is a
+/// multiple of [`LANES`]: the case the branch-free tile functions handle.
+#[inline(always)]
+fn inside(rows: &[Option<usize>; 4], cols: &[Option<usize>; 4], c: usize) -> Option<(usize, usize)> {
+    match (rows[0], cols[0], rows[3], cols[3]) {
+        (Some(iy), Some(ix), Some(_), Some(_)) if c % LANES == 0 => Some((iy, ix)),
+        _ => None,
     }
 }
 
@@ -348,9 +371,8 @@ fn transform_input_adjoint(dx: &mut [f32], dv: &[f32], t0: usize, tc: usize, til
     for t in 0..tc {
         let (bi, ty, tx) = tiles.at(t0 + t);
         let dxb = &mut dx[bi * g.h * g.w * c..][..g.h * g.w * c];
-        let rows: [Option<usize>; 4] = std::array::from_fn(|r| in_range(2 * ty, r, g.pad_top, g.h));
-        let cols: [Option<usize>; 4] = std::array::from_fn(|s| in_range(2 * tx, s, g.pad_left, g.w));
-        if let (Some(iy), Some(ix), Some(_), Some(_), true) = (rows[0], cols[0], rows[3], cols[3], c % LANES == 0) {
+        let (rows, cols) = window(g, ty, tx);
+        if let Some((iy, ix)) = inside(&rows, &cols, c) {
             input_tile_inside_adjoint(&mut dxb[(iy * g.w + ix) * c..], dv, g.w * c, c, plane(tc, c), t * c);
             continue;
         }
