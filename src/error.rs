@@ -44,6 +44,18 @@ pub enum Error {
     /// `value` at `batch` of `epoch` (both counted from 1).
     #[error("{what} became {value} at epoch {epoch}, batch {batch}; training stopped")]
     NonFinite { what: &'static str, epoch: usize, batch: usize, value: f32 },
+    /// A run directory that already holds a run was given for a new one.
+    #[error("{} already holds a run", path.display())]
+    RunDirExists { path: PathBuf },
+    /// Another process writes the run directory (its lock is held).
+    #[error("{} is in use by {holder}", path.display())]
+    Locked { path: PathBuf, holder: crate::rundir::LockHolder },
+    /// A path given as a run directory is not one (or not a usable one).
+    #[error("{} is not a run directory: {why}", path.display())]
+    NotARunDir { path: PathBuf, why: String },
+    /// A run's data changed between its start and a resume.
+    #[error("the data of the run in {} changed since it started: it was\n{was}and is now\n{now}", path.display())]
+    DataChanged { path: PathBuf, was: String, now: String },
     /// Training was interrupted by a signal; the run directory holds the state so far.
     #[error("training interrupted during epoch {epoch}; history and checkpoint saved in {}", dir.display())]
     Interrupted { epoch: usize, dir: PathBuf },
@@ -71,6 +83,17 @@ impl Error {
             Error::Shape { .. } => Some("run `elu-lab summary --model FILE` to see the shape after each layer".into()),
             Error::DataMismatch { .. } => Some("the model's input_shape must match the images (28x28x1 for MNIST)".into()),
             Error::NonFinite { .. } => Some("lower --lr, or check the data for extreme values; the last good checkpoint is kept".into()),
+            Error::RunDirExists { path } => Some(format!(
+                "continue it with `elu-lab train --resume {0}`, replace it with `--overwrite` (the old one is moved aside, not deleted), or choose another --out",
+                path.display()
+            )),
+            Error::Locked { .. } => Some(
+                "wait for that process to finish; if it is gone (a crash on another host), remove the directory's .lock file".into(),
+            ),
+            Error::NotARunDir { .. } => Some("give a directory written by `elu-lab train --out DIR`".into()),
+            Error::DataChanged { .. } => Some(
+                "restore the data the run started with, or start a new run on the new data".into(),
+            ),
             Error::Interrupted { dir, .. } => Some(format!("continue with `elu-lab train --resume {}`", dir.display())),
         }
     }

@@ -4,11 +4,15 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
-    match cli::run(args) {
+    let matches = cli::Cli::command().get_matches();
+    let args = match cli::Cli::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    match cli::run(args, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // A closed pipe (`elu-lab summary | head`) is not an error.

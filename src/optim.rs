@@ -34,13 +34,13 @@ impl OptimizerConfig {
             }
             OptimizerConfig::Sgd { lr, momentum } => {
                 if !(0.0..1.0).contains(&momentum) {
-                    return Err(Error::config("--momentum", format!("must be in [0, 1), got {momentum}")));
+                    return Err(Error::config("optimizer.momentum", format!("must be in [0, 1), got {momentum}")));
                 }
                 (lr, 1.0)
             }
         };
         if !(lr > 0.0 && lr.is_finite()) {
-            return Err(Error::config("--lr", format!("learning rate must be a finite number > 0, got {lr}")));
+            return Err(Error::config("optimizer.lr", format!("learning rate must be a finite number > 0, got {lr}")));
         }
         if !(extra > 0.0 && extra.is_finite()) {
             return Err(Error::config("adam epsilon", format!("must be a finite number > 0, got {extra}")));
@@ -157,7 +157,7 @@ mod tests {
     fn bad_learning_rates_are_rejected() {
         for lr in [0.0f32, -1.0, f32::NAN, f32::INFINITY] {
             let err = OptimizerConfig::adam(lr).validate().unwrap_err().to_string();
-            assert!(err.contains("--lr"), "{err}");
+            assert!(err.contains("optimizer.lr"), "{err}");
         }
         assert!(OptimizerConfig::Sgd { lr: 0.1, momentum: 1.5 }.validate().is_err());
     }

@@ -8,7 +8,7 @@
 //! by `corpus_replays_without_panics`; `cargo test --release --test fuzz -- --ignored
 //! write_corpus` regenerates it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,8 +18,9 @@ use elu_lab::layers::Padding;
 use elu_lab::model::spec::FusedActivation;
 use elu_lab::model::{LayerSpec, ModelSpec, Sequential};
 use elu_lab::optim::{Optimizer, OptimizerConfig};
-use elu_lab::train::checkpoint::{self, BestEpoch, Checkpoint};
-use elu_lab::train::{EpochMetrics, FitConfig, History, Observer, Trainer};
+use elu_lab::train::callbacks::{Callback, CallbackState};
+use elu_lab::train::checkpoint::{self, Checkpoint};
+use elu_lab::train::{EpochMetrics, FitConfig, History, Trainer};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -174,10 +175,10 @@ fn exercise(spec: &ModelSpec) {
     let data = Dataset::new(pixels, vec![1, 7, 3], h, w).unwrap();
     let mut trainer = Trainer::new(&model, OptimizerConfig::adam(1e-3), 2, 5);
     let cfg = FitConfig { epochs: 1, batch_size: 2, seed: 5, shuffle: true };
-    struct Quiet;
-    impl Observer for Quiet {}
-    match trainer.fit(&data, Some(&data), &cfg, 0, &mut History::default(), &mut Quiet, None) {
-        Ok(()) | Err(elu_lab::Error::NonFinite { .. }) => {}
+    let mut none: Vec<Box<dyn Callback>> = Vec::new();
+    let mut hook = |_: &Trainer, _: &History, _: &[Box<dyn Callback>], _: bool| Ok(());
+    match trainer.fit(&data, Some(&data), &cfg, 0, &mut History::default(), &mut none, &mut hook, None) {
+        Ok(_) | Err(elu_lab::Error::NonFinite { .. }) => {}
         Err(e) => panic!("training a valid model failed: {e}"),
     }
     let (loss, acc) = trainer.evaluate(&data);
@@ -428,14 +429,19 @@ fn tiny_checkpoint(model: &Sequential, with_best: bool) -> Checkpoint {
     let params = model.init_params(3);
     let mut history = History::default();
     history.push(EpochMetrics { loss: 0.5, accuracy: 0.8, val_loss: Some(0.4), val_accuracy: Some(0.9), seconds: 1.0 });
-    let best = with_best.then(|| BestEpoch { epoch: 1, val_loss: 0.4, params: params.clone() });
+    let state = CallbackState {
+        json: serde_json::json!({ "wait": 0, "best": 0.4, "best_epoch": 0 }),
+        tensors: vec![("best_weights".to_string(), params.clone())],
+    };
+    let callbacks = if with_best { BTreeMap::from([("early_stopping".to_string(), state)]) } else { BTreeMap::new() };
     Checkpoint {
         epoch: 1,
         optimizer: Optimizer::new(OptimizerConfig::adam(1e-3), params.len()),
         params,
         history,
-        best,
-        extra: HashMap::from([("args".to_string(), "{\"epochs\":2}".to_string())]),
+        stopped: false,
+        callbacks,
+        extra: HashMap::from([("config".to_string(), "epochs = 2".to_string())]),
     }
 }
 
@@ -450,8 +456,8 @@ fn check_safetensors(bytes: &[u8], dir: &Path, model: &Sequential) {
     if let Ok(ck) = checkpoint::load_checkpoint(&path, model) {
         assert_eq!(ck.params.len(), model.param_count());
         assert_eq!(ck.history.epochs(), ck.epoch);
-        if let Some(best) = &ck.best {
-            assert!(best.epoch <= ck.epoch && best.params.len() == ck.params.len());
+        for state in ck.callbacks.values() {
+            assert!(state.tensors.iter().all(|(_, t)| t.len() == ck.params.len()));
         }
     }
 }
@@ -513,8 +519,8 @@ fn header_word() -> impl Strategy<Value = String> {
         Just("".to_string()),
         Just("\"".to_string()),
         Just("optimizer.m".to_string()),
-        Just("best.params".to_string()),
-        Just("best_epoch".to_string()),
+        Just("callbacks.early_stopping.best_weights".to_string()),
+        Just("callbacks".to_string()),
         Just("epoch".to_string()),
         Just("dense.kernel".to_string()),
         (0u64..2000).prop_map(|n| n.to_string()),
@@ -696,13 +702,14 @@ fn write_corpus() {
     };
     put("safetensors", "weights-wrong-dtype.safetensors", &swap(&weights, "\"F32\"", "\"I32\""));
     put("safetensors", "weights-foreign-tensor-name.safetensors", &swap(&weights, "dense.kernel", "dense.kernal"));
-    put("safetensors", "wrong-format.safetensors", &swap(&ck, "elu-lab-checkpoint-1", "elu-lab-checkpoint-9"));
-    let ck_bad_best = file(&|p| {
+    put("safetensors", "wrong-format.safetensors", &swap(&ck, "elu-lab-checkpoint-2", "elu-lab-checkpoint-9"));
+    put("safetensors", "older-format.safetensors", &swap(&ck, "elu-lab-checkpoint-2", "elu-lab-checkpoint-1"));
+    let ck_short_state = file(&|p| {
         let mut c = tiny_checkpoint(&m, true);
-        c.best.as_mut().unwrap().epoch = 5;
+        c.callbacks.get_mut("early_stopping").unwrap().tensors[0].1.pop();
         checkpoint::save_checkpoint(p, &m, &c).unwrap()
     });
-    put("safetensors", "best-epoch-after-epoch.safetensors", &ck_bad_best);
+    put("safetensors", "callback-tensor-of-the-wrong-size.safetensors", &ck_short_state);
     let ck_history = file(&|p| {
         let mut c = tiny_checkpoint(&m, false);
         c.epoch = 3;

@@ -186,8 +186,9 @@ fn early_stopping_state_survives_interrupt_and_resume() {
     let epoch = interrupt(&quick("1", "15", &run, &flags), &run, "-INT", best + 1);
     assert_eq!(epoch, best + 1, "the interruption came too late to test anything");
     let (_, ck) = checkpoint_of(&run);
-    let saved = ck.best.expect("the checkpoint has the best epoch");
-    assert_eq!(saved.epoch, best);
+    let saved = &ck.callbacks["early_stopping"];
+    assert_eq!(saved.json["best_epoch"].as_u64(), Some(best as u64 - 1), "epochs from 0 in the state");
+    assert!(saved.tensor("best_weights").is_some(), "the checkpoint has the best weights");
     run_ok(&["train", "--resume", s(&run)].map(String::from));
     assert_same_run(&run, &reference);
     // Resuming a run that has stopped early trains no further.
@@ -352,7 +353,7 @@ fn images_of_the_wrong_size_for_the_model_are_a_clear_error() {
     write_dataset(&data, 50, 8, 8);
     assert_clean_error(
         &train_on(&data, &d.path().join("run")),
-        &[s(&data), "are 8x8x1", "the input_shape of the article's model is 28x28x1"],
+        &[s(&data), "are 8x8x1", "the model's input_shape is 28x28x1"],
     );
     // Test images of another size than the training images.
     write_dataset(&d.path().join("other"), 50, 28, 28);
@@ -365,8 +366,14 @@ fn resume_without_a_usable_checkpoint_is_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
     let empty = d.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    assert_clean_error(&elu_lab(&["train", "--resume", s(&empty)]), &[s(&empty.join("checkpoint.safetensors"))]);
-    assert_clean_error(&elu_lab(&["train", "--resume", s(&d.path().join("missing"))]), &["checkpoint.safetensors"]);
+    assert_clean_error(
+        &elu_lab(&["train", "--resume", s(&empty)]),
+        &[s(&empty), "not a run directory", "no config.toml"],
+    );
+    assert_clean_error(
+        &elu_lab(&["train", "--resume", s(&d.path().join("missing"))]),
+        &["missing", "no such directory"],
+    );
     // Garbage, a truncated checkpoint, and a weights file in its place.
     let run = d.path().join("run");
     run_ok(&quick("1", "1", &run, &[]));
@@ -454,7 +461,10 @@ fn more_nonsense_flags_are_clear_errors() {
         (&["--momentum", "1.0", "--optimizer", "sgd"], &["--momentum", "1"]),
         (&["--validation-split", "NaN"], &["--validation-split", "NaN"]),
         (&["--validation-split", "0.999999"], &["--validation-split", "would be empty"]),
-        (&["--patience", "0"], &["--patience", "0"]),
+        (&["--patience", "1", "--monitor", "val_acc"], &["--monitor", "val_acc", "val_accuracy"]),
+        (&["--patience", "1", "--mode", "lowest"], &["--mode", "lowest"]),
+        (&["--checkpoint", "ck-{epcoh}.safetensors"], &["--checkpoint", "unknown field {epcoh}"]),
+        (&["--save-best-only"], &["--save-best-only", "--checkpoint"]),
         (&["--patience", "2", "--validation-split", "0"], &["--patience", "--validation-split"]),
         (&["--batch-size", "-5"], &["--batch-size"]),
         (&["--seed", "many"], &["--seed", "many"]),

@@ -1,7 +1,6 @@
 //! Command-line interface: one file per subcommand, each turning arguments into a validated config.
 
 mod bench;
-mod progress;
 mod summary;
 mod train;
 
@@ -27,13 +26,26 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// Runs the parsed command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Train(args) => train::run(args),
+/// Runs the parsed command (`matches`: what clap parsed it from, to tell given flags apart).
+pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    let sub = matches.subcommand().map(|(_, m)| m).unwrap_or(matches);
+    let result = match cli.command {
+        Command::Train(args) => train::run(args, sub),
         Command::Summary(args) => summary::run(args),
         Command::Bench(args) => bench::run(args),
+    };
+    result.map_err(name_flags)
+}
+
+/// The library names a config field (`data.validation_split`); the command line names the
+/// flag that sets it (`--validation-split`).
+fn name_flags(mut err: anyhow::Error) -> anyhow::Error {
+    if let Some(elu_lab::Error::Config { what, .. }) = err.downcast_mut::<elu_lab::Error>() {
+        if let Some((_, flag)) = train::FLAGS.iter().find(|(field, _)| field == what) {
+            *what = flag.to_string();
+        }
     }
+    err
 }
 
 /// The most worker threads `--threads` accepts (a batch has far fewer slices to share out).
@@ -43,7 +55,7 @@ const MAX_THREADS: usize = 1024;
 pub fn check_threads(threads: usize) -> elu_lab::Result<()> {
     if threads > MAX_THREADS {
         return Err(elu_lab::Error::config(
-            "--threads",
+            "threads",
             format!("must be at most {MAX_THREADS} (0 = all cores), got {threads}"),
         ));
     }

@@ -4,4 +4,4 @@ pub mod bundled;
 pub mod dataset;
 pub mod idx;
 
-pub use dataset::{load_dir, Dataset, Mnist};
+pub use dataset::{data_files, fingerprint, load_dir, Dataset, Mnist};

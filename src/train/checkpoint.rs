@@ -3,15 +3,17 @@
 //! `weights.safetensors` holds one tensor per layer parameter, named `<layer>.<param>` with
 //! Keras's names and shapes (`conv2d.kernel`: (3, 3, 1, 32)). A checkpoint adds the optimiser's
 //! moments (`optimizer.m`, `optimizer.v`, flat) and metadata: the epochs completed, the
-//! optimiser's step count and settings, the history so far, the best epoch so far under early
-//! stopping (`best.params`, `best_epoch`, `best_val_loss`), and what the caller stores (the
-//! run's configuration and model file), so a run can continue exactly where it stopped.
+//! optimiser's step count and settings, the history so far, whether a callback stopped
+//! training, each stateful callback's state (JSON in the `callbacks` entry, its tensors as
+//! `callbacks.<key>.<name>`, e.g. early stopping's best weights), and what the caller stores
+//! (the run's configuration), so a run can continue exactly where it stopped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use super::callbacks::CallbackState;
 use super::history::History;
 use crate::error::{Error, Result};
 use crate::model::Sequential;
@@ -19,7 +21,7 @@ use crate::optim::{Optimizer, OptimizerConfig};
 use crate::report::atomic_write;
 
 /// Marks a file as an elu-lab checkpoint.
-const FORMAT: &str = "elu-lab-checkpoint-1";
+const FORMAT: &str = "elu-lab-checkpoint-2";
 
 /// Training state at the end of an epoch.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,23 +31,16 @@ pub struct Checkpoint {
     pub params: Vec<f32>,
     pub optimizer: Optimizer,
     pub history: History,
-    /// The best epoch so far, when training with early stopping.
-    pub best: Option<BestEpoch>,
-    /// The caller's own entries (e.g. "args" as JSON, "model" as TOML).
+    /// Whether a callback (early stopping) ended training after `epoch` epochs.
+    pub stopped: bool,
+    /// The state of each stateful callback, by its key.
+    pub callbacks: BTreeMap<String, CallbackState>,
+    /// The caller's own entries (e.g. "config" as TOML).
     pub extra: HashMap<String, String>,
 }
 
-/// The epoch with the lowest validation loss so far, and its weights (for early stopping).
-#[derive(Clone, Debug, PartialEq)]
-pub struct BestEpoch {
-    /// Epochs completed when the weights were taken (counted from 1).
-    pub epoch: usize,
-    pub val_loss: f64,
-    pub params: Vec<f32>,
-}
-
 /// Metadata keys written by [`save_checkpoint`] itself; the others are the caller's.
-const OWN_KEYS: [&str; 7] = ["format", "epoch", "iterations", "optimizer", "history", "best_epoch", "best_val_loss"];
+const OWN_KEYS: [&str; 7] = ["format", "epoch", "iterations", "optimizer", "history", "stopped", "callbacks"];
 
 fn bytes_of(xs: &[f32]) -> Vec<u8> {
     xs.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -137,13 +132,20 @@ pub fn save_checkpoint(path: &Path, model: &Sequential, ck: &Checkpoint) -> Resu
     meta.insert("iterations".into(), ck.optimizer.iterations.to_string());
     meta.insert("optimizer".into(), json(&ck.optimizer.config));
     meta.insert("history".into(), json(&ck.history));
-    let mut tensors = vec![("optimizer.m", &ck.optimizer.m[..]), ("optimizer.v", &ck.optimizer.v[..])];
-    if let Some(best) = &ck.best {
-        meta.insert("best_epoch".into(), best.epoch.to_string());
-        // Rust prints the shortest text that parses back to the same f64 (also inf and NaN).
-        meta.insert("best_val_loss".into(), best.val_loss.to_string());
-        tensors.push(("best.params", &best.params[..]));
+    meta.insert("stopped".into(), ck.stopped.to_string());
+    let mut names = Vec::new();
+    let mut states = serde_json::Map::new();
+    for (key, state) in &ck.callbacks {
+        let tensor_names: Vec<&str> = state.tensors.iter().map(|(n, _)| n.as_str()).collect();
+        states.insert(key.clone(), serde_json::json!({ "state": state.json, "tensors": tensor_names }));
+        for (name, _) in &state.tensors {
+            names.push(format!("callbacks.{key}.{name}"));
+        }
     }
+    meta.insert("callbacks".into(), serde_json::Value::Object(states).to_string());
+    let mut tensors = vec![("optimizer.m", &ck.optimizer.m[..]), ("optimizer.v", &ck.optimizer.v[..])];
+    let flat = ck.callbacks.values().flat_map(|s| s.tensors.iter().map(|(_, t)| t.as_slice()));
+    tensors.extend(names.iter().map(String::as_str).zip(flat));
     atomic_write(path, &serialize(model, &ck.params, &tensors, meta)?)
 }
 
@@ -153,8 +155,15 @@ pub fn checkpoint_metadata(path: &Path) -> Result<HashMap<String, String>> {
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| Error::corrupt(path, format!("not a valid safetensors file: {e}")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
-    if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(Error::corrupt(path, format!("not an elu-lab checkpoint (expected format {FORMAT})")));
+    match meta.get("format").map(String::as_str) {
+        Some(FORMAT) => {}
+        Some("elu-lab-checkpoint-1") => {
+            return Err(Error::corrupt(
+                path,
+                format!("written by an older elu-lab (format elu-lab-checkpoint-1); this version reads {FORMAT} and cannot resume it"),
+            ))
+        }
+        _ => return Err(Error::corrupt(path, format!("not an elu-lab checkpoint (expected format {FORMAT})"))),
     }
     Ok(meta)
 }
@@ -189,19 +198,27 @@ pub fn load_checkpoint(path: &Path, model: &Sequential) -> Result<Checkpoint> {
             format!("history has {} epochs but the checkpoint is at epoch {epoch}", history.epochs()),
         ));
     }
-    let best = match meta.get("best_epoch") {
-        None => None,
-        Some(e) => Some(BestEpoch {
-            epoch: e.parse().map_err(|e| bad("best_epoch", &e))?,
-            val_loss: field("best_val_loss")?.parse().map_err(|e| bad("best_val_loss", &e))?,
-            params: moment("best.params", params.len())?,
-        }),
+    let stopped = match meta.get("stopped").map(String::as_str) {
+        Some("true") => true,
+        Some("false") => false,
+        other => return Err(bad("stopped", &format!("expected true or false, got {other:?}"))),
     };
-    if let Some(b) = best.as_ref().filter(|b| b.epoch > epoch) {
-        return Err(Error::corrupt(path, format!("best epoch {} is after the checkpoint's epoch {epoch}", b.epoch)));
+    let states: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(field("callbacks")?).map_err(|e| bad("callbacks", &e))?;
+    let mut callbacks = BTreeMap::new();
+    for (key, entry) in states {
+        let names = entry.get("tensors").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+        let mut tensors = Vec::new();
+        for name in names {
+            let name = name.as_str().ok_or_else(|| bad("callbacks", &"a tensor name is not a string"))?;
+            let full = format!("callbacks.{key}.{name}");
+            tensors.push((name.to_string(), moment(&full, params.len())?));
+        }
+        let json = entry.get("state").cloned().unwrap_or_default();
+        callbacks.insert(key, CallbackState { json, tensors });
     }
     let extra = meta.into_iter().filter(|(k, _)| !OWN_KEYS.contains(&k.as_str())).collect();
-    Ok(Checkpoint { epoch, params, optimizer, history, best, extra })
+    Ok(Checkpoint { epoch, params, optimizer, history, stopped, callbacks, extra })
 }
 
 /// JSON text of a value (these values always serialise; NaN becomes null).
@@ -249,14 +266,19 @@ mod tests {
             seconds: 1.5,
         });
         let extra = HashMap::from([("args".to_string(), "{\"x\":1}".to_string())]);
-        let ck = Checkpoint { epoch: 1, params, optimizer: opt, history, best: None, extra };
+        let ck =
+            Checkpoint { epoch: 1, params, optimizer: opt, history, stopped: false, callbacks: BTreeMap::new(), extra };
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("ck.safetensors");
         save_checkpoint(&path, &m, &ck).unwrap();
         assert_eq!(load_checkpoint(&path, &m).unwrap(), ck);
-        // With early stopping's best epoch (its val_loss to the last bit, weights exactly).
-        let best = BestEpoch { epoch: 1, val_loss: 1.0 / 3.0, params: m.init_params(5) };
-        let ck = Checkpoint { best: Some(best), ..ck };
+        // With early stopping's state (its best value to the last bit, weights exactly).
+        let state = CallbackState {
+            json: serde_json::json!({ "best": 1.0 / 3.0, "wait": 1 }),
+            tensors: vec![("best_weights".into(), m.init_params(5))],
+        };
+        let callbacks = BTreeMap::from([("early_stopping".to_string(), state)]);
+        let ck = Checkpoint { stopped: true, callbacks, ..ck };
         save_checkpoint(&path, &m, &ck).unwrap();
         assert_eq!(load_checkpoint(&path, &m).unwrap(), ck);
     }
@@ -295,7 +317,8 @@ mod tests {
             params: m.init_params(1),
             optimizer: Optimizer::new(OptimizerConfig::adam(1e-3), m.param_count()),
             history: History::default(),
-            best: None,
+            stopped: false,
+            callbacks: BTreeMap::new(),
             extra: HashMap::new(),
         };
         save_checkpoint(&ck_path, &m, &ck).unwrap();

@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use super::callbacks::{BatchLogs, Callback, Control, EpochEnd};
 use super::history::{EpochMetrics, History};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -28,29 +29,21 @@ pub struct FitConfig {
 }
 
 impl FitConfig {
-    /// Rejects values that cannot train, naming the flag.
+    /// Rejects values that cannot train, naming the field.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
-            return Err(Error::config("--epochs", "must be at least 1, got 0"));
+            return Err(Error::config("epochs", "must be at least 1, got 0"));
         }
         if self.batch_size == 0 {
-            return Err(Error::config("--batch-size", "must be at least 1, got 0"));
+            return Err(Error::config("batch_size", "must be at least 1, got 0"));
         }
         Ok(())
     }
 }
 
-/// Receives progress from the fit loop (progress bars, files, early stopping).
-pub trait Observer {
-    /// Before the first batch of `epoch` (counted from 0).
-    fn epoch_begin(&mut self, _epoch: usize, _batches: usize) {}
-    /// After each batch, with the running epoch means so far.
-    fn batch_end(&mut self, _batch: usize, _loss: f64, _accuracy: f64) {}
-    /// After validation. Return `Ok(false)` to stop training (early stopping).
-    fn epoch_end(&mut self, _epoch: usize, _metrics: &EpochMetrics, _trainer: &Trainer) -> Result<bool> {
-        Ok(true)
-    }
-}
+/// Called after every epoch, once all callbacks have seen it: (trainer, history, callbacks,
+/// whether a callback stopped training). The run's backup is written here.
+pub type EpochHook<'a> = dyn FnMut(&Trainer, &History, &[Box<dyn Callback>], bool) -> Result<()> + 'a;
 
 /// A model's parameters and optimiser, and the buffers to train it.
 #[derive(Debug)]
@@ -76,12 +69,15 @@ impl<'m> Trainer<'m> {
         Trainer { model, params, optimizer, grads: vec![0.0; n], engine: Engine::new(model, batch_size, true) }
     }
 
-    /// Trains epochs `start_epoch..cfg.epochs`, appending to `history`.
+    /// Trains epochs `start_epoch..cfg.epochs`, appending to `history` and calling `callbacks`
+    /// (epoch and batch events; `on_train_begin` and `on_train_end` are the caller's), then
+    /// `hook` after each epoch. Returns whether a callback stopped training.
     ///
-    /// Stops with [`Error::NonFinite`] when a batch's loss is NaN or infinite (before the update),
-    /// when an update makes a weight NaN or infinite, or when the validation loss is; the
-    /// observer has then seen only good epochs, so the last checkpoint is a good one. Stops with
-    /// [`Error::Interrupted`] when `stop` is raised (after finishing the current batch).
+    /// Stops with [`Error::NonFinite`] when an update makes a weight NaN or infinite, or when the
+    /// validation loss is (and, with [`super::callbacks::TerminateOnNaN`], when a batch's loss
+    /// is); callbacks and the hook have then seen only good epochs, so the last checkpoint is a
+    /// good one. Stops with [`Error::Interrupted`] when `stop` is raised (after finishing the
+    /// current batch).
     #[allow(clippy::too_many_arguments)]
     pub fn fit(
         &mut self,
@@ -90,9 +86,10 @@ impl<'m> Trainer<'m> {
         cfg: &FitConfig,
         start_epoch: usize,
         history: &mut History,
-        observer: &mut dyn Observer,
+        callbacks: &mut [Box<dyn Callback>],
+        hook: &mut EpochHook,
         stop: Option<&AtomicBool>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         cfg.validate()?;
         let n = train.len();
         if n == 0 {
@@ -106,7 +103,7 @@ impl<'m> Trainer<'m> {
             if cfg.shuffle {
                 Rng::stream(cfg.seed, Stream::Shuffle, &[epoch as u64]).shuffle(&mut order);
             }
-            observer.epoch_begin(epoch, batches);
+            callbacks.iter_mut().for_each(|c| c.on_epoch_begin(epoch, batches));
             let (mut loss_sum, mut correct) = (0.0f64, 0usize);
             for b in 0..batches {
                 let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
@@ -114,21 +111,23 @@ impl<'m> Trainer<'m> {
                 let step = self.optimizer.iterations;
                 let (l, c) =
                     self.engine.train_step(self.model, &self.params, &mut self.grads, idx.len(), &fill, cfg.seed, step);
-                let batch_loss = l / idx.len() as f64;
-                let non_finite = |what, value| Error::NonFinite { what, epoch: epoch + 1, batch: b + 1, value };
-                if !batch_loss.is_finite() {
-                    return Err(non_finite("loss", batch_loss as f32));
-                }
                 self.optimizer.step(&mut self.params, &self.grads);
-                // A finite loss can still take an update to infinity (a huge --lr): stop here too,
-                // or the end of the epoch would checkpoint the broken weights.
-                if let Some(&p) = self.params.iter().find(|p| !p.is_finite()) {
-                    return Err(non_finite("a weight", p));
-                }
                 loss_sum += l;
                 correct += c;
                 let seen = ((b + 1) * cfg.batch_size).min(n) as f64;
-                observer.batch_end(b, loss_sum / seen, correct as f64 / seen);
+                let logs = BatchLogs {
+                    loss: l / idx.len() as f64,
+                    running_loss: loss_sum / seen,
+                    running_accuracy: correct as f64 / seen,
+                };
+                for c in callbacks.iter_mut() {
+                    c.on_batch_end(epoch, b, &logs)?;
+                }
+                // A finite loss can still take an update to infinity (a huge learning rate):
+                // stop here, or the end of the epoch would checkpoint the broken weights.
+                if let Some(&p) = self.params.iter().find(|p| !p.is_finite()) {
+                    return Err(Error::NonFinite { what: "a weight", epoch: epoch + 1, batch: b + 1, value: p });
+                }
                 if stop.is_some_and(|s| s.load(Ordering::SeqCst)) && b + 1 < batches {
                     return Err(Error::Interrupted { epoch: epoch + 1, dir: Default::default() });
                 }
@@ -157,15 +156,29 @@ impl<'m> Trainer<'m> {
                 seconds: t0.elapsed().as_secs_f64(),
             };
             history.push(metrics);
-            // Early stopping first: a run that has finished is not interrupted, whatever the signal.
-            if !observer.epoch_end(epoch, &metrics, self)? {
-                break;
+            let end = EpochEnd {
+                epoch,
+                logs: &metrics,
+                history,
+                model: self.model,
+                params: &self.params,
+                gradients: &self.grads,
+            };
+            // Every callback sees the epoch, as in Keras, before a stop takes effect.
+            let mut stopped = false;
+            for c in callbacks.iter_mut() {
+                stopped |= c.on_epoch_end(&end)? == Control::Stop;
+            }
+            hook(self, history, callbacks, stopped)?;
+            // A run that has finished is not interrupted, whatever the signal.
+            if stopped {
+                return Ok(true);
             }
             if stop.is_some_and(|s| s.load(Ordering::SeqCst)) && epoch + 1 < cfg.epochs {
                 return Err(Error::Interrupted { epoch: epoch + 1, dir: Default::default() });
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// The batch-mean gradient of the last training step (the flat parameter layout).
@@ -221,37 +234,46 @@ mod tests {
         Dataset::new(images, (0..n).map(|i| (i % 10) as u8).collect(), 2, 2).unwrap()
     }
 
-    /// Records the epochs the observer was told about (what a checkpointing observer saves).
-    #[derive(Default)]
-    struct Seen(Vec<usize>);
+    /// Records the epochs the callbacks were told about (what a checkpointing callback saves).
+    struct Seen(std::sync::Arc<std::sync::Mutex<Vec<usize>>>);
 
-    impl Observer for Seen {
-        fn epoch_end(&mut self, epoch: usize, m: &EpochMetrics, trainer: &Trainer) -> Result<bool> {
+    impl Callback for Seen {
+        fn on_epoch_end(&mut self, end: &EpochEnd) -> Result<Control> {
+            let m = end.logs;
             assert!(m.loss.is_finite() && m.val_loss.is_none_or(f64::is_finite));
-            assert!(trainer.params.iter().all(|p| p.is_finite()), "epoch {epoch} ended with a non-finite weight");
-            self.0.push(epoch);
-            Ok(true)
+            assert!(end.params.iter().all(|p| p.is_finite()), "epoch {} ended with a non-finite weight", end.epoch);
+            self.0.lock().unwrap().push(end.epoch);
+            Ok(Control::Continue)
         }
     }
 
+    fn no_hook() -> impl FnMut(&Trainer, &History, &[Box<dyn Callback>], bool) -> Result<()> {
+        |_, _, _, _| Ok(())
+    }
+
     /// Trains two good epochs, then continues with learning rate `lr`; returns the error and
-    /// the epochs the observer saw.
+    /// the epochs the callbacks saw.
     fn diverge(batch_size: usize, train_n: usize, lr: f32) -> (Error, Vec<usize>) {
         let model = tiny();
         let (train, val) = (data(train_n, 0), data(10, 3));
         let mut trainer = Trainer::new(&model, OptimizerConfig::Sgd { lr: 0.01, momentum: 0.0 }, batch_size, 1);
-        let (mut history, mut seen) = (History::default(), Seen::default());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut callbacks: Vec<Box<dyn Callback>> =
+            vec![Box::new(super::super::callbacks::TerminateOnNaN), Box::new(Seen(seen.clone()))];
+        let mut history = History::default();
         let cfg = FitConfig { epochs: 2, batch_size, seed: 1, shuffle: true };
-        trainer.fit(&train, Some(&val), &cfg, 0, &mut history, &mut seen, None).unwrap();
-        assert_eq!(seen.0, [0, 1]);
+        trainer.fit(&train, Some(&val), &cfg, 0, &mut history, &mut callbacks, &mut no_hook(), None).unwrap();
+        assert_eq!(*seen.lock().unwrap(), [0, 1]);
         trainer.optimizer.config = OptimizerConfig::Sgd { lr, momentum: 0.9 };
         let cfg = FitConfig { epochs: 20, ..cfg };
-        let err = trainer.fit(&train, Some(&val), &cfg, 2, &mut history, &mut seen, None).unwrap_err();
+        let err =
+            trainer.fit(&train, Some(&val), &cfg, 2, &mut history, &mut callbacks, &mut no_hook(), None).unwrap_err();
         // Every epoch before the failing one, and only those, finished (and was checkpointable).
         let Error::NonFinite { epoch, .. } = err else { panic!("expected a non-finite error, got {err:?}") };
-        assert_eq!(seen.0, (0..epoch - 1).collect::<Vec<_>>());
+        assert_eq!(*seen.lock().unwrap(), (0..epoch - 1).collect::<Vec<_>>());
         assert_eq!(history.epochs(), epoch - 1);
-        (err, seen.0)
+        let seen = seen.lock().unwrap().clone();
+        (err, seen)
     }
 
     #[test]
@@ -284,20 +306,23 @@ mod tests {
     #[test]
     fn a_raised_stop_flag_ends_the_epoch_after_the_current_batch() {
         struct StopAt<'a>(&'a AtomicBool, usize);
-        impl Observer for StopAt<'_> {
-            fn batch_end(&mut self, batch: usize, _: f64, _: f64) {
+        impl Callback for StopAt<'_> {
+            fn on_batch_end(&mut self, _: usize, batch: usize, _: &BatchLogs) -> Result<()> {
                 if batch == self.1 {
                     self.0.store(true, Ordering::SeqCst);
                 }
+                Ok(())
             }
         }
         let model = tiny();
         let train = data(40, 0);
         let mut trainer = Trainer::new(&model, OptimizerConfig::adam(1e-3), 10, 1);
-        let stop = AtomicBool::new(false);
+        let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
         let cfg = FitConfig { epochs: 3, batch_size: 10, seed: 1, shuffle: true };
         let mut history = History::default();
-        let err = trainer.fit(&train, None, &cfg, 0, &mut history, &mut StopAt(&stop, 1), Some(&stop)).unwrap_err();
+        let mut callbacks: Vec<Box<dyn Callback>> = vec![Box::new(StopAt(stop, 1))];
+        let err =
+            trainer.fit(&train, None, &cfg, 0, &mut history, &mut callbacks, &mut no_hook(), Some(stop)).unwrap_err();
         assert!(matches!(err, Error::Interrupted { epoch: 1, .. }), "{err:?}");
         assert_eq!(trainer.optimizer.iterations, 2, "the batch in progress finishes, no other starts");
         assert_eq!(history.epochs(), 0);

@@ -46,6 +46,19 @@ pub struct EpochMetrics {
     pub seconds: f64,
 }
 
+impl EpochMetrics {
+    /// The value Keras's logs hold under `monitor`'s key (`None` without validation data).
+    pub fn get(&self, monitor: super::config::Monitor) -> Option<f64> {
+        use super::config::Monitor;
+        match monitor {
+            Monitor::Loss => Some(self.loss),
+            Monitor::Accuracy => Some(self.accuracy),
+            Monitor::ValLoss => self.val_loss,
+            Monitor::ValAccuracy => self.val_accuracy,
+        }
+    }
+}
+
 impl History {
     /// Number of finished epochs.
     pub fn epochs(&self) -> usize {
