@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The article's study: ELU vs ReLU, he_normal vs glorot_uniform, 25 epochs each, over several
 # seeds, with the test loss/accuracy of every run and the mean ± standard deviation per
-# configuration. Results go to a Markdown table on stdout (and the run directories).
+# configuration. Results go to a Markdown table on stdout (and the run directories); the
+# figures are read from each run's summary.json (python3), and rerunning skips finished runs.
 #
 #   scripts/article-study.sh [--seeds "1 2 3"] [--epochs 25] [--out DIR] [extra train flags...]
 set -euo pipefail
@@ -28,15 +29,21 @@ for init in he_normal glorot_uniform; do
     for act in elu relu; do
         for seed in $seeds; do
             dir="$out/$act-$init-seed$seed"
-            start=$(date +%s.%N)
-            last=$("$bin" train --activation "$act" --init "$init" --seed "$seed" --epochs "$epochs" \
-                --verbose 0 --out "$dir" "$@" | tail -n 1)
-            end=$(date +%s.%N)
-            # "Test loss: 0.0xxx / Test accuracy: 0.99xx"
-            loss=$(echo "$last" | awk '{print $3}')
-            acc=$(echo "$last" | awk '{print $7}')
-            secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", b - a }')
+            # A finished run (its summary.json exists) is kept; an interrupted one continues.
+            if [ ! -f "$dir/summary.json" ]; then
+                if [ -f "$dir/checkpoint.safetensors" ]; then
+                    "$bin" train --resume "$dir" --verbose 0 >/dev/null
+                else
+                    "$bin" train --activation "$act" --init "$init" --seed "$seed" --epochs "$epochs" \
+                        --verbose 0 --out "$dir" "$@" >/dev/null
+                fi
+            fi
+            # The figures come from the run directory, not from printed lines.
+            read -r loss acc secs < <(python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))
+print(s["test_loss"], s["test_accuracy"], round(s["total_seconds"]))' "$dir/summary.json")
             printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$act" "$init" "$seed" "$loss" "$acc" "$secs" >>"$table"
+            last="test loss $loss, test accuracy $acc"
             echo "$act $init seed $seed: $last" >&2
         done
     done

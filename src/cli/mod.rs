@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a model (the article's by default) and evaluate it on the test set.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Print the model's layers, output shapes and parameter counts, like Keras's model.summary().
     Summary(summary::SummaryArgs),
     /// Measure training and evaluation speed, memory and a per-layer breakdown, beside the
@@ -30,7 +30,7 @@ pub enum Command {
 pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     let sub = matches.subcommand().map(|(_, m)| m).unwrap_or(matches);
     let result = match cli.command {
-        Command::Train(args) => train::run(args, sub),
+        Command::Train(args) => train::run(*args, sub),
         Command::Summary(args) => summary::run(args),
         Command::Bench(args) => bench::run(args),
     };

@@ -186,9 +186,6 @@ pub struct Mnist {
     pub test: Dataset,
 }
 
-/// The four MNIST files by canonical name (hyphen spelling, without `.gz`), with the alternative
-/// dot spelling.
-
 /// Keras's split point for `validation_split = fraction` of `len` samples (the training part is
 /// the first `split_at`), or why there is none: `fraction` outside (0, 1) or an empty part.
 pub fn split_point(len: usize, fraction: f64) -> Result<usize> {
@@ -213,6 +210,8 @@ pub fn split_point(len: usize, fraction: f64) -> Result<usize> {
     Ok(split_at)
 }
 
+/// The four MNIST files by canonical name (hyphen spelling, without `.gz`), with the alternative
+/// dot spelling.
 const FILES: [(&str, &str); 4] = [
     ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
     ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
