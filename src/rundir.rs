@@ -54,19 +54,23 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// A run directory, opened or created; holds the directory's lock while it writes there.
 ///
-/// ```no_run
+/// ```
 /// use std::sync::atomic::AtomicBool;
 /// use elu_lab::rundir::RunDir;
 /// use elu_lab::train::RunConfig;
 ///
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("quick");
 /// let mut config = RunConfig::article();
 /// config.epochs = 1;
-/// let dir = RunDir::create("runs/quick", &config)?;
+/// config.data.limit = Some(1000);
+/// let dir = RunDir::create(&path, &config)?;
 /// let result = dir.train(&config, &AtomicBool::new(false))?;
-/// println!("test accuracy {:.4}", result.test_accuracy);
+/// drop(dir); // releases the directory's lock
 ///
-/// let done = RunDir::open("runs/quick")?;
-/// let (spec, params) = (done.config()?.model, done.weights()?);
+/// let done = RunDir::open(&path)?;
+/// assert_eq!(done.summary()?.test_accuracy, result.test_accuracy);
+/// assert_eq!(done.weights()?, result.params);
 /// # Ok::<(), elu_lab::Error>(())
 /// ```
 #[derive(Debug)]

@@ -43,13 +43,19 @@ pub struct RunResult {
 /// backup exists continues from it (it must have been written for an equal config). `stop`
 /// interrupts training after the current batch with [`Error::Interrupted`].
 ///
-/// ```no_run
+/// ```
 /// use std::sync::atomic::AtomicBool;
-/// use elu_lab::train::{self, Callbacks, RunConfig};
+/// use elu_lab::train::callbacks::EarlyStopping;
+/// use elu_lab::train::{self, Callbacks, EarlyStoppingConfig, RunConfig};
 ///
 /// let mut config = RunConfig::article();
-/// config.epochs = 1;
-/// let result = train::run(&config, &mut Callbacks::new(), &AtomicBool::new(false))?;
+/// config.epochs = 2;
+/// config.data.limit = Some(1000); // a quick look: 800 training, 200 validation images
+/// let mut callbacks = Callbacks::new();
+/// callbacks.push(EarlyStopping::new(EarlyStoppingConfig::new(1)));
+/// let result = train::run(&config, &mut callbacks, &AtomicBool::new(false))?;
+/// assert_eq!(result.history.epochs(), 2);
+/// assert!(result.test_accuracy > 0.5);
 /// println!("Test loss: {:.4} / Test accuracy: {:.4}", result.test_loss, result.test_accuracy);
 /// # Ok::<(), elu_lab::Error>(())
 /// ```
