@@ -56,6 +56,12 @@ pub enum Error {
     /// A run's data changed between its start and a resume.
     #[error("the data of the run in {} changed since it started: it was\n{was}and is now\n{now}", path.display())]
     DataChanged { path: PathBuf, was: String, now: String },
+    /// A sweep directory holds another plan than the one given.
+    #[error("{}: {msg}", path.display())]
+    SweepPlanDiffers { path: PathBuf, msg: String },
+    /// A sweep was interrupted by a signal; its finished trials are kept.
+    #[error("sweep interrupted; the finished trials are kept in {}", dir.display())]
+    SweepInterrupted { dir: PathBuf },
     /// Training was interrupted by a signal; the run directory holds the state so far.
     #[error("training interrupted during epoch {epoch}; history and checkpoint saved in {}", dir.display())]
     Interrupted { epoch: usize, dir: PathBuf },
@@ -93,6 +99,12 @@ impl Error {
             Error::NotARunDir { .. } => Some("give a directory written by `elu-lab train --out DIR`".into()),
             Error::DataChanged { .. } => Some(
                 "restore the data the run started with, or start a new run on the new data".into(),
+            ),
+            Error::SweepPlanDiffers { .. } => Some(
+                "run the same command as before to resume it, add --extend to add the new trials, or choose another --out".into(),
+            ),
+            Error::SweepInterrupted { .. } => Some(
+                "run the same command again: finished trials are skipped and interrupted ones continue from their checkpoints".into(),
             ),
             Error::Interrupted { dir, .. } => Some(format!("continue with `elu-lab train --resume {}`", dir.display())),
         }

@@ -20,6 +20,7 @@ pub mod optim;
 pub mod report;
 pub mod rng;
 pub mod rundir;
+pub mod study;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -38,7 +38,9 @@ fn main() -> ExitCode {
                 eprintln!("hint: {hint}");
             }
             match err.downcast_ref::<elu_lab::Error>() {
-                Some(elu_lab::Error::Interrupted { .. }) => ExitCode::from(130),
+                Some(elu_lab::Error::Interrupted { .. } | elu_lab::Error::SweepInterrupted { .. }) => {
+                    ExitCode::from(130)
+                }
                 _ => ExitCode::FAILURE,
             }
         }

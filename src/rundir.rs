@@ -446,12 +446,12 @@ impl std::fmt::Display for LockHolder {
 /// An advisory lock on a directory: the file `.lock`, created exclusively, removed on drop.
 /// A lock whose holder ran on this host and no longer runs is stale and is taken over.
 #[derive(Debug)]
-struct Lock {
+pub(crate) struct Lock {
     path: PathBuf,
 }
 
 impl Lock {
-    fn acquire(dir: &Path) -> Result<Lock> {
+    pub(crate) fn acquire(dir: &Path) -> Result<Lock> {
         let path = dir.join(files::LOCK);
         let me = LockHolder { pid: std::process::id(), host: host_name(), started: timestamp_millis() };
         for _ in 0..3 {

@@ -1,7 +1,9 @@
 //! Command-line interface: one file per subcommand, each turning arguments into a validated config.
 
 mod bench;
+mod report;
 mod summary;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,14 @@ pub enum Command {
     /// Measure training and evaluation speed, memory and a per-layer breakdown, beside the
     /// machine's f32 GEMM peak.
     Bench(bench::BenchArgs),
+    /// Run a grid of train settings × seeds as resumable trials (each flag a comma list), then
+    /// write the report.
+    Sweep(Box<sweep::SweepArgs>),
+    /// The article's study as a sweep: {relu, elu} × {glorot_uniform, he_normal}, 25 epochs,
+    /// dropout 0.25, 5 seeds (--long adds the 250-epoch runs).
+    Reproduce(Box<sweep::ReproduceArgs>),
+    /// Write the report of a sweep directory: results.csv, ...
+    Report(report::ReportArgs),
 }
 
 /// Runs the parsed command (`matches`: what clap parsed it from, to tell given flags apart).
@@ -33,6 +43,9 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         Command::Train(args) => train::run(*args, sub),
         Command::Summary(args) => summary::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Sweep(args) => sweep::sweep(*args),
+        Command::Reproduce(args) => sweep::reproduce(*args),
+        Command::Report(args) => report::run(args),
     };
     result.map_err(name_flags)
 }

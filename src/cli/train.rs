@@ -235,7 +235,7 @@ impl TrainArgs {
 
 /// Ctrl-C and SIGTERM raise the returned flag (the fit loop stops after the current batch);
 /// a second signal ends the process at once.
-fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+pub(super) fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&flag))?;
