@@ -19,6 +19,7 @@ pub mod model;
 pub mod optim;
 pub mod report;
 pub mod rng;
+pub mod study;
 pub mod train;
 
 pub use error::{Error, Result};
