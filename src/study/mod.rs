@@ -1,7 +1,17 @@
-//! The study: sweeps over settings × seeds (plan, resumable runner) and their report.
+//! The study: sweeps over settings × seeds and their statistical report.
+//!
+//! - [`plan`]: the trials of a grid of settings × seeds, each identified by its config.
+//! - [`sweep`]: running them, resumably, several at once, each in its own run directory.
+//! - [`report`]: gathering the trials' results into tables, statistics and the report files.
+//! - [`stats`]: summaries (mean, sd, t and bootstrap intervals) and comparisons (Welch, paired t,
+//!   Mann–Whitney U, Hedges' g, P(A>B), Holm) of per-run metrics, each matching SciPy, with a
+//!   plain-words verdict per comparison.
+//! - [`svg`]: self-contained SVG charts (seed bands per epoch, dot plots) for the HTML report.
 
 pub mod plan;
 pub mod report;
+pub mod stats;
+pub mod svg;
 pub mod sweep;
 
 pub use plan::{SweepPlan, Trial};
