@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each turning arguments into a validated config.
 
 mod bench;
+mod models;
 mod progress;
 mod summary;
 mod train;
@@ -22,6 +23,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Print the model's layers, output shapes and parameter counts, like Keras's model.summary().
     Summary(summary::SummaryArgs),
+    /// List the preset models that `--model NAME` accepts.
+    Models(models::ModelsArgs),
     /// Measure training and evaluation speed, memory and a per-layer breakdown, beside the
     /// machine's f32 GEMM peak.
     Bench(bench::BenchArgs),
@@ -33,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Models(args) => models::run(args),
     }
 }
 

@@ -9,8 +9,8 @@ use elu_lab::model::{ModelSpec, Sequential};
 /// Arguments of `elu-lab summary`.
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
-    /// Model file (TOML); default: the article's model (models/article.toml).
-    #[arg(long, value_name = "FILE")]
+    /// A preset's name (`elu-lab models` lists them) or a model file (TOML); default: article.
+    #[arg(long, value_name = "NAME|FILE")]
     pub model: Option<PathBuf>,
     #[command(flatten)]
     pub overrides: super::train::ModelOverrides,
@@ -18,10 +18,10 @@ pub struct SummaryArgs {
 
 pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     let mut spec = match &args.model {
-        Some(p) => ModelSpec::load(p)?,
+        Some(p) => ModelSpec::from_name_or_file(p)?,
         None => ModelSpec::article(),
     };
-    spec.apply(&args.overrides.to_overrides());
+    args.overrides.apply(&mut spec)?;
     let model = Sequential::from_spec(&spec)?;
     let mut out = std::io::stdout().lock();
     out.write_all(model.summary().as_bytes())?;

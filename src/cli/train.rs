@@ -8,9 +8,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use elu_lab::activations::Activation;
 use elu_lab::data::{self, Dataset};
 use elu_lab::init::Init;
-use elu_lab::model::{ActivationChoice, LayerSpec, ModelSpec, Overrides, Sequential};
+use elu_lab::model::{LayerSpec, ModelSpec, Overrides, Sequential};
 use elu_lab::optim::OptimizerConfig;
 use elu_lab::report;
 use elu_lab::train::checkpoint::{self, BestEpoch, Checkpoint};
@@ -22,15 +23,21 @@ use serde_json::json;
 
 use super::progress::Progress;
 
-/// The flags that rewrite a model file's layers (shared by `train` and `summary`).
+/// The flags that rewrite a model file's layers (shared by `train`, `summary` and `bench`).
 #[derive(Debug, Args, Clone, Default, Serialize, Deserialize)]
 pub struct ModelOverrides {
-    /// Hidden activation for every activation layer (the final softmax stays).
-    #[arg(long, value_enum)]
-    pub activation: Option<ActivationChoice>,
-    /// ELU's α (> 0), or LeakyReLU's negative slope. The article's results use α = 1.0.
+    /// Function of every activation layer, with its default parameters (the final softmax
+    /// stays).
+    #[arg(long, value_name = "NAME", value_parser = activation_parser())]
+    #[serde(default, with = "activation_name")]
+    pub activation: Option<Activation>,
+    /// ELU's α (> 0) in every ELU layer. The article's results use α = 1.0.
     #[arg(long, allow_negative_numbers = true)]
     pub alpha: Option<f32>,
+    /// LeakyReLU's negative slope (>= 0) in every LeakyReLU layer (default 0.3, as in Keras).
+    #[arg(long, allow_negative_numbers = true)]
+    #[serde(default)]
+    pub negative_slope: Option<f32>,
     /// Kernel initialiser of every Conv2D and Dense layer (Keras's definitions).
     #[arg(long, value_enum)]
     pub init: Option<Init>,
@@ -41,7 +48,50 @@ pub struct ModelOverrides {
 
 impl ModelOverrides {
     pub fn to_overrides(&self) -> Overrides {
-        Overrides { activation: self.activation, alpha: self.alpha, init: self.init, dropout: self.dropout }
+        Overrides {
+            activation: self.activation,
+            alpha: self.alpha,
+            negative_slope: self.negative_slope,
+            init: self.init,
+            dropout: self.dropout,
+        }
+    }
+
+    /// Whether any flag is given.
+    pub fn any(&self) -> bool {
+        self.to_overrides() != Overrides::default()
+    }
+
+    /// Applies the flags to `spec`; an error names the flag.
+    pub fn apply(&self, spec: &mut ModelSpec) -> elu_lab::Result<()> {
+        spec.apply(&self.to_overrides()).map_err(|e| match e {
+            Error::Config { what, msg } => Error::Config { what: format!("--{}", what.replace('_', "-")), msg },
+            e => e,
+        })
+    }
+}
+
+/// `--activation`'s parser: the names of [`Activation::ALL`], listed in `--help` and in the
+/// error for any other name.
+fn activation_parser() -> impl clap::builder::TypedValueParser<Value = Activation> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Activation::names()).try_map(|name| name.parse::<Activation>())
+}
+
+/// `--activation` in the saved arguments: the name (the parameters are the defaults).
+mod activation_name {
+    use elu_lab::activations::Activation;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &Option<Activation>, s: S) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => s.serialize_some(a.name()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Activation>, D::Error> {
+        Option::<String>::deserialize(d)?.map(|name| name.parse().map_err(D::Error::custom)).transpose()
     }
 }
 
@@ -79,8 +129,9 @@ pub struct TrainArgs {
     /// Use only the first N training images (before the validation split), for quick runs.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub limit: Option<usize>,
-    /// Model file (TOML); default: the article's model (models/article.toml).
-    #[arg(long, value_name = "FILE")]
+    /// A preset's name (`elu-lab models` lists them) or a model file (TOML); default: article,
+    /// the article's model (models/article.toml).
+    #[arg(long, value_name = "NAME|FILE")]
     pub model: Option<PathBuf>,
     /// Run directory for history, plots, weights and summary; default: runs/<time>-<activation>-<init>.
     #[arg(long, value_name = "DIR")]
@@ -237,13 +288,13 @@ pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
     let spec = match (&resumed, &args.model) {
         (Some(r), _) => r.spec.clone(),
         (None, Some(p)) => {
-            let mut spec = ModelSpec::load(p)?;
-            spec.apply(&args.overrides.to_overrides());
+            let mut spec = ModelSpec::from_name_or_file(p)?;
+            args.overrides.apply(&mut spec)?;
             spec
         }
         (None, None) => {
             let mut spec = ModelSpec::article();
-            spec.apply(&args.overrides.to_overrides());
+            args.overrides.apply(&mut spec)?;
             spec
         }
     };
@@ -253,9 +304,11 @@ pub fn run(cli: TrainArgs) -> anyhow::Result<()> {
         (None, None) => "the article's model".to_string(),
     };
     let model = Sequential::from_spec(&spec).and_then(|m| m.check_trainable(10).map(|()| m)).with_context(|| {
-        let o = &args.overrides;
-        let overridden = o.activation.is_some() || o.alpha.is_some() || o.init.is_some() || o.dropout.is_some();
-        let flags = if resumed.is_none() && overridden { " (after --activation/--alpha/--init/--dropout)" } else { "" };
+        let flags = if resumed.is_none() && args.overrides.any() {
+            " (after --activation/--alpha/--negative-slope/--init/--dropout)"
+        } else {
+            ""
+        };
         format!("{model_name}{flags} cannot be trained")
     })?;
 
