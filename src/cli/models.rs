@@ -10,11 +10,16 @@ use elu_lab::model::PRESETS;
 pub struct ModelsArgs {}
 
 pub fn run(_args: ModelsArgs) -> anyhow::Result<()> {
-    let width = PRESETS.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    // The first preset is the default model.
+    let names: Vec<String> = PRESETS
+        .iter()
+        .enumerate()
+        .map(|(i, p)| if i == 0 { format!("{} (default)", p.name) } else { p.name.into() })
+        .collect();
+    let width = names.iter().map(String::len).max().unwrap_or(0);
     let mut out = std::io::stdout().lock();
-    for (i, p) in PRESETS.iter().enumerate() {
-        let default = if i == 0 { " (default)" } else { "" };
-        writeln!(out, "{:<width$}  {}{default}  [{}]", p.name, p.description, p.file)?;
+    for (name, p) in names.iter().zip(PRESETS) {
+        writeln!(out, "{name:<width$}  {} [{}]", p.description, p.file)?;
     }
     Ok(())
 }
