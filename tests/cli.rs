@@ -99,6 +99,45 @@ fn summary_prints_the_article_model() {
 }
 
 #[test]
+fn activation_flags_and_model_presets() {
+    let ok = |args: &[&str]| {
+        let o = elu_lab(args);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{args:?}\nstdout: {out}\nstderr: {err}");
+        out
+    };
+    let out = ok(&["summary", "--activation", "leaky_relu", "--negative-slope", "0.1"]);
+    assert!(out.contains("leaky_re_lu_2 (LeakyReLU)"), "{out}");
+    // PReLU: one slope per channel of each of the three activation layers.
+    let out = ok(&["summary", "--activation", "prelu"]);
+    assert!(out.contains("p_re_lu (PReLU)") && out.contains("Total params: 431,594"), "{out}");
+    let out = ok(&["summary", "--activation", "selu"]);
+    assert!(out.contains("activation_2 (Activation)"), "{out}");
+    let out = ok(&["summary", "--activation", "elu", "--alpha", "0.5", "--model", "article"]);
+    assert!(out.contains("Total params: 431,242"), "{out}");
+    let out = ok(&["summary", "--model", "paper_fc"]);
+    assert!(out.contains("Total params: 217,354") && out.contains("elu_7 (ELU)"), "{out}");
+    let out = ok(&["models"]);
+    assert!(out.lines().next().unwrap().starts_with("article ") && out.contains("(default)"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("paper_fc ")), "{out}");
+
+    // --alpha is ELU's α only, --negative-slope LeakyReLU's slope only.
+    let o = elu_lab(&["summary", "--activation", "leaky_relu", "--alpha", "0.1"]);
+    assert_clean_error(&o, "--alpha");
+    assert_clean_error(&o, "no elu layer");
+    assert_clean_error(&elu_lab(&["summary", "--negative-slope", "0.1"]), "no leaky_relu layer");
+    assert_clean_error(&elu_lab(&["train", "--activation", "leaky_relu", "--negative-slope=-1"]), "negative_slope");
+    // Unknown names list the known ones.
+    let o = elu_lab(&["summary", "--activation", "tanhh"]);
+    for name in ["linear", "relu", "elu", "leaky_relu", "selu", "prelu"] {
+        assert_clean_error(&o, name);
+    }
+    let o = elu_lab(&["summary", "--model", "no-such-model"]);
+    assert_clean_error(&o, "no-such-model");
+    assert_clean_error(&o, "article, paper_fc");
+}
+
+#[test]
 fn nonsense_flags_are_clear_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&["--batch-size", "0"], "--batch-size"),

@@ -12,10 +12,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use elu_lab::activations::Activation;
 use elu_lab::data::{idx, Dataset};
 use elu_lab::init::Init;
 use elu_lab::layers::Padding;
-use elu_lab::model::spec::FusedActivation;
+use elu_lab::model::ActivationArg;
 use elu_lab::model::{LayerSpec, ModelSpec, Sequential};
 use elu_lab::optim::{Optimizer, OptimizerConfig};
 use elu_lab::train::callbacks::{Callback, CallbackState};
@@ -201,14 +202,21 @@ fn float() -> impl Strategy<Value = f32> {
     ]
 }
 
-fn fused() -> impl Strategy<Value = Option<FusedActivation>> {
+fn fused() -> impl Strategy<Value = Option<ActivationArg>> {
     prop_oneof![
         Just(None),
-        Just(Some(FusedActivation::Linear)),
-        Just(Some(FusedActivation::Softmax)),
-        Just(Some(FusedActivation::Relu)),
-        Just(Some(FusedActivation::Elu)),
-        Just(Some(FusedActivation::Selu)),
+        Just(Some(ActivationArg::Softmax)),
+        activation().prop_map(|a| Some(ActivationArg::Function(a))),
+    ]
+}
+
+/// Any activation, with parameters in and out of its domain.
+fn activation() -> impl Strategy<Value = Activation> {
+    prop_oneof![
+        3 => prop::sample::select(Activation::ALL.to_vec()),
+        1 => float().prop_map(|alpha| Activation::Elu { alpha }),
+        1 => float().prop_map(|negative_slope| Activation::LeakyRelu { negative_slope }),
+        1 => float().prop_map(|init| Activation::Prelu { init }),
     ]
 }
 
@@ -244,11 +252,7 @@ fn layer() -> impl Strategy<Value = LayerSpec> {
         2 => (size(), any::<bool>(), init(), fused()).prop_map(|(units, use_bias, kernel_initializer, activation)| {
             LayerSpec::Dense { units, use_bias, kernel_initializer, activation }
         }),
-        1 => float().prop_map(|alpha| LayerSpec::Elu { alpha }),
-        1 => Just(LayerSpec::Relu),
-        1 => float().prop_map(|negative_slope| LayerSpec::LeakyRelu { negative_slope }),
-        1 => Just(LayerSpec::Selu),
-        1 => float().prop_map(|init| LayerSpec::Prelu { init }),
+        5 => activation().prop_map(LayerSpec::Activation),
         1 => Just(LayerSpec::Softmax),
     ]
 }
@@ -271,7 +275,7 @@ fn model_spec() -> impl Strategy<Value = ModelSpec> {
                 units: 10,
                 use_bias: true,
                 kernel_initializer: Init::GlorotUniform,
-                activation: Some(FusedActivation::Softmax),
+                activation: Some(ActivationArg::Softmax),
             });
         }
         ModelSpec { input_shape: [h, w, c], layers }
@@ -387,7 +391,7 @@ proptest! {
 
     #[test]
     fn model_parser_never_panics_on_edited_model_files(edits in prop::collection::vec(text_edit(), 1..5)) {
-        check_model_text(&edit_text(elu_lab::model::spec::ARTICLE_TOML, &edits));
+        check_model_text(&edit_text(elu_lab::model::presets::ARTICLE_TOML, &edits));
     }
 }
 
@@ -418,7 +422,7 @@ fn tiny_model() -> Sequential {
                 units: 10,
                 use_bias: true,
                 kernel_initializer: Init::GlorotUniform,
-                activation: Some(FusedActivation::Softmax),
+                activation: Some(ActivationArg::Softmax),
             },
         ],
     };
@@ -650,7 +654,7 @@ fn write_corpus() {
     // Model files.
     let tail = "[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n";
     let model = |name: &str, body: &str| put("model", name, body.as_bytes());
-    model("ok-article.toml", elu_lab::model::spec::ARTICLE_TOML);
+    model("ok-article.toml", elu_lab::model::presets::ARTICLE_TOML);
     model("ok-same-padding-kernel-larger-than-input.toml", &format!("input_shape = [2, 2, 1]\n[[layers]]\ntype = \"conv2d\"\nfilters = 2\nkernel_size = [5, 5]\nstrides = [3, 3]\npadding = \"same\"\n{tail}"));
     model("ok-strides-larger-than-input.toml", &format!("input_shape = [3, 3, 1]\n[[layers]]\ntype = \"max_pooling2d\"\npool_size = [2, 2]\nstrides = [9, 9]\n{tail}"));
     model("empty.toml", "");

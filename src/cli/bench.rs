@@ -17,8 +17,8 @@ use serde_json::json;
 pub struct BenchArgs {
     #[command(flatten)]
     pub overrides: super::train::ModelOverrides,
-    /// Model file (TOML); default: the article's model.
-    #[arg(long, value_name = "FILE")]
+    /// A preset's name (`elu-lab models` lists them) or a model file (TOML); default: article.
+    #[arg(long, value_name = "NAME|FILE")]
     pub model: Option<PathBuf>,
     /// Samples per batch.
     #[arg(long, default_value_t = 250)]
@@ -57,10 +57,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let pool = super::thread_pool(args.threads)?;
     let threads = pool.current_num_threads();
     let mut spec = match &args.model {
-        Some(p) => ModelSpec::load(p)?,
+        Some(p) => ModelSpec::from_name_or_file(p)?,
         None => ModelSpec::article(),
     };
-    spec.apply(&args.overrides.to_overrides());
+    args.overrides.apply(&mut spec)?;
     let model = Sequential::from_spec(&spec)?;
     model.check_trainable(10)?;
     let mnist = data::bundled::load()?;
@@ -182,7 +182,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut layers_json = Vec::new();
     for (i, (f, b)) in profile.iter().enumerate() {
         let (f, b) = (1000.0 * secs(*f) / profile_steps as f64, 1000.0 * secs(*b) / profile_steps as f64);
-        let name = format!("{} ({})", model.names()[i], model.layers()[i].kind());
+        let name = format!("{} ({})", model.names()[i], model.layers()[i].kind().keras_class());
         println!("  {name:<28}{f:>12.2}{b:>12.2}{:>7.1}%", 100.0 * (f + b) / (1000.0 * total / profile_steps as f64));
         layers_json.push(json!({"layer": name, "forward_ms": f, "backward_ms": b}));
     }

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each turning arguments into a validated config.
 
 mod bench;
+mod models;
 mod report;
 mod summary;
 mod sweep;
@@ -23,6 +24,8 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// Print the model's layers, output shapes and parameter counts, like Keras's model.summary().
     Summary(summary::SummaryArgs),
+    /// List the preset models that `--model NAME` accepts.
+    Models(models::ModelsArgs),
     /// Measure training and evaluation speed, memory and a per-layer breakdown, beside the
     /// machine's f32 GEMM peak.
     Bench(bench::BenchArgs),
@@ -43,6 +46,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         Command::Train(args) => train::run(*args, sub),
         Command::Summary(args) => summary::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Models(args) => models::run(args),
         Command::Sweep(args) => sweep::sweep(*args),
         Command::Reproduce(args) => sweep::reproduce(*args),
         Command::Report(args) => report::run(args),

@@ -12,10 +12,10 @@ use elu_lab::rundir::RunDir;
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
     /// A run directory: its model, and its results so far.
-    #[arg(value_name = "RUN_DIR", conflicts_with_all = ["model", "activation", "alpha", "init", "dropout"])]
+    #[arg(value_name = "RUN_DIR", conflicts_with_all = ["model", "activation", "alpha", "negative_slope", "init", "dropout"])]
     pub run: Option<PathBuf>,
-    /// Model file (TOML); default: the article's model (models/article.toml).
-    #[arg(long, value_name = "FILE")]
+    /// A preset's name (`elu-lab models` lists them) or a model file (TOML); default: article.
+    #[arg(long, value_name = "NAME|FILE")]
     pub model: Option<PathBuf>,
     #[command(flatten)]
     pub overrides: super::train::ModelOverrides,
@@ -46,10 +46,10 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut spec = match &args.model {
-        Some(p) => ModelSpec::load(p)?,
+        Some(p) => ModelSpec::from_name_or_file(p)?,
         None => ModelSpec::article(),
     };
-    spec.apply(&args.overrides.to_overrides());
+    args.overrides.apply(&mut spec)?;
     let model = Sequential::from_spec(&spec)?;
     out.write_all(model.summary().as_bytes())?;
     Ok(())

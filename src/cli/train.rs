@@ -8,6 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
+use elu_lab::activations::Activation;
+use elu_lab::init::Init;
 use elu_lab::model::{ModelSpec, Overrides, Sequential};
 use elu_lab::optim::OptimizerConfig;
 use elu_lab::rundir::RunDir;
@@ -22,15 +24,21 @@ use serde::{Deserialize, Serialize};
 /// The flags that rewrite a model file's layers (shared by `train`, `summary` and `bench`).
 #[derive(Debug, Args, Clone, Default, Serialize, Deserialize)]
 pub struct ModelOverrides {
-    /// Hidden activation for every activation layer (the final softmax stays).
-    #[arg(long, value_enum)]
-    pub activation: Option<elu_lab::model::ActivationChoice>,
-    /// ELU's α (> 0), or LeakyReLU's negative slope. The article's results use α = 1.0.
+    /// Function of every activation layer, with its default parameters (the final softmax
+    /// stays).
+    #[arg(long, value_name = "NAME", value_parser = activation_parser())]
+    #[serde(default, with = "activation_name")]
+    pub activation: Option<Activation>,
+    /// ELU's α (> 0) in every ELU layer. The article's results use α = 1.0.
     #[arg(long, allow_negative_numbers = true)]
     pub alpha: Option<f32>,
+    /// LeakyReLU's negative slope (>= 0) in every LeakyReLU layer (default 0.3, as in Keras).
+    #[arg(long, allow_negative_numbers = true)]
+    #[serde(default)]
+    pub negative_slope: Option<f32>,
     /// Kernel initialiser of every Conv2D and Dense layer (Keras's definitions).
     #[arg(long, value_enum)]
-    pub init: Option<elu_lab::init::Init>,
+    pub init: Option<Init>,
     /// Rate of every Dropout layer, in [0, 1).
     #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f32>,
@@ -38,11 +46,50 @@ pub struct ModelOverrides {
 
 impl ModelOverrides {
     pub fn to_overrides(&self) -> Overrides {
-        Overrides { activation: self.activation, alpha: self.alpha, init: self.init, dropout: self.dropout }
+        Overrides {
+            activation: self.activation,
+            alpha: self.alpha,
+            negative_slope: self.negative_slope,
+            init: self.init,
+            dropout: self.dropout,
+        }
     }
 
-    fn any(&self) -> bool {
-        self.activation.is_some() || self.alpha.is_some() || self.init.is_some() || self.dropout.is_some()
+    /// Whether any flag is given.
+    pub fn any(&self) -> bool {
+        self.to_overrides() != Overrides::default()
+    }
+
+    /// Applies the flags to `spec`; an error names the flag.
+    pub fn apply(&self, spec: &mut ModelSpec) -> elu_lab::Result<()> {
+        spec.apply(&self.to_overrides()).map_err(|e| match e {
+            Error::Config { what, msg } => Error::Config { what: format!("--{}", what.replace('_', "-")), msg },
+            e => e,
+        })
+    }
+}
+
+/// `--activation`'s parser: the names of [`Activation::ALL`], listed in `--help` and in the
+/// error for any other name.
+fn activation_parser() -> impl clap::builder::TypedValueParser<Value = Activation> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Activation::names()).try_map(|name| name.parse::<Activation>())
+}
+
+/// `--activation` in the saved arguments: the name (the parameters are the defaults).
+mod activation_name {
+    use elu_lab::activations::Activation;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &Option<Activation>, s: S) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => s.serialize_some(a.name()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Activation>, D::Error> {
+        Option::<String>::deserialize(d)?.map(|name| name.parse().map_err(D::Error::custom)).transpose()
     }
 }
 
@@ -80,8 +127,9 @@ pub struct TrainArgs {
     /// Use only the first N training images (before the validation split), for quick runs.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub limit: Option<usize>,
-    /// Model file (TOML); default: the article's model (models/article.toml).
-    #[arg(long, value_name = "FILE")]
+    /// A preset's name (`elu-lab models` lists them) or a model file (TOML); default: article,
+    /// the article's model (models/article.toml).
+    #[arg(long, value_name = "NAME|FILE")]
     pub model: Option<PathBuf>,
     /// Run directory (must not hold a run yet); default: a new runs/<time>-<activation>-<init>-seed<N>-<id>.
     #[arg(long, value_name = "DIR")]
@@ -161,7 +209,7 @@ pub const FLAGS: [(&str, &str); 17] = [
     ("monitor", "--monitor"),
     ("mode", "--mode"),
     ("elu alpha", "--alpha"),
-    ("leaky_relu negative_slope", "--alpha"),
+    ("leaky_relu negative_slope", "--negative-slope"),
     ("dropout rate", "--dropout"),
     ("threads", "--threads"),
 ];
@@ -170,10 +218,10 @@ impl TrainArgs {
     /// The run these flags describe (the model file read, overrides applied, paths absolute).
     pub fn to_config(&self) -> anyhow::Result<RunConfig> {
         let mut model = match &self.model {
-            Some(p) => ModelSpec::load(p)?,
+            Some(p) => ModelSpec::from_name_or_file(p)?,
             None => ModelSpec::article(),
         };
-        model.apply(&self.overrides.to_overrides());
+        self.overrides.apply(&mut model)?;
         let optimizer = match self.optimizer {
             OptimizerChoice::Adam => OptimizerConfig::adam(self.lr),
             OptimizerChoice::Sgd => OptimizerConfig::Sgd { lr: self.lr, momentum: self.momentum },
@@ -276,11 +324,20 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> anyhow::Result<()> {
             (dir, config, data)
         }
         None => {
-            let config = args.to_config().with_context(|| match (&args.model, args.overrides.any()) {
-                (Some(p), true) => format!("model file {} (after the model flags) cannot be trained", p.display()),
-                (Some(p), false) => format!("model file {} cannot be trained", p.display()),
-                (None, true) => "the article's model (after the model flags) cannot be trained".into(),
-                (None, false) => "the article's model cannot be trained".into(),
+            let config = args.to_config().with_context(|| {
+                let model = match &args.model {
+                    Some(p) if ModelSpec::preset(&p.to_string_lossy()).is_ok() => {
+                        format!("preset model {}", p.display())
+                    }
+                    Some(p) => format!("model file {}", p.display()),
+                    None => "the article's model".into(),
+                };
+                let flags = if args.overrides.any() {
+                    " (after --activation/--alpha/--negative-slope/--init/--dropout)"
+                } else {
+                    ""
+                };
+                format!("{model}{flags} cannot be trained")
             })?;
             // Data and model are checked before anything is written.
             let data = elu_lab::train::load_data(&config)?;

@@ -1,10 +1,20 @@
-//! Activation layers (ELU, ReLU, LeakyReLU, SELU): f applied element-wise, f' in backward.
+//! Activation layers: f applied element-wise, f' in backward ([`build`] makes the layer of
+//! any [`Activation`], PReLU's included).
 
-use super::{Ctx, Layer, Shape};
+use super::{Ctx, Layer, LayerKind, PRelu, Shape};
 use crate::activations::Activation;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// An element-wise activation over any input shape.
+/// The layer applying `act` to inputs of `shape`: a [`PRelu`] for PReLU (it learns its
+/// slopes), an [`ActivationLayer`] otherwise.
+pub fn build(shape: Shape, act: Activation) -> Result<Box<dyn Layer>> {
+    match act {
+        Activation::Prelu { init } => Ok(Box::new(PRelu::new(shape, init)?)),
+        _ => Ok(Box::new(ActivationLayer::new(shape, act)?)),
+    }
+}
+
+/// An element-wise activation without learned parameters, over any input shape.
 #[derive(Debug)]
 pub struct ActivationLayer {
     act: Activation,
@@ -12,9 +22,16 @@ pub struct ActivationLayer {
 }
 
 impl ActivationLayer {
-    /// Builds the layer, rejecting parameters outside the function's domain.
+    /// Builds the layer, rejecting parameters outside the function's domain and functions
+    /// with learned parameters (see [`build`]).
     pub fn new(shape: Shape, act: Activation) -> Result<Self> {
         act.validate()?;
+        if act.is_learned() {
+            return Err(Error::config(
+                act.name(),
+                "learns its parameters, so it is a layer of its own (layers::activation::build makes it)",
+            ));
+        }
         Ok(ActivationLayer { act, shape })
     }
 
@@ -24,17 +41,8 @@ impl ActivationLayer {
 }
 
 impl Layer for ActivationLayer {
-    fn kind(&self) -> &'static str {
-        match self.act {
-            Activation::Elu { .. } => "ELU",
-            Activation::Relu => "ReLU",
-            Activation::LeakyRelu { .. } => "LeakyReLU",
-            Activation::Selu => "SELU",
-        }
-    }
-
-    fn activation(&self) -> Option<Activation> {
-        Some(self.act)
+    fn kind(&self) -> LayerKind {
+        LayerKind::Activation(self.act)
     }
 
     fn in_shape(&self) -> Shape {
@@ -78,16 +86,14 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         let mut rng = Rng::from_seed(4);
-        for act in [
-            Activation::Elu { alpha: 1.0 },
-            Activation::Elu { alpha: 0.1 },
-            Activation::Relu,
-            Activation::LeakyRelu { negative_slope: 0.3 },
-            Activation::Selu,
-        ] {
-            let l = ActivationLayer::new(Shape::new(2, 3, 2), act).unwrap();
+        let extra = [Activation::Elu { alpha: 0.1 }, Activation::LeakyRelu { negative_slope: 0.01 }];
+        for act in Activation::ALL.into_iter().chain(extra) {
+            let l = build(Shape::new(2, 3, 2), act).unwrap();
+            assert_eq!(l.kind(), LayerKind::Activation(act));
             let x = away_from_zero(2 * 12, 0.05, 2.0, &mut rng);
-            check_layer(&l, 2, &x, &[], &Ctx::inference());
+            let mut params = vec![0.0; l.param_count()];
+            l.init_params(&mut params, &mut rng);
+            check_layer(l.as_ref(), 2, &x, &params, &Ctx::inference());
         }
     }
 
@@ -95,5 +101,7 @@ mod tests {
     fn invalid_alpha_is_rejected_at_build() {
         let err = ActivationLayer::new(Shape::flat(3), Activation::Elu { alpha: -0.5 }).unwrap_err();
         assert!(err.to_string().contains("got -0.5"), "{err}");
+        let err = ActivationLayer::new(Shape::flat(3), Activation::Prelu { init: 0.25 }).unwrap_err();
+        assert!(err.to_string().contains("learns"), "{err}");
     }
 }

@@ -100,8 +100,8 @@ impl Conv2d {
 }
 
 impl Layer for Conv2d {
-    fn kind(&self) -> &'static str {
-        "Conv2D"
+    fn kind(&self) -> super::LayerKind {
+        super::LayerKind::Conv2d
     }
 
     fn as_conv2d(&self) -> Option<&Conv2d> {

@@ -47,8 +47,8 @@ impl Dense {
 }
 
 impl Layer for Dense {
-    fn kind(&self) -> &'static str {
-        "Dense"
+    fn kind(&self) -> super::LayerKind {
+        super::LayerKind::Dense
     }
 
     fn in_shape(&self) -> Shape {

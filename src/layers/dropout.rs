@@ -30,8 +30,8 @@ impl Dropout {
 }
 
 impl Layer for Dropout {
-    fn kind(&self) -> &'static str {
-        "Dropout"
+    fn kind(&self) -> super::LayerKind {
+        super::LayerKind::Dropout
     }
 
     fn in_shape(&self) -> Shape {

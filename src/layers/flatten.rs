@@ -15,8 +15,8 @@ impl Flatten {
 }
 
 impl Layer for Flatten {
-    fn kind(&self) -> &'static str {
-        "Flatten"
+    fn kind(&self) -> super::LayerKind {
+        super::LayerKind::Flatten
     }
 
     fn in_shape(&self) -> Shape {

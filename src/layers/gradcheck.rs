@@ -42,7 +42,7 @@ pub fn check_layer(layer: &dyn Layer, n: usize, inp: &[f32], params: &[f32], ctx
         let numeric = (plus - minus) / (2.0 * h as f64);
         let d = (numeric - analytic as f64).abs();
         worst = worst.max(d);
-        assert!(d <= 2e-3 + 1e-2 * numeric.abs(), "{} {what}: analytic {analytic}, numeric {numeric}", layer.kind());
+        assert!(d <= 2e-3 + 1e-2 * numeric.abs(), "{:?} {what}: analytic {analytic}, numeric {numeric}", layer.kind());
     };
     for i in 0..inp.len() {
         let mut x = inp.to_vec();

@@ -38,8 +38,8 @@ impl MaxPool2d {
 }
 
 impl Layer for MaxPool2d {
-    fn kind(&self) -> &'static str {
-        "MaxPooling2D"
+    fn kind(&self) -> super::LayerKind {
+        super::LayerKind::MaxPooling2d
     }
 
     fn as_max_pool2d(&self) -> Option<&MaxPool2d> {

@@ -21,6 +21,7 @@ use std::fmt::Debug;
 
 use serde::{Deserialize, Serialize};
 
+use crate::activations::Activation;
 use crate::rng::Rng;
 
 pub use activation::ActivationLayer;
@@ -69,6 +70,81 @@ impl Shape {
     }
 }
 
+/// What a layer is: what the engine plans by, and where the Keras and model-file names come from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LayerKind {
+    Conv2d,
+    MaxPooling2d,
+    Dropout,
+    Flatten,
+    Dense,
+    /// An activation function, PReLU (whose slopes are the layer's parameters) included.
+    Activation(Activation),
+    /// The final softmax, which the loss fuses with.
+    Softmax,
+}
+
+impl LayerKind {
+    /// Keras's class name, e.g. "Conv2D", "LeakyReLU".
+    pub fn keras_class(&self) -> &'static str {
+        match self {
+            LayerKind::Conv2d => "Conv2D",
+            LayerKind::MaxPooling2d => "MaxPooling2D",
+            LayerKind::Dropout => "Dropout",
+            LayerKind::Flatten => "Flatten",
+            LayerKind::Dense => "Dense",
+            LayerKind::Activation(a) => a.keras_class(),
+            LayerKind::Softmax => "Softmax",
+        }
+    }
+
+    /// The layer's `type` in a model file, e.g. "conv2d", "leaky_relu".
+    pub fn name(&self) -> &'static str {
+        match self {
+            LayerKind::Conv2d => "conv2d",
+            LayerKind::MaxPooling2d => "max_pooling2d",
+            LayerKind::Dropout => "dropout",
+            LayerKind::Flatten => "flatten",
+            LayerKind::Dense => "dense",
+            LayerKind::Activation(a) => a.name(),
+            LayerKind::Softmax => "softmax",
+        }
+    }
+
+    /// The activation function, for an activation layer.
+    pub fn activation(&self) -> Option<Activation> {
+        match *self {
+            LayerKind::Activation(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// Keras's automatic layer name for a class: its snake case ("Conv2D" → "conv2d",
+/// "MaxPooling2D" → "max_pooling2d", "LeakyReLU" → "leaky_re_lu"), as Keras's `to_snake_case`
+/// computes it (an underscore before each capitalised word, then between a lower-case letter
+/// and a capital).
+pub fn keras_snake_case(class: &str) -> String {
+    let c: Vec<char> = class.chars().collect();
+    let mut words = String::new();
+    for (i, &ch) in c.iter().enumerate() {
+        let starts_word = ch.is_ascii_uppercase() && c.get(i + 1).is_some_and(char::is_ascii_lowercase);
+        if i > 0 && starts_word && !words.ends_with('_') {
+            words.push('_');
+        }
+        words.push(ch);
+    }
+    let w: Vec<char> = words.chars().collect();
+    let mut out = String::new();
+    for (i, &ch) in w.iter().enumerate() {
+        if i > 0 && ch.is_ascii_uppercase() && w[i - 1].is_ascii_lowercase() {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
 /// What a forward pass needs to know besides the data.
 #[derive(Clone, Copy, Debug)]
 pub struct Ctx {
@@ -94,8 +170,8 @@ impl Ctx {
 /// A layer of a Sequential model. Shapes are fixed when the layer is built; the kernels
 /// themselves are infallible and check sizes only with `debug_assert!`.
 pub trait Layer: Send + Sync + Debug {
-    /// Keras's class name, e.g. "Conv2D".
-    fn kind(&self) -> &'static str;
+    /// What the layer is (its Keras and model-file names follow from it).
+    fn kind(&self) -> LayerKind;
     /// Shape of one input sample.
     fn in_shape(&self) -> Shape;
     /// Shape of one output sample.
@@ -135,10 +211,6 @@ pub trait Layer: Send + Sync + Debug {
         params: &[f32],
         n: usize,
     );
-    /// The element-wise activation this layer applies, if it is a parameter-free one.
-    fn activation(&self) -> Option<crate::activations::Activation> {
-        None
-    }
     /// This layer as a Conv2D, for the engine's fused kernels.
     fn as_conv2d(&self) -> Option<&Conv2d> {
         None
@@ -147,12 +219,30 @@ pub trait Layer: Send + Sync + Debug {
     fn as_max_pool2d(&self) -> Option<&MaxPool2d> {
         None
     }
-    /// Whether this is the softmax that the loss fuses with.
-    fn is_softmax(&self) -> bool {
-        false
-    }
     /// Multiply-adds per sample of forward and of backward (for the benchmark's FLOP count).
     fn macs_per_sample(&self) -> (u64, u64) {
         (0, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keras_names_are_the_snake_case_of_the_class() {
+        let cases = [
+            ("Conv2D", "conv2d"),
+            ("MaxPooling2D", "max_pooling2d"),
+            ("Dense", "dense"),
+            ("ReLU", "re_lu"),
+            ("LeakyReLU", "leaky_re_lu"),
+            ("PReLU", "p_re_lu"),
+            ("ELU", "elu"),
+            ("Activation", "activation"),
+        ];
+        for (class, name) in cases {
+            assert_eq!(keras_snake_case(class), name, "{class}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! PReLU: a leaky ReLU whose negative slope is learned, one slope per channel.
 
-use super::{Ctx, Layer, Shape};
-use crate::error::{Error, Result};
+use super::{Ctx, Layer, LayerKind, Shape};
+use crate::activations::Activation;
+use crate::error::Result;
 use crate::rng::Rng;
 
 /// PReLU (He et al. 2015). Parameters: slopes a: (C), shared over height and width.
@@ -14,16 +15,14 @@ pub struct PRelu {
 impl PRelu {
     /// Builds the layer with every slope starting at `init` (0.25 in He et al. and PyTorch).
     pub fn new(shape: Shape, init: f32) -> Result<Self> {
-        if !init.is_finite() {
-            return Err(Error::config("prelu init", format!("must be finite, got {init}")));
-        }
+        Activation::Prelu { init }.validate()?;
         Ok(PRelu { shape, init })
     }
 }
 
 impl Layer for PRelu {
-    fn kind(&self) -> &'static str {
-        "PReLU"
+    fn kind(&self) -> LayerKind {
+        LayerKind::Activation(Activation::Prelu { init: self.init })
     }
 
     fn in_shape(&self) -> Shape {

@@ -30,8 +30,8 @@ pub fn softmax_row(y: &mut [f32], x: &[f32]) {
 }
 
 impl Layer for Softmax {
-    fn kind(&self) -> &'static str {
-        "Softmax"
+    fn kind(&self) -> super::LayerKind {
+        super::LayerKind::Softmax
     }
 
     fn in_shape(&self) -> Shape {
@@ -40,10 +40,6 @@ impl Layer for Softmax {
 
     fn out_shape(&self) -> Shape {
         self.shape
-    }
-
-    fn is_softmax(&self) -> bool {
-        true
     }
 
     fn forward(&self, out: &mut [f32], _scratch: &mut [f32], inp: &[f32], _params: &[f32], n: usize, _ctx: &Ctx) {

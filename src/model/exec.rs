@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use super::Sequential;
 use crate::activations::Activation;
 use crate::kernels::{conv_pool, winograd};
-use crate::layers::{Conv2d, Ctx, Layer, MaxPool2d};
+use crate::layers::{Conv2d, Ctx, Layer, LayerKind, MaxPool2d};
 use crate::loss::softmax_cross_entropy;
 
 /// Samples per slice in training: small enough to spread a batch of 250 over the cores, large
@@ -248,7 +248,13 @@ fn conv_act_pool(model: &Sequential, i: usize) -> (&Conv2d, &MaxPool2d) {
 /// Largest kernel (KH·KW·C) for which the fused first-layer kernel beats im2col + GEMM.
 const SMALL_PATCH: usize = 32;
 
+/// The activation of layer `i`, if it is one that commutes with a max pooling after it.
+fn monotone_activation(layers: &[Box<dyn Layer>], i: usize) -> Option<Activation> {
+    layers.get(i)?.kind().activation().filter(Activation::is_monotone)
+}
+
 /// The plan for `model`: its layers in order, with activation + max-pooling pairs fused.
+/// Fusions are chosen by layer kind and by [`Activation::is_monotone`], never by name.
 fn plan(model: &Sequential) -> Vec<Step> {
     let layers = model.layers();
     let mut steps = Vec::new();
@@ -256,7 +262,7 @@ fn plan(model: &Sequential) -> Vec<Step> {
     while i < layers.len() {
         if i == 0 && layers.len() > 3 {
             let conv = layers[0].as_conv2d().filter(|c| c.geometry().patch_len() <= SMALL_PATCH);
-            let act = layers[1].activation().filter(Activation::is_monotone);
+            let act = monotone_activation(layers, 1);
             let pool = layers[2].as_max_pool2d().filter(|p| p.tiles());
             if let (Some(_), Some(act), Some(_)) = (conv, act, pool) {
                 steps.push(Step::ConvActPool(0, act));
@@ -265,7 +271,7 @@ fn plan(model: &Sequential) -> Vec<Step> {
             }
         }
         let winograd = layers[i].as_conv2d().filter(|c| c.is_winograd()).and_then(|c| {
-            let act = layers.get(i + 1)?.activation().filter(Activation::is_monotone)?;
+            let act = monotone_activation(layers, i + 1)?;
             let pool = layers.get(i + 2)?.as_max_pool2d()?;
             winograd::pools_tiles(c.geometry(), pool.geometry()).then_some(act)
         });
@@ -274,10 +280,8 @@ fn plan(model: &Sequential) -> Vec<Step> {
             i += 3;
             continue;
         }
-        let fused = layers[i]
-            .activation()
-            .filter(|a| a.is_monotone() && layers.get(i + 1).is_some_and(|l| l.kind() == "MaxPooling2D"));
-        match fused {
+        let pool_next = layers.get(i + 1).is_some_and(|l| l.kind() == LayerKind::MaxPooling2d);
+        match monotone_activation(layers, i).filter(|_| pool_next) {
             Some(act) => {
                 steps.push(Step::ActPool(i, act));
                 i += 2;
@@ -502,6 +506,38 @@ mod tests {
             dout = dinp;
         }
         (loss, grads)
+    }
+
+    #[test]
+    fn plans_fuse_by_kind_and_monotonicity() {
+        use crate::activations::Activation;
+        use crate::model::Overrides;
+        let kinds = |spec: &ModelSpec| {
+            let plan = plan(&Sequential::from_spec(spec).unwrap());
+            plan.iter()
+                .map(|s| match s {
+                    Step::One(_) => "one",
+                    Step::ActPool(..) => "act_pool",
+                    Step::ConvActPool(..) => "conv_act_pool",
+                    Step::WinogradActPool(..) => "winograd_act_pool",
+                })
+                .collect::<Vec<_>>()
+        };
+        let fused = ["conv_act_pool", "one", "winograd_act_pool", "one", "one", "one", "one", "one", "one"];
+        // Every monotone activation fuses as ELU does.
+        for act in Activation::ALL.into_iter().filter(Activation::is_monotone) {
+            let mut spec = ModelSpec::article();
+            spec.apply(&Overrides { activation: Some(act), ..Default::default() }).unwrap();
+            assert_eq!(kinds(&spec), fused, "{act:?}");
+        }
+        // PReLU (learned slopes, not monotone) runs layer by layer.
+        let mut spec = ModelSpec::article();
+        spec.apply(&Overrides { activation: Some(Activation::Prelu { init: 0.25 }), ..Default::default() }).unwrap();
+        assert_eq!(kinds(&spec), ["one"; 13]);
+        // An activation then a pooling with no convolution before: pooling first.
+        let text = "input_shape = [4, 4, 2]\n[[layers]]\ntype = 'relu'\n[[layers]]\ntype = 'max_pooling2d'\n";
+        let spec = ModelSpec::parse(text, std::path::Path::new("x")).unwrap();
+        assert_eq!(kinds(&spec), ["act_pool"]);
     }
 
     #[test]

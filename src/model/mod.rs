@@ -1,9 +1,11 @@
-//! Sequential models: building from a model file, parameters, summary, and batch execution.
+//! Sequential models: model files and presets, building, parameters, summary, and batch execution.
 
 pub mod exec;
+pub mod presets;
 pub mod sequential;
 pub mod spec;
 
 pub use exec::Engine;
+pub use presets::{Preset, PRESETS};
 pub use sequential::Sequential;
-pub use spec::{ActivationChoice, LayerSpec, ModelSpec, Overrides};
+pub use spec::{ActivationArg, LayerSpec, ModelSpec, Overrides};

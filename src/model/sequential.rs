@@ -2,12 +2,14 @@
 
 use std::ops::Range;
 
-use super::spec::{FusedActivation, LayerSpec, ModelSpec};
+use super::spec::{ActivationArg, LayerSpec, ModelSpec};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::layers::conv2d::Conv2dConfig;
 use crate::layers::dense::DenseConfig;
-use crate::layers::{ActivationLayer, Conv2d, Dense, Dropout, Flatten, Layer, MaxPool2d, PRelu, Shape, Softmax};
+use crate::layers::{
+    activation, keras_snake_case, Conv2d, Dense, Dropout, Flatten, Layer, LayerKind, MaxPool2d, Shape, Softmax,
+};
 use crate::rng::{Rng, Stream};
 
 /// Largest number of values one sample may have at any layer's output (2^28: 1 GiB of `f32`
@@ -29,7 +31,7 @@ fn spec_param_count(spec: &LayerSpec, shape: Shape) -> Option<usize> {
             kh.checked_mul(kw)?.checked_mul(shape.c)?.checked_mul(filters)?.checked_add(filters)
         }
         LayerSpec::Dense { units, .. } => shape.c.checked_mul(units)?.checked_add(units),
-        LayerSpec::Prelu { .. } => Some(shape.c),
+        LayerSpec::Activation(Activation::Prelu { .. }) => Some(shape.c),
         _ => Some(0),
     }
 }
@@ -93,7 +95,7 @@ impl Sequential {
                 shape.h, shape.w
             )));
         }
-        let (layer, fused): (Box<dyn Layer>, Option<FusedActivation>) = match spec {
+        let (layer, fused): (Box<dyn Layer>, Option<ActivationArg>) = match spec {
             LayerSpec::Conv2d { filters, kernel_size, strides, padding, use_bias, kernel_initializer, activation } => {
                 let cfg = Conv2dConfig { filters, kernel_size, strides, padding, use_bias, kernel_initializer };
                 (Box::new(Conv2d::new(shape, cfg).map_err(|e| wrap(e, "conv2d"))?), activation)
@@ -107,24 +109,20 @@ impl Sequential {
             }
             LayerSpec::Dropout { rate } => (Box::new(Dropout::new(shape, rate).map_err(|e| wrap(e, "dropout"))?), None),
             LayerSpec::Flatten => (Box::new(Flatten::new(shape)), None),
-            LayerSpec::Prelu { init } => (Box::new(PRelu::new(shape, init).map_err(|e| wrap(e, "prelu"))?), None),
             LayerSpec::Softmax => (Box::new(Softmax::new(shape)), None),
-            other => {
-                let act = other.activation().ok_or_else(|| wrap(Error::config("layer", "unsupported"), "?"))?;
-                (Box::new(ActivationLayer::new(shape, act).map_err(|e| wrap(e, act.name()))?), None)
-            }
+            LayerSpec::Activation(act) => (activation::build(shape, act).map_err(|e| wrap(e, act.name()))?, None),
         };
         if layer.out_shape().is_empty() {
             return Err(Error::Shape {
                 index,
-                layer: layer.kind().to_string(),
+                layer: layer.kind().name().to_string(),
                 msg: "produces an empty output".into(),
             });
         }
         self.push(layer);
         match fused {
-            None | Some(FusedActivation::Linear) => Ok(self),
-            Some(FusedActivation::Softmax) => {
+            None | Some(ActivationArg::Function(Activation::Linear)) => Ok(self),
+            Some(ActivationArg::Softmax) => {
                 if self.output_shape().h != 1 || self.output_shape().w != 1 {
                     return Err(Error::Shape {
                         index,
@@ -136,14 +134,9 @@ impl Sequential {
                 self.push(Box::new(Softmax::new(s)));
                 Ok(self)
             }
-            Some(f) => {
-                let act = match f {
-                    FusedActivation::Relu => Activation::Relu,
-                    FusedActivation::Elu => Activation::Elu { alpha: 1.0 },
-                    _ => Activation::Selu,
-                };
+            Some(ActivationArg::Function(act)) => {
                 let s = self.output_shape();
-                self.push(Box::new(ActivationLayer::new(s, act)?));
+                self.push(activation::build(s, act).map_err(|e| wrap(e, act.name()))?);
                 Ok(self)
             }
         }
@@ -152,8 +145,9 @@ impl Sequential {
     fn push(&mut self, layer: Box<dyn Layer>) {
         let start = self.ranges.last().map_or(0, |r| r.end);
         self.ranges.push(start..start + layer.param_count());
-        let base = keras_base_name(layer.kind());
-        let seen = self.layers.iter().filter(|l| keras_base_name(l.kind()) == base).count();
+        let class = layer.kind().keras_class();
+        let base = keras_snake_case(class);
+        let seen = self.layers.iter().filter(|l| l.kind().keras_class() == class).count();
         self.names.push(if seen == 0 { base.to_string() } else { format!("{base}_{seen}") });
         self.layers.push(layer);
     }
@@ -201,12 +195,12 @@ impl Sequential {
     /// Checks that the model can be trained with categorical cross-entropy on `classes` classes.
     pub fn check_trainable(&self, classes: usize) -> Result<()> {
         let last = self.layers.last().ok_or_else(|| Error::config("model", "has no layers"))?;
-        if !last.is_softmax() {
+        if last.kind() != LayerKind::Softmax {
             return Err(Error::config(
                 "model",
                 format!(
                     "the last layer must be a softmax (categorical cross-entropy on probabilities), got {}",
-                    last.kind()
+                    last.kind().keras_class()
                 ),
             ));
         }
@@ -237,10 +231,10 @@ impl Sequential {
         s.push_str(&format!("{line}\n{:<36}{:<28}{:>14}\n{line}\n", "Layer (type)", "Output Shape", "Param #"));
         for (i, layer) in self.layers.iter().enumerate() {
             let out = layer.out_shape();
-            let flat = out.h == 1 && out.w == 1 && !matches!(layer.kind(), "Conv2D" | "MaxPooling2D");
+            let flat = out.h == 1 && out.w == 1 && !matches!(layer.kind(), LayerKind::Conv2d | LayerKind::MaxPooling2d);
             s.push_str(&format!(
                 "{:<36}{:<28}{:>14}\n",
-                format!("{} ({})", self.names[i], layer.kind()),
+                format!("{} ({})", self.names[i], layer.kind().keras_class()),
                 out.keras(flat),
                 group(layer.param_count())
             ));
@@ -250,22 +244,6 @@ impl Sequential {
         s.push_str(&format!(" Trainable params: {} ({})\n", group(total), human_bytes(total * 4)));
         s.push_str(" Non-trainable params: 0 (0.00 B)\n");
         s
-    }
-}
-
-fn keras_base_name(kind: &str) -> &'static str {
-    match kind {
-        "Conv2D" => "conv2d",
-        "Dense" => "dense",
-        "MaxPooling2D" => "max_pooling2d",
-        "Dropout" => "dropout",
-        "Flatten" => "flatten",
-        "ELU" => "elu",
-        "ReLU" => "re_lu",
-        "LeakyReLU" => "leaky_re_lu",
-        "SELU" => "selu",
-        "PReLU" => "p_re_lu",
-        _ => "softmax",
     }
 }
 
@@ -381,6 +359,36 @@ mod tests {
         };
         let err = Sequential::from_spec(&spec).unwrap_err().to_string();
         assert!(err.starts_with("layer 2 (conv2d)") && err.contains("larger than its 1x1 input"), "{err}");
+    }
+
+    #[test]
+    fn an_activation_argument_adds_its_layer_with_keras_names() {
+        use crate::model::ActivationArg;
+        let dense = |act: Option<Activation>| LayerSpec::Dense {
+            units: 4,
+            use_bias: true,
+            kernel_initializer: crate::init::Init::HeNormal,
+            activation: act.map(ActivationArg::Function),
+        };
+        let layers = vec![
+            dense(Some(Activation::Linear)),
+            dense(Some(Activation::Prelu { init: 0.1 })),
+            dense(Some(Activation::Selu)),
+            LayerSpec::Activation(Activation::Selu),
+            dense(None),
+            LayerSpec::Activation(Activation::LeakyRelu { negative_slope: 0.2 }),
+        ];
+        let m = Sequential::from_spec(&ModelSpec { input_shape: [1, 1, 3], layers }).unwrap();
+        assert_eq!(
+            m.names(),
+            ["dense", "dense_1", "p_re_lu", "dense_2", "activation", "activation_1", "dense_3", "leaky_re_lu"]
+        );
+        // PReLU's slopes are parameters, one per unit, starting at init.
+        assert_eq!(m.param_range(2).len(), 4);
+        assert_eq!(m.init_params(1)[m.param_range(2)], [0.1; 4]);
+        assert!(m.summary().contains("p_re_lu (PReLU)"), "{}", m.summary());
+        let kinds: Vec<_> = m.layers().iter().map(|l| l.kind().name()).collect();
+        assert_eq!(kinds, ["dense", "dense", "prelu", "dense", "selu", "selu", "dense", "leaky_relu"]);
     }
 
     #[test]

@@ -2,15 +2,13 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::layers::Padding;
-
-/// The article's model, shipped as `models/article.toml`.
-pub const ARTICLE_TOML: &str = include_str!("../../models/article.toml");
+use crate::layers::{LayerKind, Padding};
 
 fn default_strides() -> [usize; 2] {
     [1, 1]
@@ -24,28 +22,73 @@ fn yes() -> bool {
 fn default_init() -> Init {
     Init::GlorotUniform
 }
-fn one() -> f32 {
-    1.0
-}
-fn leaky_default() -> f32 {
-    0.3
-}
-fn prelu_default() -> f32 {
-    0.25
-}
 
-/// The `activation` argument of Conv2D and Dense (a separate activation layer after it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FusedActivation {
-    Linear,
+/// The `activation` argument of Conv2D and Dense: an activation layer added after it. Written
+/// as a name (`activation = "softmax"`, `"elu"`: the function with its default parameters, as
+/// in Keras) or as a table with parameters (`activation = { type = "elu", alpha = 0.5 }`).
+/// `"linear"` (Keras's default) adds no layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ActivationArg {
+    /// The softmax that ends a classifier (not element-wise: it is no [`Activation`]).
     Softmax,
-    Relu,
-    Elu,
-    Selu,
+    /// An activation function.
+    Function(Activation),
 }
 
-/// One layer of a model file, with Keras's names and defaults.
+impl ActivationArg {
+    /// The name in a model file ("softmax", "elu", ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActivationArg::Softmax => "softmax",
+            ActivationArg::Function(a) => a.name(),
+        }
+    }
+
+    /// The argument called `name` ("softmax" or an activation's name, with its defaults).
+    pub fn from_name(name: &str) -> Result<Self> {
+        if name == "softmax" {
+            return Ok(ActivationArg::Softmax);
+        }
+        Activation::from_name(name).map(ActivationArg::Function).map_err(|_| {
+            let known: Vec<_> = std::iter::once("softmax").chain(Activation::names()).collect();
+            Error::config("activation", format!("unknown activation `{name}`; expected one of {}", known.join(", ")))
+        })
+    }
+}
+
+impl Serialize for ActivationArg {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            ActivationArg::Function(a) if !a.has_default_parameters() => a.serialize(s),
+            _ => s.serialize_str(self.name()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ActivationArg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Name(String),
+            Table(Activation),
+        }
+        match Repr::deserialize(d).map_err(|_| {
+            D::Error::custom("expected an activation's name (\"softmax\", \"elu\", ...) or a table such as { type = \"elu\", alpha = 1.0 }")
+        })? {
+            Repr::Name(name) => ActivationArg::from_name(&name).map_err(|e| match e {
+                Error::Config { msg, .. } => D::Error::custom(msg),
+                e => D::Error::custom(e),
+            }),
+            Repr::Table(a) => Ok(ActivationArg::Function(a)),
+        }
+    }
+}
+
+/// One layer of a model file, with Keras's names and defaults. Activation layers are read and
+/// written by [`ModelSpec`]: serde's derived code for this type knows the other layers only
+/// (an untagged variant in it would hide every other layer's error behind "data did not match
+/// any variant").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LayerSpec {
@@ -61,7 +104,7 @@ pub enum LayerSpec {
         #[serde(default = "default_init")]
         kernel_initializer: Init,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        activation: Option<FusedActivation>,
+        activation: Option<ActivationArg>,
     },
     #[serde(rename = "max_pooling2d")]
     MaxPooling2d {
@@ -81,64 +124,45 @@ pub enum LayerSpec {
         #[serde(default = "default_init")]
         kernel_initializer: Init,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        activation: Option<FusedActivation>,
-    },
-    Elu {
-        #[serde(default = "one")]
-        alpha: f32,
-    },
-    Relu,
-    LeakyRelu {
-        #[serde(default = "leaky_default")]
-        negative_slope: f32,
-    },
-    Selu,
-    Prelu {
-        #[serde(default = "prelu_default")]
-        init: f32,
+        activation: Option<ActivationArg>,
     },
     Softmax,
+    /// An activation layer: its `type` is the function's name (`type = "elu"`), its parameters
+    /// stand beside it (`alpha = 1.0`).
+    #[serde(skip)]
+    Activation(Activation),
 }
 
+/// The `type`s of the layers that are not activations (those are [`Activation::names`]).
+const OTHER_LAYER_TYPES: [&str; 6] = ["conv2d", "max_pooling2d", "dropout", "flatten", "dense", "softmax"];
+
 impl LayerSpec {
-    /// The layer as an activation, if it is one that `--activation` may replace.
+    /// What the layer is.
+    pub fn kind(&self) -> LayerKind {
+        match *self {
+            LayerSpec::Conv2d { .. } => LayerKind::Conv2d,
+            LayerSpec::MaxPooling2d { .. } => LayerKind::MaxPooling2d,
+            LayerSpec::Dropout { .. } => LayerKind::Dropout,
+            LayerSpec::Flatten => LayerKind::Flatten,
+            LayerSpec::Dense { .. } => LayerKind::Dense,
+            LayerSpec::Softmax => LayerKind::Softmax,
+            LayerSpec::Activation(a) => LayerKind::Activation(a),
+        }
+    }
+
+    /// Whether it is an activation layer (PReLU included): those `--activation` replaces.
     pub fn is_hidden_activation(&self) -> bool {
-        matches!(
-            self,
-            LayerSpec::Elu { .. }
-                | LayerSpec::Relu
-                | LayerSpec::LeakyRelu { .. }
-                | LayerSpec::Selu
-                | LayerSpec::Prelu { .. }
-        )
+        matches!(self, LayerSpec::Activation(_))
     }
 
     /// The layer's `type` in a model file.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            LayerSpec::Conv2d { .. } => "conv2d",
-            LayerSpec::MaxPooling2d { .. } => "max_pooling2d",
-            LayerSpec::Dropout { .. } => "dropout",
-            LayerSpec::Flatten => "flatten",
-            LayerSpec::Dense { .. } => "dense",
-            LayerSpec::Elu { .. } => "elu",
-            LayerSpec::Relu => "relu",
-            LayerSpec::LeakyRelu { .. } => "leaky_relu",
-            LayerSpec::Selu => "selu",
-            LayerSpec::Prelu { .. } => "prelu",
-            LayerSpec::Softmax => "softmax",
-        }
+        self.kind().name()
     }
 
-    /// The parameter-free activation this spec describes, if any.
+    /// The activation function of an activation layer.
     pub fn activation(&self) -> Option<Activation> {
-        match *self {
-            LayerSpec::Elu { alpha } => Some(Activation::Elu { alpha }),
-            LayerSpec::Relu => Some(Activation::Relu),
-            LayerSpec::LeakyRelu { negative_slope } => Some(Activation::LeakyRelu { negative_slope }),
-            LayerSpec::Selu => Some(Activation::Selu),
-            _ => None,
-        }
+        self.kind().activation()
     }
 }
 
@@ -148,72 +172,118 @@ impl LayerSpec {
 pub struct ModelSpec {
     /// (height, width, channels) of one input image.
     pub input_shape: [usize; 3],
+    #[serde(serialize_with = "layers_to_tables", deserialize_with = "layers_from_tables")]
     pub layers: Vec<LayerSpec>,
 }
 
-/// serde's `deny_unknown_fields` does not reach the layers without fields (an internally
-/// tagged unit variant ignores the rest of its table), so `type = "relu"` with `alpha = 0.1`
-/// would be accepted and the `alpha` silently dropped: reject any key besides `type` there.
-fn check_fieldless_layers(text: &str, path: &Path) -> Result<()> {
-    // The text parsed as a ModelSpec just before, so it parses as a table too.
-    let Ok(table) = text.parse::<toml::Table>() else { return Ok(()) };
+/// Writes the layers: an activation layer as its function (`type = "elu"`, `alpha = 1.0`), the
+/// others by [`LayerSpec`]'s own code.
+fn layers_to_tables<S: Serializer>(layers: &[LayerSpec], s: S) -> std::result::Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Table<'a> {
+        Activation(&'a Activation),
+        Other(&'a LayerSpec),
+    }
+    s.collect_seq(layers.iter().map(|l| match l {
+        LayerSpec::Activation(a) => Table::Activation(a),
+        other => Table::Other(other),
+    }))
+}
+
+/// Reads the layers: activation layers by their function's `type`, the others by
+/// [`LayerSpec`]'s own code.
+fn layers_from_tables<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<LayerSpec>, D::Error> {
+    let tables = Vec::<toml::Value>::deserialize(d)?;
+    let layer = |table: toml::Value| {
+        let kind = table.get("type").and_then(toml::Value::as_str);
+        if kind.is_some_and(|k| Activation::from_name(k).is_ok()) {
+            Activation::deserialize(table).map(LayerSpec::Activation)
+        } else {
+            LayerSpec::deserialize(table)
+        }
+    };
+    tables.into_iter().map(|t| layer(t).map_err(|e| D::Error::custom(e.to_string().trim()))).collect()
+}
+
+/// Checks each layer's table before the whole file is parsed, so that errors name the layer:
+/// its `type` must be known, and an activation layer's settings must be its function's.
+/// (serde's `deny_unknown_fields` does not reach the layers without settings: an internally
+/// tagged unit variant ignores the rest of its table, so `type = "relu"` with `alpha = 0.1`
+/// would be accepted and the `alpha` silently dropped.)
+fn check_layer_tables(table: &toml::Table, path: &Path) -> Result<()> {
     let Some(layers) = table.get("layers").and_then(toml::Value::as_array) else { return Ok(()) };
+    let error = |msg: String| Error::ModelFile { path: path.to_path_buf(), msg };
     for (i, layer) in layers.iter().enumerate() {
         let Some(layer) = layer.as_table() else { continue };
-        let kind = layer.get("type").and_then(toml::Value::as_str).unwrap_or_default();
-        if !["flatten", "relu", "selu", "softmax"].contains(&kind) {
-            continue;
-        }
-        if let Some(key) = layer.keys().find(|k| *k != "type") {
-            return Err(Error::ModelFile {
-                path: path.to_path_buf(),
-                msg: format!("layer {i} ({kind}): unknown field `{key}`; a {kind} layer has no settings"),
-            });
+        let Some(kind) = layer.get("type").and_then(toml::Value::as_str) else { continue };
+        // The keys a layer of this type may have, when serde cannot be trusted to check them.
+        let allowed: Vec<String> = match Activation::from_name(kind) {
+            Ok(default) => {
+                Activation::deserialize(toml::Value::Table(layer.clone()))
+                    .map_err(|e| error(format!("layer {i} ({kind}): {}", e.to_string().trim())))?;
+                match toml::Value::try_from(default) {
+                    Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
+                    _ => continue,
+                }
+            }
+            Err(_) if ["flatten", "softmax"].contains(&kind) => vec!["type".to_string()],
+            Err(_) if OTHER_LAYER_TYPES.contains(&kind) => continue,
+            Err(_) => {
+                let known: Vec<_> = OTHER_LAYER_TYPES.into_iter().chain(Activation::names()).collect();
+                return Err(error(format!(
+                    "layer {i}: unknown layer type `{kind}`; expected one of {}",
+                    known.join(", ")
+                )));
+            }
+        };
+        if let Some(key) = layer.keys().find(|k| !allowed.contains(k)) {
+            let settings: Vec<_> = allowed.iter().filter(|k| *k != "type").map(String::as_str).collect();
+            let expected = if settings.is_empty() {
+                format!("a {kind} layer has no settings")
+            } else {
+                format!("a {kind} layer has {}", settings.join(", "))
+            };
+            return Err(error(format!("layer {i} ({kind}): unknown field `{key}`; {expected}")));
         }
     }
     Ok(())
 }
 
-/// The hidden-activation choices of `--activation`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
-pub enum ActivationChoice {
-    Elu,
-    Relu,
-    LeakyRelu,
-    Selu,
-    Prelu,
-}
-
-/// What `--activation`, `--alpha`, `--init` and `--dropout` change in a model.
+/// What `--activation`, `--alpha`, `--negative-slope`, `--init` and `--dropout` change in a
+/// model.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Overrides {
-    pub activation: Option<ActivationChoice>,
-    /// ELU's α (and LeakyReLU's slope when the activation is leaky_relu).
+    /// The function of every activation layer (the softmax and Conv2D's or Dense's own
+    /// `activation` stay).
+    pub activation: Option<Activation>,
+    /// ELU's α in every ELU layer (after `activation`); the model must have one.
     pub alpha: Option<f32>,
+    /// LeakyReLU's negative slope in every LeakyReLU layer (after `activation`); the model must
+    /// have one.
+    pub negative_slope: Option<f32>,
+    /// The kernel initialiser of every Conv2D and Dense layer.
     pub init: Option<Init>,
+    /// The rate of every Dropout layer.
     pub dropout: Option<f32>,
 }
 
 impl ModelSpec {
-    /// The article's model.
+    /// The article's model (the `article` preset).
     pub fn article() -> Self {
-        // The shipped file is parsed by a test, so this cannot fail in a released build.
-        match Self::parse(ARTICLE_TOML, Path::new("models/article.toml")) {
-            Ok(spec) => spec,
-            Err(e) => unreachable!("the bundled article model is invalid: {e}"),
-        }
+        super::presets::article()
     }
 
     /// Parses a model file's text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let spec: ModelSpec = toml::from_str(text)
-            .map_err(|e| Error::ModelFile { path: path.to_path_buf(), msg: e.to_string().trim().to_string() })?;
+        let file_error =
+            |e: toml::de::Error| Error::ModelFile { path: path.to_path_buf(), msg: e.to_string().trim().to_string() };
+        let table: toml::Table = toml::from_str(text).map_err(file_error)?;
+        check_layer_tables(&table, path)?;
+        let spec: ModelSpec = toml::from_str(text).map_err(file_error)?;
         if spec.layers.is_empty() {
             return Err(Error::ModelFile { path: path.to_path_buf(), msg: "the model has no layers".into() });
         }
-        check_fieldless_layers(text, path)?;
         Ok(spec)
     }
 
@@ -238,41 +308,44 @@ impl ModelSpec {
         })
     }
 
-    /// Applies the command line's overrides to every matching layer.
-    pub fn apply(&mut self, o: &Overrides) {
+    /// Applies the overrides to every matching layer. `alpha` and `negative_slope` need a layer
+    /// of their function (after `activation`): otherwise they would be ignored, and that is an
+    /// error (the model is left unchanged).
+    pub fn apply(&mut self, o: &Overrides) -> Result<()> {
+        let after: Vec<Activation> =
+            self.layers.iter().filter_map(LayerSpec::activation).map(|a| o.activation.unwrap_or(a)).collect();
+        let has = |name: &str| after.iter().any(|a| a.name() == name);
+        if o.alpha.is_some() && !has("elu") {
+            return Err(Error::config("alpha", "sets ELU's α, but the model has no elu layer"));
+        }
+        if o.negative_slope.is_some() && !has("leaky_relu") {
+            return Err(Error::config(
+                "negative_slope",
+                "sets LeakyReLU's negative slope, but the model has no leaky_relu layer",
+            ));
+        }
         for layer in &mut self.layers {
-            if layer.is_hidden_activation() {
-                if let Some(choice) = o.activation {
-                    *layer = match choice {
-                        ActivationChoice::Elu => LayerSpec::Elu { alpha: 1.0 },
-                        ActivationChoice::Relu => LayerSpec::Relu,
-                        ActivationChoice::LeakyRelu => LayerSpec::LeakyRelu { negative_slope: 0.3 },
-                        ActivationChoice::Selu => LayerSpec::Selu,
-                        ActivationChoice::Prelu => LayerSpec::Prelu { init: 0.25 },
-                    };
-                }
-                if let Some(a) = o.alpha {
-                    match layer {
-                        LayerSpec::Elu { alpha } => *alpha = a,
-                        LayerSpec::LeakyRelu { negative_slope } => *negative_slope = a,
-                        _ => {}
-                    }
-                }
-            }
             match layer {
+                LayerSpec::Activation(act) => {
+                    if let Some(a) = o.activation {
+                        *act = a;
+                    }
+                    match act {
+                        Activation::Elu { alpha } => *alpha = o.alpha.unwrap_or(*alpha),
+                        Activation::LeakyRelu { negative_slope } => {
+                            *negative_slope = o.negative_slope.unwrap_or(*negative_slope)
+                        }
+                        Activation::Linear | Activation::Relu | Activation::Selu | Activation::Prelu { .. } => {}
+                    }
+                }
                 LayerSpec::Conv2d { kernel_initializer, .. } | LayerSpec::Dense { kernel_initializer, .. } => {
-                    if let Some(init) = o.init {
-                        *kernel_initializer = init;
-                    }
+                    *kernel_initializer = o.init.unwrap_or(*kernel_initializer);
                 }
-                LayerSpec::Dropout { rate } => {
-                    if let Some(d) = o.dropout {
-                        *rate = d;
-                    }
-                }
-                _ => {}
+                LayerSpec::Dropout { rate } => *rate = o.dropout.unwrap_or(*rate),
+                LayerSpec::MaxPooling2d { .. } | LayerSpec::Flatten | LayerSpec::Softmax => {}
             }
         }
+        Ok(())
     }
 }
 
@@ -280,25 +353,32 @@ impl ModelSpec {
 mod tests {
     use super::*;
 
+    fn elu(alpha: f32) -> LayerSpec {
+        LayerSpec::Activation(Activation::Elu { alpha })
+    }
+
     #[test]
     fn article_model_file_parses() {
         let spec = ModelSpec::article();
         assert_eq!(spec.input_shape, [28, 28, 1]);
         assert_eq!(spec.layers.len(), 12);
-        assert_eq!(spec.layers[1], LayerSpec::Elu { alpha: 1.0 });
+        assert_eq!(spec.layers[1], elu(1.0));
+        assert!(matches!(spec.layers[11], LayerSpec::Dense { activation: Some(ActivationArg::Softmax), .. }));
     }
 
     #[test]
     fn overrides_reach_every_matching_layer() {
         let mut spec = ModelSpec::article();
         spec.apply(&Overrides {
-            activation: Some(ActivationChoice::Relu),
-            alpha: None,
+            activation: Some(Activation::Relu),
             init: Some(Init::GlorotUniform),
             dropout: Some(0.5),
-        });
-        assert_eq!(spec.layers.iter().filter(|l| **l == LayerSpec::Relu).count(), 3);
-        assert!(!spec.layers.iter().any(|l| matches!(l, LayerSpec::Elu { .. })));
+            ..Default::default()
+        })
+        .unwrap();
+        let relu = LayerSpec::Activation(Activation::Relu);
+        assert_eq!(spec.layers.iter().filter(|l| **l == relu).count(), 3);
+        assert!(!spec.layers.iter().any(|l| matches!(l, LayerSpec::Activation(Activation::Elu { .. }))));
         assert_eq!(spec.layers.iter().filter(|l| **l == LayerSpec::Dropout { rate: 0.5 }).count(), 2);
         for l in &spec.layers {
             if let LayerSpec::Conv2d { kernel_initializer, .. } | LayerSpec::Dense { kernel_initializer, .. } = l {
@@ -306,15 +386,98 @@ mod tests {
             }
         }
         let mut spec = ModelSpec::article();
-        spec.apply(&Overrides { alpha: Some(0.1), ..Default::default() });
-        assert_eq!(spec.layers.iter().filter(|l| **l == LayerSpec::Elu { alpha: 0.1 }).count(), 3);
+        spec.apply(&Overrides { alpha: Some(0.1), ..Default::default() }).unwrap();
+        assert_eq!(spec.layers.iter().filter(|l| **l == elu(0.1)).count(), 3);
+        // PReLU is an activation layer like the others.
+        let mut spec = ModelSpec::article();
+        spec.apply(&Overrides { activation: Some(Activation::Prelu { init: 0.25 }), ..Default::default() }).unwrap();
+        assert_eq!(spec.layers.iter().filter(|l| l.type_name() == "prelu").count(), 3);
+        spec.apply(&Overrides { activation: Some(Activation::Selu), ..Default::default() }).unwrap();
+        assert_eq!(spec.layers.iter().filter(|l| l.type_name() == "selu").count(), 3);
+    }
+
+    #[test]
+    fn alpha_is_elus_and_negative_slope_is_leaky_relus() {
+        let leaky = |negative_slope| LayerSpec::Activation(Activation::LeakyRelu { negative_slope });
+        let mut spec = ModelSpec::article();
+        let o = Overrides { activation: Some(Activation::from_name("leaky_relu").unwrap()), ..Default::default() };
+        spec.apply(&Overrides { negative_slope: Some(0.05), ..o }).unwrap();
+        assert_eq!(spec.layers.iter().filter(|l| **l == leaky(0.05)).count(), 3);
+        // --alpha no longer reaches LeakyReLU: with no ELU layer it is an error, and nothing changes.
+        let mut spec = ModelSpec::article();
+        let err = spec.apply(&Overrides { alpha: Some(0.1), ..o }).unwrap_err().to_string();
+        assert!(err.contains("alpha") && err.contains("no elu layer"), "{err}");
+        assert_eq!(spec, ModelSpec::article());
+        let err = spec.apply(&Overrides { negative_slope: Some(0.1), ..Default::default() }).unwrap_err().to_string();
+        assert!(err.contains("negative_slope") && err.contains("no leaky_relu layer"), "{err}");
+        // --activation elu --alpha 0.5: the new ELU layers get the α.
+        let mut spec = ModelSpec::article();
+        spec.apply(&Overrides { activation: Some(Activation::Relu), ..Default::default() }).unwrap();
+        let o = Overrides { activation: Some(Activation::from_name("elu").unwrap()), alpha: Some(0.5), ..o };
+        spec.apply(&o).unwrap();
+        assert_eq!(spec.layers.iter().filter(|l| **l == elu(0.5)).count(), 3);
+    }
+
+    #[test]
+    fn every_activation_is_a_layer_type_that_round_trips() {
+        for a in Activation::ALL.into_iter().chain([Activation::Elu { alpha: 0.5 }]) {
+            let spec = ModelSpec { input_shape: [4, 4, 2], layers: vec![LayerSpec::Activation(a)] };
+            let text = spec.to_toml();
+            assert!(text.contains(&format!("type = \"{}\"", a.name())), "{text}");
+            assert_eq!(ModelSpec::parse(&text, Path::new("x")).unwrap(), spec, "{text}");
+            // And as Conv2D's or Dense's `activation` argument, by name or as a table.
+            let layers = vec![LayerSpec::Dense {
+                units: 3,
+                use_bias: true,
+                kernel_initializer: Init::HeNormal,
+                activation: Some(ActivationArg::Function(a)),
+            }];
+            let spec = ModelSpec { input_shape: [1, 1, 2], layers };
+            let text = spec.to_toml();
+            assert_eq!(ModelSpec::parse(&text, Path::new("x")).unwrap(), spec, "{text}");
+        }
+    }
+
+    #[test]
+    fn files_written_before_the_one_activation_type_still_load() {
+        let text = "input_shape = [28, 28, 1]\n[[layers]]\ntype = \"relu\"\n[[layers]]\ntype = \"elu\"\nalpha = 0.1\n\
+                    [[layers]]\ntype = \"leaky_relu\"\n[[layers]]\ntype = \"prelu\"\ninit = 0.1\n[[layers]]\ntype = \"selu\"\n\
+                    [[layers]]\ntype = \"softmax\"\n";
+        let spec = ModelSpec::parse(text, Path::new("old.toml")).unwrap();
+        let acts: Vec<_> = spec.layers.iter().map(LayerSpec::activation).collect();
+        assert_eq!(
+            acts,
+            [
+                Some(Activation::Relu),
+                Some(Activation::Elu { alpha: 0.1 }),
+                Some(Activation::LeakyRelu { negative_slope: 0.3 }),
+                Some(Activation::Prelu { init: 0.1 }),
+                Some(Activation::Selu),
+                None,
+            ]
+        );
+        for (fused, expected) in [
+            ("linear", ActivationArg::Function(Activation::Linear)),
+            ("elu", ActivationArg::Function(Activation::Elu { alpha: 1.0 })),
+        ] {
+            let text =
+                format!("input_shape = [1, 1, 3]\n[[layers]]\ntype = \"dense\"\nunits = 2\nactivation = \"{fused}\"\n");
+            let spec = ModelSpec::parse(&text, Path::new("old.toml")).unwrap();
+            assert!(
+                matches!(spec.layers[0], LayerSpec::Dense { activation: Some(a), .. } if a == expected),
+                "{spec:?}"
+            );
+        }
     }
 
     #[test]
     fn unknown_layers_and_fields_are_errors_naming_the_file() {
         let p = Path::new("m.toml");
         let err = ModelSpec::parse("input_shape=[28,28,1]\n[[layers]]\ntype='lstm'\n", p).unwrap_err().to_string();
-        assert!(err.starts_with("m.toml") && err.contains("lstm"), "{err}");
+        assert!(err.starts_with("m.toml") && err.contains("`lstm`") && err.contains("conv2d, "), "{err}");
+        for name in Activation::names() {
+            assert!(err.contains(name), "{err} lacks {name}");
+        }
         let err = ModelSpec::parse("input_shape=[28,28,1]\n[[layers]]\ntype='dense'\nunits=3\nfoo=1\n", p)
             .unwrap_err()
             .to_string();
@@ -322,8 +485,34 @@ mod tests {
         let err =
             ModelSpec::parse("input_shape=[28,28,1]\n[[layers]]\ntype='relu'\nalpha=0.1\n", p).unwrap_err().to_string();
         assert!(err.contains("layer 0 (relu): unknown field `alpha`"), "{err}");
+        let err = ModelSpec::parse(
+            "input_shape=[28,28,1]\n[[layers]]\ntype='flatten'\n[[layers]]\ntype='elu'\nalfa=0.1\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("layer 1 (elu)") && err.contains("alfa"), "{err}");
+        let err = ModelSpec::parse("input_shape=[28,28,1]\n[[layers]]\ntype='elu'\nalpha='big'\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("layer 0 (elu)") && err.contains("big"), "{err}");
+        let err = ModelSpec::parse("input_shape=[1,1,3]\n[[layers]]\ntype='dense'\nunits=3\nactivation='tanhh'\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`tanhh`") && err.contains("softmax, linear"), "{err}");
         let err = ModelSpec::parse("input_shape=[28,28,1]\nlayers=[]\n", p).unwrap_err().to_string();
         assert!(err.contains("no layers"), "{err}");
+    }
+
+    #[test]
+    fn every_other_layer_type_is_known() {
+        let text = "input_shape = [8, 8, 1]\n\
+                    [[layers]]\ntype = 'conv2d'\nfilters = 2\nkernel_size = [3, 3]\n\
+                    [[layers]]\ntype = 'max_pooling2d'\n[[layers]]\ntype = 'dropout'\nrate = 0.1\n\
+                    [[layers]]\ntype = 'flatten'\n[[layers]]\ntype = 'dense'\nunits = 3\n[[layers]]\ntype = 'softmax'\n";
+        let spec = ModelSpec::parse(text, Path::new("x")).unwrap();
+        let types: Vec<_> = spec.layers.iter().map(LayerSpec::type_name).collect();
+        assert_eq!(types, OTHER_LAYER_TYPES);
     }
 
     #[test]

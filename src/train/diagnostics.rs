@@ -2,7 +2,7 @@
 //! gradients that do not vanish, measured per layer.
 //!
 //! [`activation_stats`] runs the model layer by layer (no fused kernels, inference mode) over a
-//! sample of images and reports, for each hidden activation layer, the mean and standard
+//! sample of images and reports, for each activation layer (PReLU included), the mean and standard
 //! deviation of its outputs and the fraction of *dead* units: channels (or neurons) whose
 //! output is never positive on any of the images. [`gradient_norms`] gives the L2 norm of each
 //! layer's parameter gradient.
@@ -34,7 +34,7 @@ pub fn activation_stats(
     max_samples: usize,
 ) -> Vec<ActivationStats> {
     let layers = model.layers();
-    let watched: Vec<usize> = (0..layers.len()).filter(|&i| layers[i].activation().is_some()).collect();
+    let watched: Vec<usize> = (0..layers.len()).filter(|&i| layers[i].kind().activation().is_some()).collect();
     let mut sums = vec![(0.0f64, 0.0f64, 0usize); layers.len()];
     let mut unit_max: Vec<Vec<f32>> = layers.iter().map(|l| vec![f32::NEG_INFINITY; l.out_shape().c]).collect();
     let mut acts: Vec<Vec<f32>> = std::iter::once(model.input_shape().len())
@@ -104,6 +104,7 @@ pub fn gradient_norms(model: &Sequential, grads: &[f32]) -> Vec<(String, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activations::Activation;
     use crate::model::{ModelSpec, Overrides};
 
     fn dataset(n: usize) -> Dataset {
@@ -116,7 +117,7 @@ mod tests {
     #[test]
     fn relu_units_with_negative_bias_are_dead_and_elu_means_are_computed() {
         let mut spec = ModelSpec::article();
-        spec.apply(&Overrides { activation: Some(crate::model::ActivationChoice::Relu), ..Default::default() });
+        spec.apply(&Overrides { activation: Some(Activation::Relu), ..Default::default() }).unwrap();
         let model = Sequential::from_spec(&spec).unwrap();
         let mut params = model.init_params(1);
         // Kill 8 of the 32 channels of the first layer: zero kernel, negative bias.
@@ -137,6 +138,17 @@ mod tests {
         let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
         let stats = activation_stats(&model, &model.init_params(1), &dataset(40), 40);
         assert_eq!(stats[2].layer, "elu_2");
+        assert!(stats.iter().all(|s| s.mean.is_finite() && s.std > 0.0));
+    }
+
+    #[test]
+    fn prelu_layers_are_watched_like_the_other_activations() {
+        let mut spec = ModelSpec::article();
+        spec.apply(&Overrides { activation: Some(Activation::Prelu { init: 0.25 }), ..Default::default() }).unwrap();
+        let model = Sequential::from_spec(&spec).unwrap();
+        let stats = activation_stats(&model, &model.init_params(1), &dataset(20), 20);
+        let names: Vec<_> = stats.iter().map(|s| s.layer.as_str()).collect();
+        assert_eq!(names, ["p_re_lu", "p_re_lu_1", "p_re_lu_2"]);
         assert!(stats.iter().all(|s| s.mean.is_finite() && s.std > 0.0));
     }
 

@@ -215,7 +215,7 @@ pub fn evaluate(engine: &mut Engine, model: &Sequential, params: &[f32], data: &
 mod tests {
     use super::*;
     use crate::init::Init;
-    use crate::model::spec::FusedActivation;
+    use crate::model::ActivationArg;
     use crate::model::{LayerSpec, ModelSpec};
 
     /// Flatten + dense softmax on 2x2 images: small enough to make diverge at will.
@@ -224,7 +224,7 @@ mod tests {
             units: 10,
             use_bias: true,
             kernel_initializer: Init::GlorotUniform,
-            activation: Some(FusedActivation::Softmax),
+            activation: Some(ActivationArg::Softmax),
         };
         Sequential::from_spec(&ModelSpec { input_shape: [2, 2, 1], layers: vec![LayerSpec::Flatten, dense] }).unwrap()
     }
