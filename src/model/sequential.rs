@@ -1,13 +1,16 @@
 //! A Sequential model: layers with shapes checked at build time and one flat parameter buffer.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
+use super::exec::SLICE;
 use super::spec::{FusedActivation, LayerSpec, ModelSpec};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::layers::conv2d::Conv2dConfig;
 use crate::layers::dense::DenseConfig;
 use crate::layers::{ActivationLayer, Conv2d, Dense, Dropout, Flatten, Layer, MaxPool2d, PRelu, Shape, Softmax};
+use crate::limits::{self, available_memory, MAX_LAYERS};
 use crate::rng::{Rng, Stream};
 
 /// Largest number of values one sample may have at any layer's output (2^28: 1 GiB of `f32`
@@ -34,6 +37,12 @@ fn spec_param_count(spec: &LayerSpec, shape: Shape) -> Option<usize> {
     }
 }
 
+/// Copies of the parameters that training holds at its peak, besides one gradient per slice:
+/// the weights, the batch gradient, Adam's two moments and early stopping's best weights (5);
+/// the copies of the weights, moments and best weights handed to a checkpoint (4); and, while
+/// a checkpoint is written, those tensors as bytes and the serialised file (8).
+pub const TRAINING_PARAM_COPIES: u64 = 17;
+
 /// A stack of layers. Parameters live outside, in one flat buffer: layer `i` owns
 /// `params[model.param_range(i)]`, and gradients and optimiser moments share that layout.
 #[derive(Debug)]
@@ -42,12 +51,14 @@ pub struct Sequential {
     layers: Vec<Box<dyn Layer>>,
     names: Vec<String>,
     ranges: Vec<Range<usize>>,
+    /// Layers so far per Keras base name (the next `conv2d` is `conv2d_{count}`).
+    name_counts: HashMap<&'static str, usize>,
 }
 
 impl Sequential {
     /// An empty model taking inputs of `input` shape.
     pub fn new(input: Shape) -> Self {
-        Sequential { input, layers: Vec::new(), names: Vec::new(), ranges: Vec::new() }
+        Sequential { input, layers: Vec::new(), names: Vec::new(), ranges: Vec::new(), name_counts: HashMap::new() }
     }
 
     /// Builds every layer of a model file, in order.
@@ -63,6 +74,12 @@ impl Sequential {
             return Err(Error::config(
                 "input_shape",
                 format!("{:?} has more than {MAX_VALUES_PER_SAMPLE} values per image", spec.input_shape),
+            ));
+        }
+        if spec.layers.len() > MAX_LAYERS {
+            return Err(Error::config(
+                "layers",
+                format!("the model has {} layers, more than the {MAX_LAYERS} allowed", spec.layers.len()),
             ));
         }
         spec.layers.iter().cloned().try_fold(Sequential::new(Shape::new(h, w, c)), Sequential::add)
@@ -153,8 +170,10 @@ impl Sequential {
         let start = self.ranges.last().map_or(0, |r| r.end);
         self.ranges.push(start..start + layer.param_count());
         let base = keras_base_name(layer.kind());
-        let seen = self.layers.iter().filter(|l| keras_base_name(l.kind()) == base).count();
-        self.names.push(if seen == 0 { base.to_string() } else { format!("{base}_{seen}") });
+        // Counted as layers are added (not by scanning them), so building is linear in depth.
+        let seen = self.name_counts.entry(base).or_insert(0);
+        self.names.push(if *seen == 0 { base.to_string() } else { format!("{base}_{seen}") });
+        *seen += 1;
         self.layers.push(layer);
     }
 
@@ -198,7 +217,71 @@ impl Sequential {
         params
     }
 
-    /// Checks that the model can be trained with categorical cross-entropy on `classes` classes.
+    /// Bytes of memory that training this model needs at least, on batches of `batch_size` with
+    /// `workers` threads: [`TRAINING_PARAM_COPIES`] copies of the parameters plus one gradient
+    /// per slice of [`SLICE`] samples, and one workspace per worker (at most one per slice):
+    /// every layer's output and scratch for a slice, and two gradient buffers of the widest
+    /// layer. The dataset is not counted (its reader checks it against the memory available).
+    pub fn training_bytes(&self, batch_size: usize, workers: usize) -> u64 {
+        self.memory_by_layer(batch_size, workers).last().map_or(0, |&b| u64::try_from(b).unwrap_or(u64::MAX))
+    }
+
+    /// Checks [`Sequential::training_bytes`] against the memory available now
+    /// ([`crate::limits::available_memory`]) before anything is allocated: [`Error::Memory`]
+    /// names the first layer at which the running total exceeds it.
+    pub fn check_memory(&self, batch_size: usize, workers: usize) -> Result<()> {
+        self.check_memory_within(batch_size, workers, available_memory())
+    }
+
+    fn check_memory_within(&self, batch_size: usize, workers: usize, available: u64) -> Result<()> {
+        let totals = self.memory_by_layer(batch_size, workers);
+        let Some(index) = totals.iter().position(|&b| b > u128::from(available)) else { return Ok(()) };
+        let total = u64::try_from(totals[totals.len() - 1]).unwrap_or(u64::MAX);
+        let up_to = u64::try_from(totals[index]).unwrap_or(u64::MAX);
+        Err(Error::Memory {
+            index,
+            layer: keras_base_name(self.layers[index].kind()).to_string(),
+            msg: format!(
+                "training needs {} of memory up to this layer ({} for the whole model, with batches of {batch_size} \
+                 on {workers} thread{}), more than the {} available",
+                limits::human_bytes(up_to),
+                limits::human_bytes(total),
+                if workers == 1 { "" } else { "s" },
+                limits::human_bytes(available)
+            ),
+        })
+    }
+
+    /// The running total of [`Sequential::training_bytes`] after each layer (exact, in `u128`,
+    /// so that no size can overflow).
+    fn memory_by_layer(&self, batch_size: usize, workers: usize) -> Vec<u128> {
+        let slices = batch_size.div_ceil(SLICE).max(1) as u128;
+        let workers = workers.clamp(1, slices as usize) as u128;
+        let (floats, slice) = (4u128, SLICE as u128);
+        let copies = TRAINING_PARAM_COPIES as u128 + slices;
+        let mut activations = slice * self.input.len() as u128;
+        let mut widest = self.input.len() as u128;
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                // Layers within the size limits have no overflowing sizes, but their scratch for
+                // a slice may exceed usize (im2col of a huge kernel on a huge image).
+                let scratch = match l.scratch_len().checked_mul(SLICE) {
+                    Some(_) => l.scratch_for(SLICE) as u128,
+                    None => l.scratch_len() as u128 * slice,
+                };
+                activations += slice * l.out_shape().len() as u128 + scratch;
+                widest = widest.max(l.out_shape().len() as u128);
+                let params = self.ranges[i].end as u128;
+                floats * (copies * params + workers * (activations + 2 * slice * widest))
+            })
+            .collect()
+    }
+
+    /// Checks that the model can be trained with categorical cross-entropy on `classes` classes,
+    /// and that the least memory training it needs (batches of one slice, one thread; see
+    /// [`Sequential::check_memory`]) is available.
     pub fn check_trainable(&self, classes: usize) -> Result<()> {
         let last = self.layers.last().ok_or_else(|| Error::config("model", "has no layers"))?;
         if !last.is_softmax() {
@@ -216,7 +299,7 @@ impl Sequential {
                 msg: format!("the model outputs {} values per image but the data has {classes} classes", out.len()),
             });
         }
-        Ok(())
+        self.check_memory(SLICE, 1)
     }
 
     /// Multiply-adds per sample: (forward, backward), the first layer's input gradient excluded.

@@ -8,6 +8,7 @@ use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layers::Padding;
+use crate::limits::{excerpt, excerpt_to, MAX_CONFIG_BYTES, MAX_LAYERS};
 
 /// The article's model, shipped as `models/article.toml`.
 pub const ARTICLE_TOML: &str = include_str!("../../models/article.toml");
@@ -174,6 +175,29 @@ fn check_fieldless_layers(text: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A TOML error as "TOML parse error at line L, column C: MESSAGE", then an excerpt of the
+/// offending line around the column: the error's own text quotes the whole line, which may be
+/// megabytes long. The message itself (which may quote a value) is cut to an excerpt too.
+fn toml_error_text(e: &toml::de::Error, text: &str) -> String {
+    let message = excerpt(e.message().trim());
+    let Some(span) = e.span() else { return format!("TOML parse error: {message}") };
+    let at = char_floor(text, span.start);
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line_no = text[..at].matches('\n').count() + 1;
+    let column = text[line_start..at].chars().count() + 1;
+    // Up to 60 characters either side of the error, marked where the line was cut.
+    let before: String = text[line_start..at].chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+    let cut_before = if before.len() < at - line_start { "…" } else { "" };
+    let after = excerpt_to(&text[at..line_end], 60);
+    format!("TOML parse error at line {line_no}, column {column}: {message}\n  | {cut_before}{before}{after}")
+}
+
+/// The largest character boundary of `text` at or before byte `i`.
+fn char_floor(text: &str, i: usize) -> usize {
+    (0..=i.min(text.len())).rev().find(|&k| text.is_char_boundary(k)).unwrap_or(0)
+}
+
 /// The hidden-activation choices of `--activation`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -207,19 +231,35 @@ impl ModelSpec {
     }
 
     /// Parses a model file's text; `path` names it in errors.
+    ///
+    /// Text over [`MAX_CONFIG_BYTES`] and models of more than [`MAX_LAYERS`] layers are refused;
+    /// error messages quote at most a short excerpt of the text.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let spec: ModelSpec = toml::from_str(text)
-            .map_err(|e| Error::ModelFile { path: path.to_path_buf(), msg: e.to_string().trim().to_string() })?;
+        let file_error = |msg: String| Error::ModelFile { path: path.to_path_buf(), msg };
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(file_error(format!(
+                "the model file is {} bytes, more than the {MAX_CONFIG_BYTES} bytes allowed",
+                text.len()
+            )));
+        }
+        let spec: ModelSpec = toml::from_str(text).map_err(|e| file_error(toml_error_text(&e, text)))?;
         if spec.layers.is_empty() {
-            return Err(Error::ModelFile { path: path.to_path_buf(), msg: "the model has no layers".into() });
+            return Err(file_error("the model has no layers".into()));
+        }
+        if spec.layers.len() > MAX_LAYERS {
+            return Err(file_error(format!(
+                "the model has {} layers, more than the {MAX_LAYERS} allowed",
+                spec.layers.len()
+            )));
         }
         check_fieldless_layers(text, path)?;
         Ok(spec)
     }
 
-    /// Reads and parses a model file.
+    /// Reads and parses a model file: a regular file (or a symlink to one) of at most
+    /// [`MAX_CONFIG_BYTES`], checked before it is read.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        let text = crate::limits::read_config_text(path, "model file")?;
         Self::parse(&text, path)
     }
 

@@ -8,12 +8,14 @@
 //! run's configuration and model file), so a run can continue exactly where it stopped.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::history::History;
 use crate::error::{Error, Result};
+use crate::limits::{excerpt, MAX_CONFIG_BYTES};
 use crate::model::Sequential;
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::report::atomic_write;
@@ -53,7 +55,7 @@ fn bytes_of(xs: &[f32]) -> Vec<u8> {
 
 fn floats_of(view: &TensorView, name: &str, path: &Path) -> Result<Vec<f32>> {
     if view.dtype() != Dtype::F32 {
-        return Err(Error::corrupt(path, format!("tensor {name} is {:?}, expected F32", view.dtype())));
+        return Err(Error::checkpoint(path, format!("tensor {name} is {:?}, expected F32", view.dtype())));
     }
     Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
@@ -95,11 +97,11 @@ fn serialize(
 fn read_params(st: &SafeTensors, model: &Sequential, path: &Path) -> Result<Vec<f32>> {
     let mut params = vec![0.0; model.param_count()];
     for (name, shape, r) in layout(model) {
-        let view = st
-            .tensor(&name)
-            .map_err(|_| Error::corrupt(path, format!("no tensor {name}; the file does not belong to this model")))?;
+        let view = st.tensor(&name).map_err(|_| {
+            Error::checkpoint(path, format!("no tensor {name}; the file does not belong to this model"))
+        })?;
         if view.shape() != shape.as_slice() {
-            return Err(Error::corrupt(
+            return Err(Error::checkpoint(
                 path,
                 format!("tensor {name} has shape {:?}, the model needs {shape:?}", view.shape()),
             ));
@@ -109,12 +111,71 @@ fn read_params(st: &SafeTensors, model: &Sequential, path: &Path) -> Result<Vec<
     Ok(params)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::read(path, e))
+/// Largest JSON header (tensor table and metadata) read from a weights or checkpoint file:
+/// room for a model file of [`MAX_CONFIG_BYTES`], the run's settings and a long history.
+pub const MAX_HEADER_BYTES: u64 = 4 * MAX_CONFIG_BYTES;
+
+/// Largest weights or checkpoint file read for tensors of `data_bytes` bytes in all: the
+/// tensors, the 8-byte header length and at most [`MAX_HEADER_BYTES`] of header.
+pub fn max_file_bytes(data_bytes: u64) -> u64 {
+    data_bytes.saturating_add(8 + MAX_HEADER_BYTES)
+}
+
+/// Bytes of the tensors a file for `model` can hold: the weights, and for a checkpoint also
+/// Adam's two moments and early stopping's best weights.
+fn data_bytes(model: &Sequential, checkpoint: bool) -> u64 {
+    let copies = if checkpoint { 4 } else { 1 };
+    (model.param_count() as u64).saturating_mul(4 * copies)
+}
+
+/// Reads a weights or checkpoint file: a regular file of at most `max_file_bytes(data_bytes)`,
+/// checked before it is read.
+fn read(path: &Path, data_bytes: u64) -> Result<Vec<u8>> {
+    let what = "weights or checkpoint file (for this model)";
+    crate::limits::read_regular(path, max_file_bytes(data_bytes), what)
+}
+
+/// Reads only the JSON header of a safetensors file (its length first, at most
+/// [`MAX_HEADER_BYTES`]), without the tensors.
+fn read_header(path: &Path) -> Result<Vec<u8>> {
+    let (file, len) = crate::limits::open_regular(path, u64::MAX, "checkpoint")?;
+    let mut file = std::io::BufReader::new(file);
+    let mut n = [0u8; 8];
+    file.read_exact(&mut n).map_err(|_| {
+        Error::checkpoint(path, format!("not a valid safetensors file: {len} bytes, too short for a header"))
+    })?;
+    let n = u64::from_le_bytes(n);
+    if n > MAX_HEADER_BYTES || n > len.saturating_sub(8) {
+        let why = if n > MAX_HEADER_BYTES {
+            format!("more than the {MAX_HEADER_BYTES} allowed")
+        } else {
+            format!("but the file is {len} bytes")
+        };
+        return Err(Error::checkpoint(
+            path,
+            format!("not a valid safetensors file: its header claims {n} bytes, {why}"),
+        ));
+    }
+    let mut header = Vec::with_capacity(n as usize);
+    file.take(n).read_to_end(&mut header).map_err(|e| Error::read(path, e))?;
+    Ok(header)
 }
 
 fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>> {
-    SafeTensors::deserialize(bytes).map_err(|e| Error::corrupt(path, format!("not a valid safetensors file: {e}")))
+    SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::checkpoint(path, format!("not a valid safetensors file: {}", excerpt(&e.to_string()))))
+}
+
+/// Refuses non-finite values in `xs` (tensor `name`): training never saves them (it stops
+/// first), so they mean the file was damaged or made by hand.
+fn check_finite(xs: &[f32], name: &str, path: &Path, allow_inf: bool) -> Result<()> {
+    match xs.iter().position(|x| x.is_nan() || (!allow_inf && x.is_infinite())) {
+        None => Ok(()),
+        Some(i) => Err(Error::checkpoint(
+            path,
+            format!("checkpoint holds a non-finite weight in tensor {name} ({} at index {i})", xs[i]),
+        )),
+    }
 }
 
 /// Writes the model's parameters (atomically).
@@ -124,9 +185,20 @@ pub fn save_weights(path: &Path, model: &Sequential, params: &[f32]) -> Result<(
 }
 
 /// Reads weights written by [`save_weights`] (or a checkpoint) for `model`.
+///
+/// The file must be a regular file no larger than `model`'s tensors need (a checkpoint's four
+/// copies of the parameters, plus the header; see [`max_file_bytes`]), and every weight must be
+/// finite ([`Error::Checkpoint`] otherwise).
 pub fn load_weights(path: &Path, model: &Sequential) -> Result<Vec<f32>> {
-    let bytes = read(path)?;
-    read_params(&parse(&bytes, path)?, model, path)
+    let bytes = read(path, data_bytes(model, true))?;
+    let params = read_params(&parse(&bytes, path)?, model, path)?;
+    check_weights(&params, model, path)?;
+    Ok(params)
+}
+
+/// [`check_finite`] tensor by tensor, so that the error names the tensor.
+fn check_weights(params: &[f32], model: &Sequential, path: &Path) -> Result<()> {
+    layout(model).into_iter().try_for_each(|(name, _, r)| check_finite(&params[r], &name, path, false))
 }
 
 /// Writes a checkpoint (atomically: an interrupted write leaves the previous one intact).
@@ -148,13 +220,22 @@ pub fn save_checkpoint(path: &Path, model: &Sequential, ck: &Checkpoint) -> Resu
 }
 
 /// Reads the metadata of a checkpoint (to rebuild the model before reading the tensors).
+///
+/// Only the header is read (at most [`MAX_HEADER_BYTES`]); [`load_checkpoint`] checks the
+/// tensors.
 pub fn checkpoint_metadata(path: &Path) -> Result<HashMap<String, String>> {
-    let bytes = read(path)?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| Error::corrupt(path, format!("not a valid safetensors file: {e}")))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
+    /// The part of a safetensors header this needs (the tensor entries are skipped).
+    #[derive(serde::Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__", default)]
+        metadata: Option<HashMap<String, String>>,
+    }
+    let header = read_header(path)?;
+    let header: Header = serde_json::from_slice(&header)
+        .map_err(|e| Error::checkpoint(path, format!("not a valid safetensors file: header: {e}")))?;
+    let meta = header.metadata.unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(Error::corrupt(path, format!("not an elu-lab checkpoint (expected format {FORMAT})")));
+        return Err(Error::checkpoint(path, format!("not an elu-lab checkpoint (expected format {FORMAT})")));
     }
     Ok(meta)
 }
@@ -162,21 +243,25 @@ pub fn checkpoint_metadata(path: &Path) -> Result<HashMap<String, String>> {
 /// Reads a checkpoint written by [`save_checkpoint`] for `model`.
 pub fn load_checkpoint(path: &Path, model: &Sequential) -> Result<Checkpoint> {
     let meta = checkpoint_metadata(path)?;
-    let bytes = read(path)?;
+    let bytes = read(path, data_bytes(model, true))?;
     let st = parse(&bytes, path)?;
     let params = read_params(&st, model, path)?;
-    let field = |k: &str| meta.get(k).ok_or_else(|| Error::corrupt(path, format!("checkpoint metadata has no {k}")));
-    let bad = |k: &str, e: &dyn std::fmt::Display| Error::corrupt(path, format!("checkpoint metadata {k}: {e}"));
+    check_weights(&params, model, path)?;
+    let field = |k: &str| meta.get(k).ok_or_else(|| Error::checkpoint(path, format!("checkpoint metadata has no {k}")));
+    let bad = |k: &str, e: &dyn std::fmt::Display| Error::checkpoint(path, format!("checkpoint metadata {k}: {e}"));
     let epoch: usize = field("epoch")?.parse().map_err(|e| bad("epoch", &e))?;
     let iterations: u64 = field("iterations")?.parse().map_err(|e| bad("iterations", &e))?;
     let config: OptimizerConfig = serde_json::from_str(field("optimizer")?).map_err(|e| bad("optimizer", &e))?;
     let history: History = serde_json::from_str(field("history")?).map_err(|e| bad("history", &e))?;
     let moment = |name: &str, want: usize| -> Result<Vec<f32>> {
-        let v = st.tensor(name).map_err(|_| Error::corrupt(path, format!("no tensor {name}")))?;
+        let v = st.tensor(name).map_err(|_| Error::checkpoint(path, format!("no tensor {name}")))?;
         let xs = floats_of(&v, name, path)?;
         if xs.len() != want {
-            return Err(Error::corrupt(path, format!("tensor {name} has {} values, expected {want}", xs.len())));
+            return Err(Error::checkpoint(path, format!("tensor {name} has {} values, expected {want}", xs.len())));
         }
+        // Adam's second moment may overflow to infinity in a run (the update is then 0); the
+        // weights and the first moment never hold NaN or infinity.
+        check_finite(&xs, name, path, name == "optimizer.v")?;
         Ok(xs)
     };
     let mut optimizer = Optimizer::new(config, params.len());
@@ -184,7 +269,7 @@ pub fn load_checkpoint(path: &Path, model: &Sequential) -> Result<Checkpoint> {
     optimizer.m = moment("optimizer.m", optimizer.m.len())?;
     optimizer.v = moment("optimizer.v", optimizer.v.len())?;
     if history.epochs() != epoch {
-        return Err(Error::corrupt(
+        return Err(Error::checkpoint(
             path,
             format!("history has {} epochs but the checkpoint is at epoch {epoch}", history.epochs()),
         ));
@@ -198,7 +283,7 @@ pub fn load_checkpoint(path: &Path, model: &Sequential) -> Result<Checkpoint> {
         }),
     };
     if let Some(b) = best.as_ref().filter(|b| b.epoch > epoch) {
-        return Err(Error::corrupt(path, format!("best epoch {} is after the checkpoint's epoch {epoch}", b.epoch)));
+        return Err(Error::checkpoint(path, format!("best epoch {} is after the checkpoint's epoch {epoch}", b.epoch)));
     }
     let extra = meta.into_iter().filter(|(k, _)| !OWN_KEYS.contains(&k.as_str())).collect();
     Ok(Checkpoint { epoch, params, optimizer, history, best, extra })
