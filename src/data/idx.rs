@@ -460,6 +460,69 @@ mod tests {
     }
 
     #[test]
+    fn a_gzip_bomb_is_not_expanded_past_what_its_header_promises() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb-idx1-ubyte.gz");
+        // A header promising 1,000 labels, then 64 MiB of zeros: a 64 KB file.
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&encode_labels(&[0; 1000])).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            enc.write_all(&zeros).unwrap();
+        }
+        std::fs::write(&path, enc.finish().unwrap()).unwrap();
+        let msg = corrupt_msg(read_file(&path).unwrap_err());
+        assert!(msg.contains("has more data than its header promises (1000 bytes for 1000)"), "{msg}");
+        // The same for a raw file with trailing data.
+        let raw = dir.path().join("long-idx3-ubyte");
+        let mut bytes = encode_images(2, 2, 2, &[1; 8]);
+        bytes.extend_from_slice(&[0; 4096]);
+        std::fs::write(&raw, &bytes).unwrap();
+        let msg = corrupt_msg(read_images(&raw).unwrap_err());
+        assert!(msg.contains("has more data than its header promises (8 bytes for 2x2x2)"), "{msg}");
+    }
+
+    #[test]
+    fn a_header_promising_more_than_memory_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge-idx3-ubyte");
+        // 2^32-1 images of 2^16-1 x 2^16-1: about 2^64 bytes, more than any memory.
+        let max = u32::MAX as usize;
+        std::fs::write(&path, encode_images(max, 65_535, 65_535, &[0; 64])).unwrap();
+        match read_images(&path).unwrap_err() {
+            Error::InputFile { msg, .. } => {
+                assert!(msg.contains("more than the") && msg.contains("available"), "{msg}")
+            }
+            Error::Corrupt { msg, .. } => assert!(msg.contains("overflow"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&path, encode_images(max, max, max, &[0; 64])).unwrap();
+        assert!(corrupt_msg(read_images(&path).unwrap_err()).contains("overflow"));
+    }
+
+    #[test]
+    fn devices_and_fifos_are_refused_not_read() {
+        if std::path::Path::new("/dev/zero").exists() {
+            assert!(matches!(read_images(Path::new("/dev/zero")), Err(Error::InputFile { .. })));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("train-images-idx3-ubyte");
+        if std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+            let err = read_images(&fifo).unwrap_err().to_string();
+            assert!(err.contains("FIFO"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_content_is_read_only_as_far_as_the_magic_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("page.html");
+        std::fs::write(&path, "<html>".repeat(10_000)).unwrap();
+        assert_eq!(read_file(&path).unwrap().len(), 16);
+        assert!(corrupt_msg(read_images(&path).unwrap_err()).contains("wrong magic number"));
+    }
+
+    #[test]
     fn missing_file_is_a_read_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nope-idx1-ubyte");

@@ -444,6 +444,71 @@ mod tests {
         assert_eq!(Sequential::from_spec(&spec).unwrap().param_count(), (1 << 28) + (1 << 14));
     }
 
+    fn relus(n: usize) -> ModelSpec {
+        ModelSpec { input_shape: [2, 2, 1], layers: vec![LayerSpec::Relu; n] }
+    }
+
+    #[test]
+    fn deep_models_are_named_like_keras_and_capped() {
+        let m = Sequential::from_spec(&relus(MAX_LAYERS)).unwrap();
+        assert_eq!(m.names()[0], "re_lu");
+        assert_eq!(m.names()[MAX_LAYERS - 1], format!("re_lu_{}", MAX_LAYERS - 1));
+        let err = Sequential::from_spec(&relus(MAX_LAYERS + 1)).unwrap_err().to_string();
+        assert!(err.contains("more than the 1000 allowed"), "{err}");
+    }
+
+    #[test]
+    fn training_memory_counts_parameters_per_slice_and_workspaces_per_thread() {
+        let m = Sequential::from_spec(&ModelSpec::article()).unwrap();
+        let one = m.training_bytes(SLICE, 1);
+        let p = m.param_count() as u64 * 4;
+        // One more slice adds a gradient; a second thread adds a workspace.
+        assert_eq!(m.training_bytes(2 * SLICE, 1) - one, p);
+        let workspace = m.training_bytes(2 * SLICE, 2) - m.training_bytes(2 * SLICE, 1);
+        assert_eq!(one, (TRAINING_PARAM_COPIES + 1) * p + workspace);
+        // A thread without a slice to run has no workspace.
+        assert_eq!(m.training_bytes(SLICE, 8), one);
+        // The article's model trains in well under 100 MB.
+        assert!(one < 100_000_000 && workspace > 64 * 26 * 26 * 32 * 4, "{one} {workspace}");
+        m.check_memory_within(250, 2, 1 << 30).unwrap();
+    }
+
+    #[test]
+    fn a_model_that_needs_more_memory_than_available_names_the_layer() {
+        let mut spec = ModelSpec::article();
+        spec.layers.truncate(2);
+        if let LayerSpec::Conv2d { filters, .. } = &mut spec.layers[0] {
+            *filters = 300_000;
+        }
+        let m = Sequential::from_spec(&spec).unwrap();
+        // The 26x26x300,000 outputs of 64 samples are 51.9 GB, the ELU's as many, and the two
+        // gradient buffers twice that: 156 GB up to the convolution, 208 GB in all.
+        assert!(m.training_bytes(SLICE, 1) > 2 * 51_916_800_000);
+        let err = m.check_memory_within(SLICE, 1, 8_000_000_000).unwrap_err();
+        assert!(matches!(err, Error::Memory { index: 0, .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("layer 0 (conv2d): training needs") && text.contains("more than the 8.0 GB"),
+            "{text}"
+        );
+        let err = m.check_memory_within(SLICE, 1, 180_000_000_000).unwrap_err();
+        assert!(matches!(err, Error::Memory { index: 1, .. }), "{err:?}");
+        assert!(err.hint().is_some_and(|h| h.contains("fewer filters")));
+        // Sizes beyond usize (an im2col of a huge kernel) are counted, not wrapped.
+        let conv = LayerSpec::Conv2d {
+            filters: 1,
+            kernel_size: [1 << 14, 1 << 14],
+            strides: [1, 1],
+            padding: crate::layers::Padding::Same,
+            use_bias: false,
+            kernel_initializer: crate::init::Init::Zeros,
+            activation: None,
+        };
+        let m = Sequential::from_spec(&ModelSpec { input_shape: [1 << 14, 1 << 14, 1], layers: vec![conv] }).unwrap();
+        assert_eq!(m.training_bytes(SLICE, 1), u64::MAX);
+        assert!(matches!(m.check_memory(SLICE, 1), Err(Error::Memory { index: 0, .. })));
+    }
+
     #[test]
     fn impossible_shapes_name_the_layer() {
         let spec = ModelSpec {

@@ -367,6 +367,41 @@ mod tests {
     }
 
     #[test]
+    fn errors_quote_an_excerpt_of_a_long_line_not_all_of_it() {
+        let p = Path::new("m.toml");
+        let long = format!("input_shape = [28, 28, 1] {}\n", "x".repeat(1_000_000));
+        let err = ModelSpec::parse(&long, p).unwrap_err().to_string();
+        assert!(err.len() < 1000, "{} bytes: {}", err.len(), &err[..1000.min(err.len())]);
+        assert!(err.contains("TOML parse error at line 1, column 27"), "{err}");
+        let value = format!("input_shape=[28,28,1]\n[[layers]]\ntype='{}'\n", "q".repeat(100_000));
+        let err = ModelSpec::parse(&value, p).unwrap_err().to_string();
+        assert!(err.len() < 1000 && err.contains("line 3") && err.contains('…'), "{err}");
+        // Multi-byte characters are cut on their boundaries.
+        let err = ModelSpec::parse(&format!("input_shape = é{}", "é".repeat(500)), p).unwrap_err().to_string();
+        assert!(err.contains("column 15"), "{err}");
+    }
+
+    #[test]
+    fn too_many_layers_and_too_much_text_are_refused() {
+        let p = Path::new("m.toml");
+        let layers = "[[layers]]\ntype = \"relu\"\n".repeat(MAX_LAYERS + 1);
+        let err = ModelSpec::parse(&format!("input_shape = [2, 2, 1]\n{layers}"), p).unwrap_err().to_string();
+        assert!(err.contains(&format!("{} layers, more than the {MAX_LAYERS} allowed", MAX_LAYERS + 1)), "{err}");
+        let text = " ".repeat(MAX_CONFIG_BYTES as usize + 1);
+        assert!(ModelSpec::parse(&text, p).unwrap_err().to_string().contains("bytes allowed"));
+    }
+
+    #[test]
+    fn load_refuses_what_is_not_a_regular_file() {
+        if Path::new("/dev/zero").exists() {
+            let err = ModelSpec::load(Path::new("/dev/zero")).unwrap_err();
+            assert!(matches!(err, Error::InputFile { .. }), "{err:?}");
+        }
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(ModelSpec::load(d.path()), Err(Error::InputFile { .. })));
+    }
+
+    #[test]
     fn round_trips_through_toml() {
         let spec = ModelSpec::article();
         let again = ModelSpec::parse(&spec.to_toml(), Path::new("x")).unwrap();

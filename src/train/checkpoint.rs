@@ -388,4 +388,76 @@ mod tests {
         std::fs::write(&ck_path, &bytes[..bytes.len() - 100]).unwrap();
         assert!(load_checkpoint(&ck_path, &m).is_err());
     }
+
+    fn checkpoint_of(m: &Sequential) -> Checkpoint {
+        Checkpoint {
+            epoch: 0,
+            params: m.init_params(1),
+            optimizer: Optimizer::new(OptimizerConfig::adam(1e-3), m.param_count()),
+            history: History::default(),
+            best: None,
+            extra: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn non_finite_weights_in_a_file_are_a_checkpoint_error_naming_the_tensor() {
+        let m = model();
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("ck.safetensors");
+        let mut ck = checkpoint_of(&m);
+        ck.params[m.param_range(4).start + 5] = f32::NAN;
+        save_checkpoint(&path, &m, &ck).unwrap();
+        let err = load_checkpoint(&path, &m).unwrap_err();
+        assert!(matches!(err, Error::Checkpoint { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("checkpoint holds a non-finite weight in tensor conv2d_1.kernel (NaN at index 5)"),
+            "{text}"
+        );
+        assert!(!text.contains("epoch") && !err.hint().unwrap_or_default().contains("mnist"), "{text}");
+        let w = d.path().join("w.safetensors");
+        save_weights(&w, &m, &ck.params).unwrap();
+        assert!(load_weights(&w, &m).unwrap_err().to_string().contains("tensor conv2d_1.kernel"));
+        // In the optimiser's first moment; its second moment may be infinite, not NaN.
+        let mut ck = checkpoint_of(&m);
+        ck.optimizer.m[3] = f32::INFINITY;
+        save_checkpoint(&path, &m, &ck).unwrap();
+        assert!(load_checkpoint(&path, &m).unwrap_err().to_string().contains("tensor optimizer.m (inf at index 3)"));
+        let mut ck = checkpoint_of(&m);
+        ck.optimizer.v[3] = f32::INFINITY;
+        save_checkpoint(&path, &m, &ck).unwrap();
+        assert_eq!(load_checkpoint(&path, &m).unwrap(), ck);
+    }
+
+    #[test]
+    fn files_larger_than_the_model_needs_or_not_regular_are_refused_unread() {
+        let m = model();
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("ck.safetensors");
+        save_checkpoint(&path, &m, &checkpoint_of(&m)).unwrap();
+        // A sparse file just over the cap: refused by its size, without reading it.
+        let cap = max_file_bytes(m.param_count() as u64 * 16);
+        std::fs::File::options().write(true).open(&path).unwrap().set_len(cap + 1).unwrap();
+        let err = load_checkpoint(&path, &m).unwrap_err();
+        assert!(matches!(err, Error::InputFile { .. }), "{err:?}");
+        assert!(err.to_string().contains(&format!("more than the {cap} bytes allowed")), "{err}");
+        assert!(load_weights(&path, &m).is_err());
+        #[cfg(unix)]
+        if Path::new("/dev/zero").exists() {
+            let link = d.path().join("zero.safetensors");
+            std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+            for err in [
+                load_checkpoint(&link, &m).unwrap_err(),
+                load_weights(&link, &m).unwrap_err(),
+                checkpoint_metadata(&link).unwrap_err(),
+            ] {
+                assert!(err.to_string().contains("character device"), "{err}");
+            }
+        }
+        // A header length beyond the limit is refused before the header is read.
+        std::fs::write(&path, [&(MAX_HEADER_BYTES + 1).to_le_bytes()[..], b"{}"].concat()).unwrap();
+        let err = checkpoint_metadata(&path).unwrap_err().to_string();
+        assert!(err.contains("more than the") && err.contains("not a valid safetensors file"), "{err}");
+    }
 }
