@@ -10,6 +10,10 @@ use crate::init::Init;
 use crate::layers::Padding;
 use crate::limits::{excerpt, excerpt_to, MAX_CONFIG_BYTES, MAX_LAYERS};
 
+/// Most values, tables and lines a model file may have (see [`ModelSpec::parse`]): 100 per
+/// layer, far more than any layer needs, and few enough to parse in well under 100 MB.
+pub const MAX_MODEL_ITEMS: usize = 100 * MAX_LAYERS;
+
 /// The article's model, shipped as `models/article.toml`.
 pub const ARTICLE_TOML: &str = include_str!("../../models/article.toml");
 
@@ -242,6 +246,15 @@ impl ModelSpec {
                 text.len()
             )));
         }
+        // The TOML parser keeps about a kilobyte per value or table: bound their number before
+        // parsing (counting the characters that separate them, also where they are quoted).
+        let items = text.bytes().filter(|b| b",=[{\n".contains(b)).count();
+        if items > MAX_MODEL_ITEMS {
+            return Err(file_error(format!(
+                "the model file has {items} values, tables or lines (counting `,` `=` `[` `{{` and line breaks), \
+                 more than the {MAX_MODEL_ITEMS} that a model of at most {MAX_LAYERS} layers needs"
+            )));
+        }
         let spec: ModelSpec = toml::from_str(text).map_err(|e| file_error(toml_error_text(&e, text)))?;
         if spec.layers.is_empty() {
             return Err(file_error("the model has no layers".into()));
@@ -385,6 +398,11 @@ mod tests {
     fn too_many_layers_and_too_much_text_are_refused() {
         let p = Path::new("m.toml");
         let layers = "[[layers]]\ntype = \"relu\"\n".repeat(MAX_LAYERS + 1);
+        let many = format!("input_shape = [2, 2, 1]\n{}", "[[layers]]\ntype = \"relu\"\n".repeat(MAX_LAYERS * 30));
+        let err = ModelSpec::parse(&many, p).unwrap_err().to_string();
+        assert!(err.contains("values, tables or lines") && err.contains("more than the 100000"), "{err}");
+        let long_array = format!("input_shape = [{}1]\n", "1,".repeat(MAX_MODEL_ITEMS));
+        assert!(ModelSpec::parse(&long_array, p).unwrap_err().to_string().contains("more than the 100000"));
         let err = ModelSpec::parse(&format!("input_shape = [2, 2, 1]\n{layers}"), p).unwrap_err().to_string();
         assert!(err.contains(&format!("{} layers, more than the {MAX_LAYERS} allowed", MAX_LAYERS + 1)), "{err}");
         let text = " ".repeat(MAX_CONFIG_BYTES as usize + 1);

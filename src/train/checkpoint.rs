@@ -112,8 +112,9 @@ fn read_params(st: &SafeTensors, model: &Sequential, path: &Path) -> Result<Vec<
 }
 
 /// Largest JSON header (tensor table and metadata) read from a weights or checkpoint file:
-/// room for a model file of [`MAX_CONFIG_BYTES`], the run's settings and a long history.
-pub const MAX_HEADER_BYTES: u64 = 4 * MAX_CONFIG_BYTES;
+/// room for a model file of [`MAX_CONFIG_BYTES`], the run's settings and a history of some
+/// 100,000 epochs.
+pub const MAX_HEADER_BYTES: u64 = 2 * MAX_CONFIG_BYTES;
 
 /// Largest weights or checkpoint file read for tensors of `data_bytes` bytes in all: the
 /// tensors, the 8-byte header length and at most [`MAX_HEADER_BYTES`] of header.
