@@ -49,7 +49,7 @@ pub enum Error {
     #[error("layer {index} ({layer}): {msg}")]
     Shape { index: usize, layer: String, msg: String },
     /// Training the model would need more memory than is available; the layer is the one at
-    /// which the running total first exceeds it.
+    /// which the running total first exceeds it, by its name in `elu-lab summary` (`conv2d_1`).
     #[error("layer {index} ({layer}): {msg}")]
     Memory { index: usize, layer: String, msg: String },
     /// The data does not fit the model (image size, number of classes).

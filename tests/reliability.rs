@@ -625,7 +625,8 @@ fn a_model_too_large_for_memory_is_refused_before_allocating_naming_the_layer() 
     std::fs::write(&wide, format!("input_shape = [16384, 16384, 1]\n{relus}{pool}{tail}")).unwrap();
     let out = d.path().join("run");
     let o = elu_lab(&["train", "--epochs", "1", "--limit", "100", "--model", s(&wide), "--out", s(&out)]);
-    let err = assert_clean_error(&o, &["layer ", "(re_lu): training needs", "of memory up to this layer", "available"]);
+    let err =
+        assert_clean_error(&o, &["layer ", " (re_lu", "training needs", "of memory up to this layer", "available"]);
     assert!(err.contains("fewer filters or units"), "{err}");
     // Its summary needs no memory, and is printed.
     let o = elu_lab(&["summary", "--model", s(&wide)]);

@@ -240,7 +240,7 @@ impl Sequential {
         let up_to = u64::try_from(totals[index]).unwrap_or(u64::MAX);
         Err(Error::Memory {
             index,
-            layer: keras_base_name(self.layers[index].kind()).to_string(),
+            layer: self.names[index].clone(),
             msg: format!(
                 "training needs {} of memory up to this layer ({} for the whole model, with batches of {batch_size} \
                  on {workers} thread{}), more than the {} available",

@@ -24,9 +24,9 @@ pub const HISTORY_JSON: &str = "history.json";
 /// flushed, fsynced and then renamed over `path`. On any failure the temporary file is removed
 /// and [`Error::Write`] naming `path` is returned.
 ///
-/// The temporary file is removed on every way out: an error, a panic, and (through
-/// [`remove_temp_files_in_progress`]) an exit on a second signal; files left by a process that
-/// was killed outright are removed by [`remove_stale_temp_files`].
+/// The temporary file is removed on every way out: an error, a panic, and an exit in the
+/// middle of the write where the exiting code calls [`remove_temp_files_in_progress`] first;
+/// files left by a process that was killed outright are removed by [`remove_stale_temp_files`].
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = TempFile::next_to(path, "tmp").map_err(|e| Error::write(path, e))?;
     write_synced(tmp.path(), bytes).and_then(|()| tmp.persist(path)).map_err(|e| Error::write(path, e))?;
