@@ -25,6 +25,17 @@ pub enum Error {
     /// A data file exists but its content is not what its format promises.
     #[error("{}: {msg}", path.display())]
     Corrupt { path: PathBuf, msg: String },
+    /// A file given as input is not a regular file (a directory, device, FIFO, ...) or is larger
+    /// than elu-lab reads for its kind (see [`crate::limits`]).
+    #[error("{}: {msg}", path.display())]
+    InputFile { path: PathBuf, msg: String },
+    /// A weights or checkpoint file is damaged, is not elu-lab's, belongs to another model, or
+    /// holds values no training run could have saved (non-finite weights).
+    #[error("{}: {msg}", path.display())]
+    Checkpoint { path: PathBuf, msg: String },
+    /// A label is not a class of the model (`0..classes`); `path` is the label file, if known.
+    #[error("{}label {value} at index {index} is not a digit 0-{}", path_prefix(path), classes.saturating_sub(1))]
+    Label { path: Option<PathBuf>, index: usize, value: u8, classes: usize },
     /// A bundled file's content does not match its recorded SHA-256 sum.
     #[error("{}: sha-256 of the decompressed content is {actual}, expected {expected}", path.display())]
     Checksum { path: PathBuf, expected: String, actual: String },
@@ -37,6 +48,10 @@ pub enum Error {
     /// Layer shapes do not fit together (found when the model is built).
     #[error("layer {index} ({layer}): {msg}")]
     Shape { index: usize, layer: String, msg: String },
+    /// Training the model would need more memory than is available; the layer is the one at
+    /// which the running total first exceeds it, by its name in `elu-lab summary` (`conv2d_1`).
+    #[error("layer {index} ({layer}): {msg}")]
+    Memory { index: usize, layer: String, msg: String },
     /// The data does not fit the model (image size, number of classes).
     #[error("data does not fit the model: {msg}")]
     DataMismatch { msg: String },
@@ -67,6 +82,11 @@ pub enum Error {
     Interrupted { epoch: usize, dir: PathBuf },
 }
 
+/// "PATH: " for a known path, nothing otherwise.
+fn path_prefix(path: &Option<PathBuf>) -> String {
+    path.as_ref().map_or_else(String::new, |p| format!("{}: ", p.display()))
+}
+
 /// Shorthand used throughout the library.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -79,7 +99,11 @@ impl Error {
             ),
             Error::Read { .. } => Some("check that the path exists and is readable".into()),
             Error::Write { .. } => Some("check that the directory is writable and the disk is not full, or choose another --out".into()),
-            Error::Corrupt { .. } => Some("the file looks truncated or is not an IDX file; restore it (e.g. `git checkout data/mnist`) or re-download it".into()),
+            Error::Corrupt { .. } => Some("the file is damaged (cut short, or longer than its header says) or is not an IDX file; restore it (e.g. `git checkout data/mnist`) or re-download it".into()),
+            Error::InputFile { .. } => Some("elu-lab reads regular files only (a symlink to one is fine), within size limits that keep its memory bounded; docs/RELIABILITY.md lists them".into()),
+            Error::Checkpoint { .. } => Some("the file was not written by elu-lab for this model, or was damaged since; start the run again without --resume, or use the weights of another run".into()),
+            Error::Label { .. } => Some(format!("labels must be class numbers 0-{} (MNIST's digits), one byte each; check that this is the label file of a 10-class dataset", crate::data::dataset::NUM_CLASSES - 1)),
+            Error::Memory { .. } => Some("use fewer filters or units, or shrink the images earlier (strides, pooling); `elu-lab summary --model FILE` shows each layer's size".into()),
             Error::Checksum { .. } => Some("the bundled dataset was modified; restore it with `git checkout data/mnist`".into()),
             Error::Config { .. } => Some("see `elu-lab train --help` for the accepted values".into()),
             Error::ModelFile { .. } => Some("see models/article.toml for a complete, working model file".into()),
@@ -123,6 +147,11 @@ impl Error {
     /// A corrupt-file error for `path`.
     pub fn corrupt(path: &Path, msg: impl Into<String>) -> Self {
         Error::Corrupt { path: path.to_path_buf(), msg: msg.into() }
+    }
+
+    /// A damaged or foreign weights or checkpoint file.
+    pub fn checkpoint(path: &Path, msg: impl Into<String>) -> Self {
+        Error::Checkpoint { path: path.to_path_buf(), msg: msg.into() }
     }
 
     /// An invalid configuration value.

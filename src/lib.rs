@@ -14,6 +14,7 @@ pub mod error;
 pub mod init;
 pub mod kernels;
 pub mod layers;
+pub mod limits;
 pub mod loss;
 pub mod model;
 pub mod optim;

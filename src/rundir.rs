@@ -179,10 +179,11 @@ impl RunDir {
         if recorded != now {
             return Err(Error::DataChanged { path: dir.path.clone(), was: recorded, now });
         }
-        if !dir.file(files::CHECKPOINT).is_file() {
+        // A checkpoint that is there but not a regular file is the checkpoint reader's to refuse.
+        if fs::symlink_metadata(dir.file(files::CHECKPOINT)).is_err() {
             return Err(Error::NotARunDir { path: dir.path.clone(), why: "it has no checkpoint.safetensors".into() });
         }
-        remove_stale_temp_files(&dir.path);
+        crate::report::remove_stale_temp_files(&dir.path)?;
         Ok(dir)
     }
 
@@ -364,26 +365,6 @@ fn read_bounded(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|e| Error::read(path, e))
 }
 
-/// Removes the temporary files (`.NAME.PID-N.SUFFIX`) that a process which no longer runs left
-/// behind in `dir`; best effort.
-pub fn remove_stale_temp_files(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix('.') else { continue };
-        // .NAME.PID-N.SUFFIX: the PID is the part before the last '-' of the second-to-last field.
-        let parts: Vec<&str> = rest.rsplitn(3, '.').collect();
-        let [_suffix, pid_n, _name] = parts.as_slice() else { continue };
-        let Some(pid) = pid_n.split_once('-').and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<u32>().ok()))
-        else {
-            continue;
-        };
-        if !process_alive(pid) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
 /// Whether a process with this pid runs on this machine (Linux: /proc; elsewhere assumed).
 fn process_alive(pid: u32) -> bool {
     if pid == std::process::id() {
@@ -561,19 +542,6 @@ mod tests {
         assert_eq!(names.len(), 20);
         let first = names.iter().next().unwrap().file_name().unwrap().to_string_lossy().into_owned();
         assert!(first.contains("-elu-he_normal-seed1-"), "{first}");
-    }
-
-    #[test]
-    fn stale_temp_files_of_dead_processes_are_removed() {
-        let d = tempfile::tempdir().unwrap();
-        let dead = d.path().join(format!(".history.csv.{}-3.tmp", u32::MAX - 1));
-        let mine = d.path().join(format!(".history.csv.{}-3.tmp", std::process::id()));
-        let other = d.path().join(".hidden");
-        for p in [&dead, &mine, &other] {
-            fs::write(p, "x").unwrap();
-        }
-        remove_stale_temp_files(d.path());
-        assert!(!dead.exists() && mine.exists() && other.exists());
     }
 
     #[test]

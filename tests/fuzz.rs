@@ -154,6 +154,106 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(cases(600))]
+
+    /// Data beyond what the header promises (a gzip bomb in small) is refused, whether gzipped or
+    /// not, and the reader never returns more than header plus promise.
+    #[test]
+    fn idx_file_reader_refuses_data_past_the_header(
+        file in valid_idx(),
+        extra in prop::collection::vec(any::<u8>(), 1..2000),
+        gzipped in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f-idx-ubyte");
+        let long = [&file[..], &extra[..]].concat();
+        std::fs::write(&path, if gzipped { gzip(&long) } else { long }).unwrap();
+        let err = idx::read_file(&path).unwrap_err().to_string();
+        prop_assert!(err.contains("has more data than its header promises"), "{}", err);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile files: devices, FIFOs, symlinks to devices, directories, huge sparse files.
+
+/// Every reader of untrusted files, each giving `Ok(())` or the error's text.
+fn every_reader(path: &Path) -> Vec<(&'static str, Result<(), String>)> {
+    let model = tiny_model();
+    let text = |r: Result<(), elu_lab::Error>| r.map_err(|e| e.to_string());
+    vec![
+        ("idx::read_file", text(idx::read_file(path).map(drop))),
+        ("idx::read_images", text(idx::read_images(path).map(drop))),
+        ("idx::read_labels", text(idx::read_labels(path).map(drop))),
+        ("ModelSpec::load", text(ModelSpec::load(path).map(drop))),
+        ("load_weights", text(checkpoint::load_weights(path, &model).map(drop))),
+        ("load_checkpoint", text(checkpoint::load_checkpoint(path, &model).map(drop))),
+        ("checkpoint_metadata", text(checkpoint::checkpoint_metadata(path).map(drop))),
+    ]
+}
+
+/// Devices, FIFOs (which would block a reader that opened them) and directories are refused
+/// by every reader before it opens them, directly or through a symlink; a 4 GiB sparse file
+/// is refused by its size or by what its header promises, without being read.
+#[test]
+fn hostile_files_are_refused_by_every_reader_without_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<(PathBuf, &str)> = vec![(dir.path().to_path_buf(), "a directory")];
+    #[cfg(unix)]
+    {
+        if Path::new("/dev/zero").exists() {
+            cases.push((PathBuf::from("/dev/zero"), "a character device"));
+            let link = dir.path().join("zero-link");
+            std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+            cases.push((link, "a character device"));
+        }
+        let fifo = dir.path().join("fifo");
+        if std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+            let link = dir.path().join("fifo-link");
+            std::os::unix::fs::symlink(&fifo, &link).unwrap();
+            cases.push((fifo, "a FIFO"));
+            cases.push((link, "a FIFO"));
+        }
+    }
+    for (path, kind) in &cases {
+        for (reader, result) in every_reader(path) {
+            let err = result.expect_err(reader);
+            assert!(err.contains(kind) && err.contains("not a regular file"), "{reader} on {}: {err}", path.display());
+        }
+    }
+    // A sparse 4 GiB file behind a valid label header (1,000 labels promised).
+    let sparse = dir.path().join("sparse-idx1-ubyte");
+    std::fs::write(&sparse, idx::encode_labels(&[1; 1000])).unwrap();
+    std::fs::File::options().write(true).open(&sparse).unwrap().set_len(4 << 30).unwrap();
+    for (reader, result) in every_reader(&sparse) {
+        let err = result.expect_err(reader);
+        let why = if reader.starts_with("idx") {
+            "has more data than its header promises"
+        } else if reader != "load_weights" && reader != "ModelSpec::load" {
+            // Checkpoints are read header first.
+            "not a valid safetensors file"
+        } else {
+            "bytes allowed"
+        };
+        assert!(err.contains(why), "{reader}: {err}");
+    }
+}
+
+/// A model of 16,000 layers is refused before it is built, and a model of 1,000 layers (the
+/// limit) builds in linear time: names are counted, not searched.
+#[test]
+fn deep_models_are_capped_and_build() {
+    let relus =
+        |n: usize| ModelSpec { input_shape: [2, 2, 1], layers: vec![LayerSpec::Activation(Activation::Relu); n] };
+    let err = Sequential::from_spec(&relus(16_000)).unwrap_err().to_string();
+    assert!(err.contains("16000 layers, more than the 1000 allowed"), "{err}");
+    let text = format!("input_shape = [2, 2, 1]\n{}", "[[layers]]\ntype = \"relu\"\n".repeat(16_000));
+    let err = ModelSpec::parse(&text, Path::new("deep.toml")).unwrap_err().to_string();
+    assert!(err.starts_with("deep.toml") && err.contains("more than the 1000 allowed"), "{err}");
+    let m = Sequential::from_spec(&relus(1000)).unwrap();
+    assert_eq!(m.names().last().map(String::as_str), Some("re_lu_999"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Model files.
 
@@ -598,7 +698,8 @@ fn corpus_replays_without_panics() {
                     if let Ok(spec) = &spec {
                         exercise(spec);
                     }
-                    spec.and_then(|s| Sequential::from_spec(&s)).is_ok()
+                    // Accepted: builds, and can be trained (which needs the memory to train it).
+                    spec.and_then(|s| Sequential::from_spec(&s)).and_then(|m| m.check_trainable(10)).is_ok()
                 }
                 _ => {
                     let bytes = std::fs::read(&path).unwrap();
@@ -651,6 +752,13 @@ fn write_corpus() {
     let mut huge_isize = gz.clone();
     huge_isize[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
     put("idx", "huge-isize-trailer.gz", &huge_isize);
+    // A gzip bomb: a header promising 10 labels, then 64 MiB of zeros (65 KB compressed).
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(&idx::encode_labels(&[1; 10])).unwrap();
+    for _ in 0..64 {
+        bomb.write_all(&[0; 1 << 20]).unwrap();
+    }
+    put("idx", "gzip-bomb-idx1-ubyte.gz", &bomb.finish().unwrap());
     // Model files.
     let tail = "[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n";
     let model = |name: &str, body: &str| put("model", name, body.as_bytes());
@@ -682,6 +790,17 @@ fn write_corpus() {
         "negative-units.toml",
         "input_shape = [28, 28, 1]\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = -10\n",
     );
+    let relus = "[[layers]]\ntype = \"relu\"\n";
+    model("too-many-layers.toml", &format!("input_shape = [2, 2, 1]\n{}{tail}", relus.repeat(1000)));
+    // Within every size limit, but 997 layers of 2^28 values need 64 TiB to train.
+    model(
+        "memory-deep-and-wide.toml",
+        &format!(
+            "input_shape = [16384, 16384, 1]\n{}[[layers]]\ntype = \"max_pooling2d\"\npool_size = [16384, 16384]\n{tail}",
+            relus.repeat(997)
+        ),
+    );
+    model("long-line.toml", &format!("input_shape = [28, 28, 1] {}\n{tail}", "x".repeat(100_000)));
     // Safetensors.
     let m = tiny_model();
     let dir = tempfile::tempdir().unwrap();
@@ -720,4 +839,13 @@ fn write_corpus() {
         checkpoint::save_checkpoint(p, &m, &c).unwrap()
     });
     put("safetensors", "history-shorter-than-epoch.safetensors", &ck_history);
+    let mut nan = m.init_params(1);
+    nan[7] = f32::NAN;
+    put("safetensors", "weights-nan.safetensors", &file(&|p| checkpoint::save_weights(p, &m, &nan).unwrap()));
+    let ck_inf = file(&|p| {
+        let mut c = tiny_checkpoint(&m, true);
+        c.callbacks.get_mut("early_stopping").unwrap().tensors[0].1[0] = f32::NEG_INFINITY;
+        checkpoint::save_checkpoint(p, &m, &c).unwrap()
+    });
+    put("safetensors", "callback-best-infinite.safetensors", &ck_inf);
 }

@@ -576,3 +576,161 @@ fn bench_rejects_batches_it_cannot_cycle_and_models_of_another_input_size() {
     let o = elu_lab(&["bench", "--steps", "1", "--gemm-size", "0", "--model", s(&model)]);
     assert_clean_error(&o, &["28x28x1", "32x32x1"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile inputs: devices, FIFOs, gzip bombs, huge sparse files, huge models. Each is a clear
+// error, quickly and in bounded memory (docs/RELIABILITY.md gives the measured peaks).
+
+/// A FIFO at `path` (without a writer: a reader that opened it would wait for ever), if the
+/// system can make one.
+fn fifo(path: &Path) -> bool {
+    Command::new("mkfifo").arg(path).status().is_ok_and(|s| s.success())
+}
+
+/// An error whose whole stderr stays short (no echo of a huge input).
+fn assert_short_clean_error(o: &Output, needles: &[&str]) {
+    let err = assert_clean_error(o, needles);
+    assert!(err.len() < 2000, "stderr is {} bytes:\n{}", err.len(), &err[..2000.min(err.len())]);
+}
+
+#[test]
+fn hostile_model_files_are_short_clear_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let summary = |p: &Path| elu_lab(&["summary", "--model", s(p)]);
+    if Path::new("/dev/zero").exists() {
+        assert_short_clean_error(&summary(Path::new("/dev/zero")), &["/dev/zero", "character device", "hint:"]);
+        let link = d.path().join("zero.toml");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert_short_clean_error(&summary(&link), &[s(&link), "not a regular file"]);
+    }
+    let pipe = d.path().join("pipe.toml");
+    if fifo(&pipe) {
+        assert_short_clean_error(&summary(&pipe), &[s(&pipe), "a FIFO, not a regular file"]);
+    }
+    assert_short_clean_error(&summary(d.path()), &["a directory"]);
+    // Larger than a model file may be (sparse: nothing is read).
+    let big = d.path().join("big.toml");
+    std::fs::File::create(&big).unwrap().set_len(3 << 30).unwrap();
+    assert_short_clean_error(&summary(&big), &[s(&big), "3221225472 bytes, more than the 16777216 bytes allowed"]);
+    // A syntax error on a 10 MB line is quoted as an excerpt.
+    let long = d.path().join("long.toml");
+    std::fs::write(&long, format!("input_shape = [28, 28, 1] {}\n", "x".repeat(10_000_000))).unwrap();
+    assert_short_clean_error(&summary(&long), &[s(&long), "TOML parse error at line 1"]);
+    // 16,000 layers: refused at once, not built in quadratic time.
+    let deep = d.path().join("deep.toml");
+    std::fs::write(&deep, format!("input_shape = [28, 28, 1]\n{}", "[[layers]]\ntype = \"relu\"\n".repeat(16_000)))
+        .unwrap();
+    assert_short_clean_error(&summary(&deep), &[s(&deep), "16000 layers, more than the 1000 allowed"]);
+}
+
+#[test]
+fn a_model_too_large_for_memory_is_refused_before_allocating_naming_the_layer() {
+    let d = tempfile::tempdir().unwrap();
+    let tail = "[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n";
+    // Within every size limit, but 900 layers of 2^28 values need 58 TiB to train: more than
+    // any machine has, so the outcome does not depend on the machine.
+    let wide = d.path().join("wide.toml");
+    let relus = "[[layers]]\ntype = \"relu\"\n".repeat(900);
+    let pool = "[[layers]]\ntype = \"max_pooling2d\"\npool_size = [16384, 16384]\n";
+    std::fs::write(&wide, format!("input_shape = [16384, 16384, 1]\n{relus}{pool}{tail}")).unwrap();
+    let out = d.path().join("run");
+    let o = elu_lab(&["train", "--epochs", "1", "--limit", "100", "--model", s(&wide), "--out", s(&out)]);
+    let err =
+        assert_clean_error(&o, &["layer ", " (re_lu", "training needs", "of memory up to this layer", "available"]);
+    assert!(err.contains("fewer filters or units"), "{err}");
+    // Its summary needs no memory, and is printed.
+    let o = elu_lab(&["summary", "--model", s(&wide)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    // The convolution of the issue (300,000 filters) needs 208 GB for a slice of 64 samples:
+    // refused wherever less is available.
+    if elu_lab::limits::available_memory() < 200_000_000_000 {
+        let conv = d.path().join("conv.toml");
+        let layers =
+            "[[layers]]\ntype = \"conv2d\"\nfilters = 300000\nkernel_size = [3, 3]\n[[layers]]\ntype = \"elu\"\n";
+        let pool = "[[layers]]\ntype = \"max_pooling2d\"\npool_size = [26, 26]\n";
+        std::fs::write(&conv, format!("input_shape = [28, 28, 1]\n{layers}{pool}{tail}")).unwrap();
+        let o = elu_lab(&["train", "--epochs", "1", "--limit", "100", "--model", s(&conv), "--out", s(&out)]);
+        assert_clean_error(&o, &["layer 0 (conv2d): training needs"]);
+    }
+}
+
+#[test]
+fn hostile_data_files_are_clear_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let train = |data: &Path| {
+        let out = d.path().join("run");
+        elu_lab(&["train", "--data", s(data), "--epochs", "1", "--limit", "40", "--batch-size", "10", "--out", s(&out)])
+    };
+    // A gzip bomb: 60 labels promised, 256 MiB of zeros behind them.
+    write_dataset(&data, 60, 28, 28);
+    let labels = data.join("train-labels-idx1-ubyte");
+    std::fs::remove_file(&labels).unwrap();
+    let bomb = data.join("train-labels-idx1-ubyte.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &idx::encode_labels(&[1; 60])).unwrap();
+    for _ in 0..256 {
+        std::io::Write::write_all(&mut enc, &[0; 1 << 20]).unwrap();
+    }
+    std::fs::write(&bomb, enc.finish().unwrap()).unwrap();
+    assert_short_clean_error(&train(&data), &[s(&bomb), "has more data than its header promises (60 bytes for 60)"]);
+    std::fs::remove_file(&bomb).unwrap();
+    // A sparse 4 GiB raw file behind a valid header.
+    write_dataset(&data, 60, 28, 28);
+    let images = data.join("train-images-idx3-ubyte");
+    std::fs::File::options().write(true).open(&images).unwrap().set_len(4 << 30).unwrap();
+    assert_short_clean_error(&train(&data), &[s(&images), "has more data than its header promises"]);
+    // A FIFO and a symlink to /dev/zero in place of the images.
+    std::fs::remove_file(&images).unwrap();
+    if fifo(&images) {
+        assert_short_clean_error(&train(&data), &[s(&images), "a FIFO, not a regular file"]);
+        std::fs::remove_file(&images).unwrap();
+    }
+    if Path::new("/dev/zero").exists() {
+        std::os::unix::fs::symlink("/dev/zero", &images).unwrap();
+        assert_short_clean_error(&train(&data), &[s(&images), "a character device"]);
+        std::fs::remove_file(&images).unwrap();
+    }
+    // Labels of 10 or more have their own hint, not the one for truncated files.
+    write_dataset(&data, 60, 28, 28);
+    let mut bad = vec![1u8; 60];
+    bad[5] = 200;
+    std::fs::write(&labels, idx::encode_labels(&bad)).unwrap();
+    let err = assert_clean_error(&train(&data), &[s(&labels), "label 200 at index 5 is not a digit 0-9", "hint:"]);
+    assert!(!err.contains("truncated") && !err.contains("git checkout"), "{err}");
+}
+
+#[test]
+fn hostile_checkpoints_are_clear_errors_with_a_checkpoint_hint() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("run");
+    run_ok(&quick("1", "1", &run, &[]));
+    let ck = run.join("checkpoint.safetensors");
+    let good = std::fs::read(&ck).unwrap();
+    let resume = || elu_lab(&["train", "--resume", s(&run)]);
+    // Non-finite weights: named as such, not as a loss that became NaN during training.
+    let (model, mut state) = checkpoint_of(&run);
+    state.params[3] = f32::NAN;
+    checkpoint::save_checkpoint(&ck, &model, &state).unwrap();
+    let err = assert_clean_error(&resume(), &[s(&ck), "checkpoint holds a non-finite weight in tensor conv2d.kernel"]);
+    assert!(!err.contains("became") && !err.contains("at epoch"), "{err}");
+    assert!(!err.contains("git checkout data/mnist") && err.contains("hint:"), "{err}");
+    // Garbage: the checkpoint hint too, not the IDX one.
+    std::fs::write(&ck, b"not a checkpoint").unwrap();
+    let err = assert_clean_error(&resume(), &[s(&ck), "not a valid safetensors file"]);
+    assert!(!err.contains("git checkout data/mnist"), "{err}");
+    // A symlink to /dev/zero and a FIFO: refused unread.
+    std::fs::remove_file(&ck).unwrap();
+    if Path::new("/dev/zero").exists() {
+        std::os::unix::fs::symlink("/dev/zero", &ck).unwrap();
+        assert_short_clean_error(&resume(), &[s(&ck), "a character device, not a regular file"]);
+        std::fs::remove_file(&ck).unwrap();
+    }
+    if fifo(&ck) {
+        assert_short_clean_error(&resume(), &[s(&ck), "a FIFO, not a regular file"]);
+        std::fs::remove_file(&ck).unwrap();
+    }
+    // Restored, it resumes.
+    std::fs::write(&ck, &good).unwrap();
+    run_ok(&["train", "--resume", s(&run)].map(String::from));
+}

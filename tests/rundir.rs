@@ -131,3 +131,22 @@ fn resume_refuses_changed_data_and_finds_relative_data_from_anywhere() {
     let o = elu_lab(&["train", "--resume", s(&run), "--verbose", "0"]);
     assert!(o.status.success(), "{:?}", text(&o));
 }
+
+#[test]
+fn a_second_interrupt_ends_at_once_leaving_no_temporary_files() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("run");
+    let mut child = spawn(&quick(s(&run), "40", &["--diagnostics"]));
+    wait_until(&mut child, "one epoch", || csv_rows(&run) >= 1);
+    signal(&child, "-INT");
+    signal(&child, "-INT");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{:?}", text(&o));
+    for e in std::fs::read_dir(&run).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".tmp") && !name.ends_with(".tmp.png"), "temporary file left: {name}");
+    }
+    // The run resumes from its last checkpoint.
+    let o = elu_lab(&["train", "--resume", s(&run), "--verbose", "0"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+}

@@ -77,6 +77,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let msg = format!("must be smaller than the {n_train} training images the benchmark cycles through, got {bs}");
         return Err(elu_lab::Error::config("--batch-size", msg).into());
     }
+    // The engine is sized for the batch and the threads: check that they fit in memory first.
+    model.check_memory(bs, threads)?;
     // FLOPs counted the direct way (the figure the references are compared by), and those the
     // engine actually performs (fewer: Winograd convolutions, skipped pooled-away outputs).
     let (fwd_macs, bwd_macs) = model.macs_per_sample();

@@ -282,13 +282,21 @@ impl TrainArgs {
 }
 
 /// Ctrl-C and SIGTERM raise the returned flag (the fit loop stops after the current batch);
-/// a second signal ends the process at once.
+/// a second signal removes the temporary files of writes in progress and ends the process with
+/// status 130. The signals are handled on a thread of their own, where cleaning up is safe.
 pub(super) fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
     let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&flag))?;
-        signal_hook::flag::register(sig, Arc::clone(&flag))?;
-    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let raised = Arc::clone(&flag);
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if raised.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                elu_lab::report::remove_temp_files_in_progress();
+                std::process::exit(130);
+            }
+        }
+    });
     Ok(flag)
 }
 

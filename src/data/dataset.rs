@@ -29,8 +29,8 @@ fn first_bad_label(labels: &[u8]) -> Option<(usize, u8)> {
 impl Dataset {
     /// A dataset of `labels.len()` images of `rows` x `cols` bytes each, stored image after image.
     ///
-    /// Fails with [`Error::DataMismatch`] if `images.len()` is not `labels.len() * rows * cols`,
-    /// if the image size is zero, or if a label is 10 or more.
+    /// Fails with [`Error::DataMismatch`] if `images.len()` is not `labels.len() * rows * cols`
+    /// or if the image size is zero, and with [`Error::Label`] if a label is 10 or more.
     pub fn new(images: Vec<u8>, labels: Vec<u8>, rows: usize, cols: usize) -> Result<Dataset> {
         if rows == 0 || cols == 0 {
             return Err(Error::DataMismatch { msg: format!("image size {rows}x{cols} is empty") });
@@ -45,10 +45,8 @@ impl Dataset {
                 ),
             });
         }
-        if let Some((i, value)) = first_bad_label(&labels) {
-            return Err(Error::DataMismatch {
-                msg: format!("label {value} at index {i} is not a digit 0-{}", NUM_CLASSES - 1),
-            });
+        if let Some((index, value)) = first_bad_label(&labels) {
+            return Err(Error::Label { path: None, index, value, classes: NUM_CLASSES });
         }
         Ok(Dataset { images, labels, rows, cols })
     }
@@ -222,7 +220,9 @@ const FILES: [(&str, &str); 4] = [
 /// Finds the file for `canonical` (or its dot spelling `alt`) in `dir`, preferring `.gz`.
 fn find_file(dir: &Path, canonical: &str, alt: &str) -> Result<PathBuf> {
     let candidates = [format!("{canonical}.gz"), format!("{alt}.gz"), canonical.to_string(), alt.to_string()];
-    candidates.iter().map(|name| dir.join(name)).find(|p| p.is_file()).ok_or_else(|| {
+    // The first that exists, whatever it is: reading refuses what is not a regular file (a FIFO,
+    // a device), which then gets its own error rather than "no file".
+    candidates.iter().map(|name| dir.join(name)).find(|p| p.metadata().is_ok()).ok_or_else(|| {
         Error::read(
             &dir.join(&candidates[0]),
             io::Error::new(
@@ -280,11 +280,8 @@ fn load_pair(images: (&Path, &str), labels: (&Path, &str), verify: bool) -> Resu
             format!("has {} labels but {} has {} images", lab.len(), images.0.display(), img.count),
         ));
     }
-    if let Some((i, value)) = first_bad_label(&lab) {
-        return Err(Error::corrupt(
-            labels.0,
-            format!("label {value} at index {i} is not a digit 0-{}", NUM_CLASSES - 1),
-        ));
+    if let Some((index, value)) = first_bad_label(&lab) {
+        return Err(Error::Label { path: Some(labels.0.to_path_buf()), index, value, classes: NUM_CLASSES });
     }
     Ok((img, lab))
 }
@@ -429,8 +426,10 @@ mod tests {
 
     #[test]
     fn labels_of_ten_or_more_are_rejected() {
-        let msg = mismatch_msg(Dataset::new(vec![0; 4], vec![9, 3, 10, 200], 1, 1).unwrap_err());
-        assert!(msg.contains("label 10 at index 2"), "{msg}");
+        let err = Dataset::new(vec![0; 4], vec![9, 3, 10, 200], 1, 1).unwrap_err();
+        assert!(matches!(err, Error::Label { path: None, index: 2, value: 10, classes: 10 }), "{err:?}");
+        assert_eq!(err.to_string(), "label 10 at index 2 is not a digit 0-9");
+        assert!(err.hint().is_some_and(|h| h.contains("class") && !h.contains("truncated")), "{:?}", err.hint());
         assert!(Dataset::new(vec![0; 2], vec![0, 9], 1, 1).is_ok());
     }
 
@@ -642,14 +641,15 @@ mod tests {
     }
 
     #[test]
-    fn bad_label_in_file_is_corrupt() {
+    fn bad_label_in_file_is_a_label_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         write_fixture(dir.path(), false, true);
         put(dir.path(), "t10k-labels-idx1-ubyte", &idx::encode_labels(&[0, 1, 2, 10, 4]), true);
         let err = load_dir(dir.path(), false).unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, Error::Corrupt { .. }), "{text}");
+        assert!(matches!(err, Error::Label { index: 3, value: 10, .. }), "{text}");
         assert!(text.contains("t10k-labels-idx1-ubyte.gz: label 10 at index 3"), "{text}");
+        assert!(!err.hint().unwrap_or_default().contains("truncated"), "{:?}", err.hint());
     }
 
     #[test]

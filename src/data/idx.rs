@@ -3,7 +3,7 @@
 //! Layout: a big-endian `u32` magic number (2051 for images, 2049 for labels), a big-endian `u32`
 //! count, for images also `u32` rows and `u32` cols, then the `u8` payload in row-major order.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -20,8 +20,9 @@ pub const LABELS_HEADER_LEN: usize = 8;
 /// The first two bytes of every gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Largest plausible deflate expansion ratio, to bound the capacity taken from a gzip trailer.
-const MAX_DEFLATE_RATIO: usize = 1100;
+/// Most bytes reserved for a payload before any of it has arrived (the bundled training images,
+/// 47 MB, fit; larger payloads grow the buffer as they are read).
+const INITIAL_CAPACITY: usize = 64 << 20;
 
 /// The content of an IDX image file: `count` images of `rows` x `cols` bytes each.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,36 +37,108 @@ pub struct IdxImages {
     pub pixels: Vec<u8>,
 }
 
-/// Reads `path`, gunzipping the content if it starts with the gzip magic bytes `1f 8b`.
+/// Reads the IDX file `path`, gunzipping the content if it starts with the gzip magic bytes
+/// `1f 8b`, and returns its (decompressed) bytes: header and payload.
 ///
-/// Whether a file is gzipped is decided by its content, not its name. A missing or unreadable
+/// Whether a file is gzipped is decided by its content, not its name. The file must be a regular
+/// file (or a symlink to one; [`Error::InputFile`] otherwise). Memory is bounded by what the
+/// header promises, whatever the file holds: the header is read first, the payload size it
+/// promises (`count * rows * cols` bytes for images, `count` for labels) is computed with checked
+/// arithmetic and must fit in the available memory, and then exactly that many bytes are read or
+/// decompressed. More data than that is [`Error::Corrupt`] ("has more data than its header
+/// promises"), so a gzip bomb is never expanded past the header's size. A file whose magic number
+/// is neither IDX images nor labels is returned up to its first 16 bytes, enough for
+/// [`parse_images`] and [`parse_labels`] to name the wrong magic number. A missing or unreadable
 /// file is [`Error::Read`]; a truncated or damaged gzip stream is [`Error::Corrupt`].
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::read(path, e))?;
-    if raw.starts_with(&GZIP_MAGIC) {
-        gunzip(&raw, path)
+    let (file, _) = crate::limits::open_regular(path, u64::MAX, "data file")?;
+    let mut raw = std::io::BufReader::new(file);
+    let gzipped = raw.fill_buf().map_err(|e| Error::read(path, e))?.starts_with(&GZIP_MAGIC);
+    if gzipped {
+        let gz = flate2::bufread::GzDecoder::new(raw);
+        read_promised(gz, path).map_err(|e| match e {
+            ReadError::Io(e) => Error::corrupt(path, format!("truncated or damaged gzip data ({e})")),
+            ReadError::Lib(e) => e,
+        })
     } else {
-        Ok(raw)
+        read_promised(raw, path).map_err(|e| match e {
+            ReadError::Io(e) => Error::read(path, e),
+            ReadError::Lib(e) => e,
+        })
     }
 }
 
-/// Decompresses the gzip stream `raw`, read from `path`.
-fn gunzip(raw: &[u8], path: &Path) -> Result<Vec<u8>> {
-    // The trailer's ISIZE is the decompressed size modulo 2^32: a good capacity hint, bounded so
-    // that a damaged trailer cannot make us reserve an absurd amount of memory.
-    let hint = match raw.len() {
-        n if n >= 18 => {
-            let mut isize = [0u8; 4];
-            isize.copy_from_slice(&raw[n - 4..]);
-            (u32::from_le_bytes(isize) as usize).min(n.saturating_mul(MAX_DEFLATE_RATIO))
+/// A failure of [`read_promised`]: of the reader (its meaning depends on the reader), or one
+/// already described.
+enum ReadError {
+    Io(std::io::Error),
+    Lib(Error),
+}
+
+impl From<std::io::Error> for ReadError {
+    fn from(e: std::io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
+
+/// Reads the header of the IDX content of `r`, then exactly the payload it promises (see
+/// [`read_file`]).
+fn read_promised(mut r: impl Read, path: &Path) -> std::result::Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::with_capacity(IMAGES_HEADER_LEN);
+    (&mut r).take(4).read_to_end(&mut bytes)?;
+    let header_len = match (bytes.len() == 4).then(|| be_u32(&bytes, 0) as u32) {
+        Some(IMAGES_MAGIC) => IMAGES_HEADER_LEN,
+        Some(LABELS_MAGIC) => LABELS_HEADER_LEN,
+        // Not IDX (or too short to tell): the parsers say so from these bytes.
+        _ => {
+            (&mut r).take((IMAGES_HEADER_LEN - bytes.len()) as u64).read_to_end(&mut bytes)?;
+            return Ok(bytes);
         }
-        _ => 0,
     };
-    let mut out = Vec::with_capacity(hint);
-    flate2::bufread::GzDecoder::new(raw)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::corrupt(path, format!("truncated or damaged gzip data ({e})")))?;
-    Ok(out)
+    (&mut r).take((header_len - 4) as u64).read_to_end(&mut bytes)?;
+    if bytes.len() < header_len {
+        return Ok(bytes); // a truncated header, which the parsers report
+    }
+    let dims: Vec<usize> = (4..header_len).step_by(4).map(|at| be_u32(&bytes, at)).collect();
+    let promised = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    let shown = dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+    let Some(promised) = promised.filter(|&n| n.checked_add(header_len).is_some()) else {
+        return Err(ReadError::Lib(Error::corrupt(
+            path,
+            format!("header dimensions {shown} overflow the addressable size"),
+        )));
+    };
+    let available = crate::limits::available_memory();
+    if promised as u64 > available {
+        return Err(ReadError::Lib(Error::InputFile {
+            path: path.to_path_buf(),
+            msg: format!(
+                "header promises {promised} bytes of data ({shown}), more than the {} of memory available",
+                crate::limits::human_bytes(available)
+            ),
+        }));
+    }
+    // The header's word is not trusted with an allocation: the vector grows as data arrives.
+    bytes.reserve_exact(promised.min(INITIAL_CAPACITY));
+    (&mut r).take(promised as u64).read_to_end(&mut bytes)?;
+    if bytes.len() - header_len == promised {
+        // One more byte would be more than promised (and reading to the end checks a gzip CRC).
+        let mut extra = [0u8; 1];
+        let more = loop {
+            match r.read(&mut extra) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if more > 0 {
+            return Err(ReadError::Lib(Error::corrupt(
+                path,
+                format!("has more data than its header promises ({promised} bytes for {shown})"),
+            )));
+        }
+    }
+    Ok(bytes)
 }
 
 /// Reads the big-endian `u32` at byte `offset` of `bytes` (the caller checked the length).
@@ -384,6 +457,69 @@ mod tests {
         bad[mid] ^= 0x55;
         std::fs::write(&path, &bad).unwrap();
         assert!(corrupt_msg(read_file(&path).unwrap_err()).contains("gzip"));
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_not_expanded_past_what_its_header_promises() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb-idx1-ubyte.gz");
+        // A header promising 1,000 labels, then 64 MiB of zeros: a 64 KB file.
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&encode_labels(&[0; 1000])).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            enc.write_all(&zeros).unwrap();
+        }
+        std::fs::write(&path, enc.finish().unwrap()).unwrap();
+        let msg = corrupt_msg(read_file(&path).unwrap_err());
+        assert!(msg.contains("has more data than its header promises (1000 bytes for 1000)"), "{msg}");
+        // The same for a raw file with trailing data.
+        let raw = dir.path().join("long-idx3-ubyte");
+        let mut bytes = encode_images(2, 2, 2, &[1; 8]);
+        bytes.extend_from_slice(&[0; 4096]);
+        std::fs::write(&raw, &bytes).unwrap();
+        let msg = corrupt_msg(read_images(&raw).unwrap_err());
+        assert!(msg.contains("has more data than its header promises (8 bytes for 2x2x2)"), "{msg}");
+    }
+
+    #[test]
+    fn a_header_promising_more_than_memory_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge-idx3-ubyte");
+        // 2^32-1 images of 2^16-1 x 2^16-1: about 2^64 bytes, more than any memory.
+        let max = u32::MAX as usize;
+        std::fs::write(&path, encode_images(max, 65_535, 65_535, &[0; 64])).unwrap();
+        match read_images(&path).unwrap_err() {
+            Error::InputFile { msg, .. } => {
+                assert!(msg.contains("more than the") && msg.contains("available"), "{msg}")
+            }
+            Error::Corrupt { msg, .. } => assert!(msg.contains("overflow"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&path, encode_images(max, max, max, &[0; 64])).unwrap();
+        assert!(corrupt_msg(read_images(&path).unwrap_err()).contains("overflow"));
+    }
+
+    #[test]
+    fn devices_and_fifos_are_refused_not_read() {
+        if std::path::Path::new("/dev/zero").exists() {
+            assert!(matches!(read_images(Path::new("/dev/zero")), Err(Error::InputFile { .. })));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("train-images-idx3-ubyte");
+        if std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+            let err = read_images(&fifo).unwrap_err().to_string();
+            assert!(err.contains("FIFO"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_content_is_read_only_as_far_as_the_magic_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("page.html");
+        std::fs::write(&path, "<html>".repeat(10_000)).unwrap();
+        assert_eq!(read_file(&path).unwrap().len(), 16);
+        assert!(corrupt_msg(read_images(&path).unwrap_err()).contains("wrong magic number"));
     }
 
     #[test]

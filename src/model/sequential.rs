@@ -1,7 +1,9 @@
 //! A Sequential model: layers with shapes checked at build time and one flat parameter buffer.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
+use super::exec::SLICE;
 use super::spec::{ActivationArg, LayerSpec, ModelSpec};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
@@ -10,6 +12,7 @@ use crate::layers::dense::DenseConfig;
 use crate::layers::{
     activation, keras_snake_case, Conv2d, Dense, Dropout, Flatten, Layer, LayerKind, MaxPool2d, Shape, Softmax,
 };
+use crate::limits::{self, available_memory, MAX_LAYERS};
 use crate::rng::{Rng, Stream};
 
 /// Largest number of values one sample may have at any layer's output (2^28: 1 GiB of `f32`
@@ -36,6 +39,12 @@ fn spec_param_count(spec: &LayerSpec, shape: Shape) -> Option<usize> {
     }
 }
 
+/// Copies of the parameters that training holds at its peak, besides one gradient per slice:
+/// the weights, the batch gradient, Adam's two moments and early stopping's best weights (5);
+/// the copies of the weights, moments and best weights handed to a checkpoint (4); and, while
+/// a checkpoint is written, those tensors as bytes and the serialised file (8).
+pub const TRAINING_PARAM_COPIES: u64 = 17;
+
 /// A stack of layers. Parameters live outside, in one flat buffer: layer `i` owns
 /// `params[model.param_range(i)]`, and gradients and optimiser moments share that layout.
 #[derive(Debug)]
@@ -44,12 +53,14 @@ pub struct Sequential {
     layers: Vec<Box<dyn Layer>>,
     names: Vec<String>,
     ranges: Vec<Range<usize>>,
+    /// Layers so far per Keras base name (the next `conv2d` is `conv2d_{count}`).
+    name_counts: HashMap<&'static str, usize>,
 }
 
 impl Sequential {
     /// An empty model taking inputs of `input` shape.
     pub fn new(input: Shape) -> Self {
-        Sequential { input, layers: Vec::new(), names: Vec::new(), ranges: Vec::new() }
+        Sequential { input, layers: Vec::new(), names: Vec::new(), ranges: Vec::new(), name_counts: HashMap::new() }
     }
 
     /// Builds every layer of a model file, in order.
@@ -65,6 +76,12 @@ impl Sequential {
             return Err(Error::config(
                 "input_shape",
                 format!("{:?} has more than {MAX_VALUES_PER_SAMPLE} values per image", spec.input_shape),
+            ));
+        }
+        if spec.layers.len() > MAX_LAYERS {
+            return Err(Error::config(
+                "layers",
+                format!("the model has {} layers, more than the {MAX_LAYERS} allowed", spec.layers.len()),
             ));
         }
         spec.layers.iter().cloned().try_fold(Sequential::new(Shape::new(h, w, c)), Sequential::add)
@@ -147,8 +164,10 @@ impl Sequential {
         self.ranges.push(start..start + layer.param_count());
         let class = layer.kind().keras_class();
         let base = keras_snake_case(class);
-        let seen = self.layers.iter().filter(|l| l.kind().keras_class() == class).count();
-        self.names.push(if seen == 0 { base.to_string() } else { format!("{base}_{seen}") });
+        // Counted as layers are added (not by scanning them), so building is linear in depth.
+        let seen = self.name_counts.entry(class).or_insert(0);
+        self.names.push(if *seen == 0 { base } else { format!("{base}_{seen}") });
+        *seen += 1;
         self.layers.push(layer);
     }
 
@@ -192,7 +211,71 @@ impl Sequential {
         params
     }
 
-    /// Checks that the model can be trained with categorical cross-entropy on `classes` classes.
+    /// Bytes of memory that training this model needs at least, on batches of `batch_size` with
+    /// `workers` threads: [`TRAINING_PARAM_COPIES`] copies of the parameters plus one gradient
+    /// per slice of [`SLICE`] samples, and one workspace per worker (at most one per slice):
+    /// every layer's output and scratch for a slice, and two gradient buffers of the widest
+    /// layer. The dataset is not counted (its reader checks it against the memory available).
+    pub fn training_bytes(&self, batch_size: usize, workers: usize) -> u64 {
+        self.memory_by_layer(batch_size, workers).last().map_or(0, |&b| u64::try_from(b).unwrap_or(u64::MAX))
+    }
+
+    /// Checks [`Sequential::training_bytes`] against the memory available now
+    /// ([`crate::limits::available_memory`]) before anything is allocated: [`Error::Memory`]
+    /// names the first layer at which the running total exceeds it.
+    pub fn check_memory(&self, batch_size: usize, workers: usize) -> Result<()> {
+        self.check_memory_within(batch_size, workers, available_memory())
+    }
+
+    fn check_memory_within(&self, batch_size: usize, workers: usize, available: u64) -> Result<()> {
+        let totals = self.memory_by_layer(batch_size, workers);
+        let Some(index) = totals.iter().position(|&b| b > u128::from(available)) else { return Ok(()) };
+        let total = u64::try_from(totals[totals.len() - 1]).unwrap_or(u64::MAX);
+        let up_to = u64::try_from(totals[index]).unwrap_or(u64::MAX);
+        Err(Error::Memory {
+            index,
+            layer: self.names[index].clone(),
+            msg: format!(
+                "training needs {} of memory up to this layer ({} for the whole model, with batches of {batch_size} \
+                 on {workers} thread{}), more than the {} available",
+                limits::human_bytes(up_to),
+                limits::human_bytes(total),
+                if workers == 1 { "" } else { "s" },
+                limits::human_bytes(available)
+            ),
+        })
+    }
+
+    /// The running total of [`Sequential::training_bytes`] after each layer (exact, in `u128`,
+    /// so that no size can overflow).
+    fn memory_by_layer(&self, batch_size: usize, workers: usize) -> Vec<u128> {
+        let slices = batch_size.div_ceil(SLICE).max(1) as u128;
+        let workers = workers.clamp(1, slices as usize) as u128;
+        let (floats, slice) = (4u128, SLICE as u128);
+        let copies = TRAINING_PARAM_COPIES as u128 + slices;
+        let mut activations = slice * self.input.len() as u128;
+        let mut widest = self.input.len() as u128;
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                // Layers within the size limits have no overflowing sizes, but their scratch for
+                // a slice may exceed usize (im2col of a huge kernel on a huge image).
+                let scratch = match l.scratch_len().checked_mul(SLICE) {
+                    Some(_) => l.scratch_for(SLICE) as u128,
+                    None => l.scratch_len() as u128 * slice,
+                };
+                activations += slice * l.out_shape().len() as u128 + scratch;
+                widest = widest.max(l.out_shape().len() as u128);
+                let params = self.ranges[i].end as u128;
+                floats * (copies * params + workers * (activations + 2 * slice * widest))
+            })
+            .collect()
+    }
+
+    /// Checks that the model can be trained with categorical cross-entropy on `classes` classes,
+    /// and that the least memory training it needs (batches of one slice, one thread; see
+    /// [`Sequential::check_memory`]) is available.
     pub fn check_trainable(&self, classes: usize) -> Result<()> {
         let last = self.layers.last().ok_or_else(|| Error::config("model", "has no layers"))?;
         if last.kind() != LayerKind::Softmax {
@@ -210,7 +293,7 @@ impl Sequential {
                 msg: format!("the model outputs {} values per image but the data has {classes} classes", out.len()),
             });
         }
-        Ok(())
+        self.check_memory(SLICE, 1)
     }
 
     /// Multiply-adds per sample: (forward, backward), the first layer's input gradient excluded.
@@ -337,6 +420,71 @@ mod tests {
         // Just inside the limits still builds.
         let spec = ModelSpec { input_shape: [1, 1, 1 << 14], layers: vec![dense(1 << 14)] };
         assert_eq!(Sequential::from_spec(&spec).unwrap().param_count(), (1 << 28) + (1 << 14));
+    }
+
+    fn relus(n: usize) -> ModelSpec {
+        ModelSpec { input_shape: [2, 2, 1], layers: vec![LayerSpec::Activation(Activation::Relu); n] }
+    }
+
+    #[test]
+    fn deep_models_are_named_like_keras_and_capped() {
+        let m = Sequential::from_spec(&relus(MAX_LAYERS)).unwrap();
+        assert_eq!(m.names()[0], "re_lu");
+        assert_eq!(m.names()[MAX_LAYERS - 1], format!("re_lu_{}", MAX_LAYERS - 1));
+        let err = Sequential::from_spec(&relus(MAX_LAYERS + 1)).unwrap_err().to_string();
+        assert!(err.contains("more than the 1000 allowed"), "{err}");
+    }
+
+    #[test]
+    fn training_memory_counts_parameters_per_slice_and_workspaces_per_thread() {
+        let m = Sequential::from_spec(&ModelSpec::article()).unwrap();
+        let one = m.training_bytes(SLICE, 1);
+        let p = m.param_count() as u64 * 4;
+        // One more slice adds a gradient; a second thread adds a workspace.
+        assert_eq!(m.training_bytes(2 * SLICE, 1) - one, p);
+        let workspace = m.training_bytes(2 * SLICE, 2) - m.training_bytes(2 * SLICE, 1);
+        assert_eq!(one, (TRAINING_PARAM_COPIES + 1) * p + workspace);
+        // A thread without a slice to run has no workspace.
+        assert_eq!(m.training_bytes(SLICE, 8), one);
+        // The article's model trains in well under 100 MB.
+        assert!(one < 100_000_000 && workspace > 64 * 26 * 26 * 32 * 4, "{one} {workspace}");
+        m.check_memory_within(250, 2, 1 << 30).unwrap();
+    }
+
+    #[test]
+    fn a_model_that_needs_more_memory_than_available_names_the_layer() {
+        let mut spec = ModelSpec::article();
+        spec.layers.truncate(2);
+        if let LayerSpec::Conv2d { filters, .. } = &mut spec.layers[0] {
+            *filters = 300_000;
+        }
+        let m = Sequential::from_spec(&spec).unwrap();
+        // The 26x26x300,000 outputs of 64 samples are 51.9 GB, the ELU's as many, and the two
+        // gradient buffers twice that: 156 GB up to the convolution, 208 GB in all.
+        assert!(m.training_bytes(SLICE, 1) > 2 * 51_916_800_000);
+        let err = m.check_memory_within(SLICE, 1, 8_000_000_000).unwrap_err();
+        assert!(matches!(err, Error::Memory { index: 0, .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("layer 0 (conv2d): training needs") && text.contains("more than the 8.0 GB"),
+            "{text}"
+        );
+        let err = m.check_memory_within(SLICE, 1, 180_000_000_000).unwrap_err();
+        assert!(matches!(err, Error::Memory { index: 1, .. }), "{err:?}");
+        assert!(err.hint().is_some_and(|h| h.contains("fewer filters")));
+        // Sizes beyond usize (an im2col of a huge kernel) are counted, not wrapped.
+        let conv = LayerSpec::Conv2d {
+            filters: 1,
+            kernel_size: [1 << 14, 1 << 14],
+            strides: [1, 1],
+            padding: crate::layers::Padding::Same,
+            use_bias: false,
+            kernel_initializer: crate::init::Init::Zeros,
+            activation: None,
+        };
+        let m = Sequential::from_spec(&ModelSpec { input_shape: [1 << 14, 1 << 14, 1], layers: vec![conv] }).unwrap();
+        assert_eq!(m.training_bytes(SLICE, 1), u64::MAX);
+        assert!(matches!(m.check_memory(SLICE, 1), Err(Error::Memory { index: 0, .. })));
     }
 
     #[test]

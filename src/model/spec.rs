@@ -9,6 +9,11 @@ use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layers::{LayerKind, Padding};
+use crate::limits::{excerpt, excerpt_to, MAX_CONFIG_BYTES, MAX_LAYERS};
+
+/// Most values, tables and lines a model file may have (see [`ModelSpec::parse`]): 100 per
+/// layer, far more than any layer needs, and few enough to parse in well under 100 MB.
+pub const MAX_MODEL_ITEMS: usize = 100 * MAX_LAYERS;
 
 fn default_strides() -> [usize; 2] {
     [1, 1]
@@ -221,7 +226,7 @@ fn check_layer_tables(table: &toml::Table, path: &Path) -> Result<()> {
         let allowed: Vec<String> = match Activation::from_name(kind) {
             Ok(default) => {
                 Activation::deserialize(toml::Value::Table(layer.clone()))
-                    .map_err(|e| error(format!("layer {i} ({kind}): {}", e.to_string().trim())))?;
+                    .map_err(|e| error(format!("layer {i} ({kind}): {}", excerpt(e.to_string().trim()))))?;
                 match toml::Value::try_from(default) {
                     Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
                     _ => continue,
@@ -232,7 +237,8 @@ fn check_layer_tables(table: &toml::Table, path: &Path) -> Result<()> {
             Err(_) => {
                 let known: Vec<_> = OTHER_LAYER_TYPES.into_iter().chain(Activation::names()).collect();
                 return Err(error(format!(
-                    "layer {i}: unknown layer type `{kind}`; expected one of {}",
+                    "layer {i}: unknown layer type `{}`; expected one of {}",
+                    excerpt(kind),
                     known.join(", ")
                 )));
             }
@@ -244,10 +250,33 @@ fn check_layer_tables(table: &toml::Table, path: &Path) -> Result<()> {
             } else {
                 format!("a {kind} layer has {}", settings.join(", "))
             };
-            return Err(error(format!("layer {i} ({kind}): unknown field `{key}`; {expected}")));
+            return Err(error(format!("layer {i} ({kind}): unknown field `{}`; {expected}", excerpt(key))));
         }
     }
     Ok(())
+}
+
+/// A TOML error as "TOML parse error at line L, column C: MESSAGE", then an excerpt of the
+/// offending line around the column: the error's own text quotes the whole line, which may be
+/// megabytes long. The message itself (which may quote a value) is cut to an excerpt too.
+fn toml_error_text(e: &toml::de::Error, text: &str) -> String {
+    let message = excerpt(e.message().trim());
+    let Some(span) = e.span() else { return format!("TOML parse error: {message}") };
+    let at = char_floor(text, span.start);
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line_no = text[..at].matches('\n').count() + 1;
+    let column = text[line_start..at].chars().count() + 1;
+    // Up to 60 characters either side of the error, marked where the line was cut.
+    let before: String = text[line_start..at].chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+    let cut_before = if before.len() < at - line_start { "…" } else { "" };
+    let after = excerpt_to(&text[at..line_end], 60);
+    format!("TOML parse error at line {line_no}, column {column}: {message}\n  | {cut_before}{before}{after}")
+}
+
+/// The largest character boundary of `text` at or before byte `i`.
+fn char_floor(text: &str, i: usize) -> usize {
+    (0..=i.min(text.len())).rev().find(|&k| text.is_char_boundary(k)).unwrap_or(0)
 }
 
 /// What `--activation`, `--alpha`, `--negative-slope`, `--init` and `--dropout` change in a
@@ -275,21 +304,45 @@ impl ModelSpec {
     }
 
     /// Parses a model file's text; `path` names it in errors.
+    ///
+    /// Text over [`MAX_CONFIG_BYTES`] and models of more than [`MAX_LAYERS`] layers are refused;
+    /// error messages quote at most a short excerpt of the text.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let file_error =
-            |e: toml::de::Error| Error::ModelFile { path: path.to_path_buf(), msg: e.to_string().trim().to_string() };
-        let table: toml::Table = toml::from_str(text).map_err(file_error)?;
+        let file_error = |msg: String| Error::ModelFile { path: path.to_path_buf(), msg };
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(file_error(format!(
+                "the model file is {} bytes, more than the {MAX_CONFIG_BYTES} bytes allowed",
+                text.len()
+            )));
+        }
+        // The TOML parser keeps about a kilobyte per value or table: bound their number before
+        // parsing (counting the characters that separate them, also where they are quoted).
+        let items = text.bytes().filter(|b| b",=[{\n".contains(b)).count();
+        if items > MAX_MODEL_ITEMS {
+            return Err(file_error(format!(
+                "the model file has {items} values, tables or lines (counting `,` `=` `[` `{{` and line breaks), \
+                 more than the {MAX_MODEL_ITEMS} that a model of at most {MAX_LAYERS} layers needs"
+            )));
+        }
+        let table: toml::Table = toml::from_str(text).map_err(|e| file_error(toml_error_text(&e, text)))?;
         check_layer_tables(&table, path)?;
-        let spec: ModelSpec = toml::from_str(text).map_err(file_error)?;
+        let spec: ModelSpec = toml::from_str(text).map_err(|e| file_error(toml_error_text(&e, text)))?;
         if spec.layers.is_empty() {
-            return Err(Error::ModelFile { path: path.to_path_buf(), msg: "the model has no layers".into() });
+            return Err(file_error("the model has no layers".into()));
+        }
+        if spec.layers.len() > MAX_LAYERS {
+            return Err(file_error(format!(
+                "the model has {} layers, more than the {MAX_LAYERS} allowed",
+                spec.layers.len()
+            )));
         }
         Ok(spec)
     }
 
-    /// Reads and parses a model file.
+    /// Reads and parses a model file: a regular file (or a symlink to one) of at most
+    /// [`MAX_CONFIG_BYTES`], checked before it is read.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        let text = crate::limits::read_config_text(path, "model file")?;
         Self::parse(&text, path)
     }
 
@@ -513,6 +566,47 @@ mod tests {
         let spec = ModelSpec::parse(text, Path::new("x")).unwrap();
         let types: Vec<_> = spec.layers.iter().map(LayerSpec::type_name).collect();
         assert_eq!(types, OTHER_LAYER_TYPES);
+    }
+
+    #[test]
+    fn errors_quote_an_excerpt_of_a_long_line_not_all_of_it() {
+        let p = Path::new("m.toml");
+        let long = format!("input_shape = [28, 28, 1] {}\n", "x".repeat(1_000_000));
+        let err = ModelSpec::parse(&long, p).unwrap_err().to_string();
+        assert!(err.len() < 1000, "{} bytes: {}", err.len(), &err[..1000.min(err.len())]);
+        assert!(err.contains("TOML parse error at line 1, column 27"), "{err}");
+        let value = format!("input_shape=[28,28,1]\n[[layers]]\ntype='{}'\n", "q".repeat(100_000));
+        let err = ModelSpec::parse(&value, p).unwrap_err().to_string();
+        let head = &err[..err.len().min(1000)];
+        assert!(err.len() < 1000 && err.contains("layer 0: unknown layer type") && err.contains('…'), "{head}");
+        // Multi-byte characters are cut on their boundaries.
+        let err = ModelSpec::parse(&format!("input_shape = é{}", "é".repeat(500)), p).unwrap_err().to_string();
+        assert!(err.contains("column 15"), "{err}");
+    }
+
+    #[test]
+    fn too_many_layers_and_too_much_text_are_refused() {
+        let p = Path::new("m.toml");
+        let layers = "[[layers]]\ntype = \"relu\"\n".repeat(MAX_LAYERS + 1);
+        let many = format!("input_shape = [2, 2, 1]\n{}", "[[layers]]\ntype = \"relu\"\n".repeat(MAX_LAYERS * 30));
+        let err = ModelSpec::parse(&many, p).unwrap_err().to_string();
+        assert!(err.contains("values, tables or lines") && err.contains("more than the 100000"), "{err}");
+        let long_array = format!("input_shape = [{}1]\n", "1,".repeat(MAX_MODEL_ITEMS));
+        assert!(ModelSpec::parse(&long_array, p).unwrap_err().to_string().contains("more than the 100000"));
+        let err = ModelSpec::parse(&format!("input_shape = [2, 2, 1]\n{layers}"), p).unwrap_err().to_string();
+        assert!(err.contains(&format!("{} layers, more than the {MAX_LAYERS} allowed", MAX_LAYERS + 1)), "{err}");
+        let text = " ".repeat(MAX_CONFIG_BYTES as usize + 1);
+        assert!(ModelSpec::parse(&text, p).unwrap_err().to_string().contains("bytes allowed"));
+    }
+
+    #[test]
+    fn load_refuses_what_is_not_a_regular_file() {
+        if Path::new("/dev/zero").exists() {
+            let err = ModelSpec::load(Path::new("/dev/zero")).unwrap_err();
+            assert!(matches!(err, Error::InputFile { .. }), "{err:?}");
+        }
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(ModelSpec::load(d.path()), Err(Error::InputFile { .. })));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use serde_json::{Map, Number, Value};
 
@@ -22,16 +23,153 @@ pub const HISTORY_JSON: &str = "history.json";
 /// The bytes go to a temporary file in the same directory (named `.NAME.PID-N.tmp`), which is
 /// flushed, fsynced and then renamed over `path`. On any failure the temporary file is removed
 /// and [`Error::Write`] naming `path` is returned.
+///
+/// The temporary file is removed on every way out: an error, a panic, and an exit in the
+/// middle of the write where the exiting code calls [`remove_temp_files_in_progress`] first;
+/// files left by a process that was killed outright are removed by [`remove_stale_temp_files`].
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_path(path, "tmp").map_err(|e| Error::write(path, e))?;
-    let result = write_synced(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
-    if let Err(e) = result {
-        // The temporary file may not exist (e.g. the directory is missing); nothing to report.
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::write(path, e));
-    }
+    let tmp = TempFile::next_to(path, "tmp").map_err(|e| Error::write(path, e))?;
+    write_synced(tmp.path(), bytes).and_then(|()| tmp.persist(path)).map_err(|e| Error::write(path, e))?;
     sync_parent_dir(path);
     Ok(())
+}
+
+/// The temporary files a process is writing, so that they can be removed when it must exit at
+/// once; once closed, no new one may be made.
+#[derive(Debug, Default)]
+pub(crate) struct TempRegistry {
+    state: Mutex<(Vec<PathBuf>, bool)>,
+}
+
+impl TempRegistry {
+    pub(crate) const fn new() -> Self {
+        TempRegistry { state: Mutex::new((Vec::new(), false)) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (Vec<PathBuf>, bool)> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records `path` before the file is created; refused once the registry is closed.
+    fn add(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.lock();
+        if state.1 {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "the process is exiting"));
+        }
+        state.0.push(path.to_path_buf());
+        Ok(())
+    }
+
+    fn forget(&self, path: &Path) {
+        self.lock().0.retain(|p| p != path);
+    }
+
+    /// Removes every recorded file and closes the registry; returns how many were removed.
+    fn close_and_remove_all(&self) -> usize {
+        let mut state = self.lock();
+        state.1 = true;
+        state.0.drain(..).filter(|p| fs::remove_file(p).is_ok()).count()
+    }
+}
+
+/// The temporary files of this process's atomic writes.
+static IN_PROGRESS: TempRegistry = TempRegistry::new();
+
+/// Removes the temporary files that this process's atomic writes have not finished, and makes
+/// later atomic writes fail, so that nothing is left behind by a process about to exit in the
+/// middle of a write (a second Ctrl-C). Returns how many files were removed.
+///
+/// Call it from an ordinary thread (it takes a lock, so not from a signal handler), then exit:
+/// a write interrupted this way fails with [`Error::Write`].
+pub fn remove_temp_files_in_progress() -> usize {
+    IN_PROGRESS.close_and_remove_all()
+}
+
+/// A temporary file next to its destination: removed when dropped unless it was renamed into
+/// place with [`TempFile::persist`], and recorded while it exists (see
+/// [`remove_temp_files_in_progress`]).
+#[derive(Debug)]
+pub(crate) struct TempFile {
+    path: PathBuf,
+    registry: &'static TempRegistry,
+    persisted: bool,
+}
+
+impl TempFile {
+    /// A fresh name `.NAME.PID-N.SUFFIX` next to `path` (see [`temp_path`]); the file itself is
+    /// created by the writer.
+    pub(crate) fn next_to(path: &Path, suffix: &str) -> io::Result<Self> {
+        Self::in_registry(path, suffix, &IN_PROGRESS)
+    }
+
+    pub(crate) fn in_registry(path: &Path, suffix: &str, registry: &'static TempRegistry) -> io::Result<Self> {
+        let tmp = temp_path(path, suffix)?;
+        registry.add(&tmp)?;
+        Ok(TempFile { path: tmp, registry, persisted: false })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the finished file over `dest`.
+    pub(crate) fn persist(mut self, dest: &Path) -> io::Result<()> {
+        fs::rename(&self.path, dest)?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            // The file may not exist (e.g. the directory is missing); nothing to report.
+            let _ = fs::remove_file(&self.path);
+        }
+        self.registry.forget(&self.path);
+    }
+}
+
+/// Removes the temporary files (`.NAME.PID-N.tmp`, `.NAME.PID-N.tmp.png`) that atomic writes
+/// of processes no longer running left in `dir` (a process killed outright, by SIGKILL or a
+/// power cut, cannot clean up). Files of running processes, this one included, are kept, and so
+/// is everything else; where it cannot be told whether a process runs (no `/proc`), nothing is
+/// removed. Returns the removed paths.
+pub fn remove_stale_temp_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let proc_fs = Path::new("/proc/self").exists();
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| Error::read(dir, e))? {
+        let entry = entry.map_err(|e| Error::read(dir, e))?;
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_file_pid) else { continue };
+        // Only regular files (not followed through symlinks), of processes known to be gone.
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let alive = !proc_fs || pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists();
+        if is_file && !alive {
+            let path = entry.path();
+            match fs::remove_file(&path) {
+                Ok(()) => removed.push(path),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::write(&path, e)),
+            }
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
+/// The process id in a temporary file's name `.NAME.PID-N.tmp` (or `.tmp.png`), or `None` if
+/// `name` is not one.
+fn temp_file_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let rest = rest.strip_suffix(".tmp").or_else(|| rest.strip_suffix(".tmp.png"))?;
+    let (base, id) = rest.rsplit_once('.')?;
+    let (pid, n) = id.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if base.is_empty() || !digits(pid) || !digits(n) {
+        return None;
+    }
+    pid.parse().ok()
 }
 
 /// A fresh temporary path next to `path`: `.NAME.PID-N.SUFFIX`, unique within this process.
@@ -316,6 +454,97 @@ mod tests {
         assert_eq!(fs::read_to_string(run.join(HISTORY_CSV)).unwrap(), history_csv(&h));
         let v: Value = serde_json::from_str(&fs::read_to_string(run.join(HISTORY_JSON)).unwrap()).unwrap();
         assert_eq!(v["loss"].as_array().map(Vec::len), Some(4));
+    }
+
+    #[test]
+    fn a_temp_file_is_removed_when_dropped_unfinished_even_by_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.csv");
+        let result = std::panic::catch_unwind(|| {
+            let tmp = TempFile::next_to(&dest, "tmp").unwrap();
+            fs::write(tmp.path(), b"half").unwrap();
+            panic!("a writer failed half-way");
+        });
+        assert!(result.is_err());
+        assert!(files_in(dir.path()).is_empty());
+        let tmp = TempFile::next_to(&dest, "tmp").unwrap();
+        fs::write(tmp.path(), b"whole").unwrap();
+        tmp.persist(&dest).unwrap();
+        assert_eq!(files_in(dir.path()), ["out.csv"]);
+    }
+
+    #[test]
+    fn closing_the_registry_removes_files_in_progress_and_refuses_new_ones() {
+        // A registry of this test's own: closing the process-wide one would stop other tests.
+        let registry: &'static TempRegistry = Box::leak(Box::new(TempRegistry::new()));
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("history.csv");
+        let a = TempFile::in_registry(&dest, "tmp", registry).unwrap();
+        let b = TempFile::in_registry(&dest, "tmp", registry).unwrap();
+        fs::write(a.path(), b"a").unwrap();
+        fs::write(b.path(), b"b").unwrap();
+        let finished = TempFile::in_registry(&dest, "tmp", registry).unwrap();
+        fs::write(finished.path(), b"done").unwrap();
+        finished.persist(&dest).unwrap();
+        assert_eq!(files_in(dir.path()).len(), 3);
+        assert_eq!(registry.close_and_remove_all(), 2);
+        assert_eq!(files_in(dir.path()), ["history.csv"]);
+        let err = TempFile::in_registry(&dest, "tmp", registry).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Interrupted);
+        // The writers of a and b then fail to rename and drop their (gone) files quietly.
+        assert!(a.persist(&dest).is_err());
+        drop(b);
+        assert_eq!(fs::read(&dest).unwrap(), b"done");
+    }
+
+    #[test]
+    fn stale_temp_files_of_dead_processes_are_removed_and_nothing_else() {
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // A process that has exited: its pid is free (until reused, which a test cannot rule
+        // out, so the check below is on a pid no kernel hands out: above pid_max's 2^22).
+        let dead = 4_194_305 + 17;
+        let mine = std::process::id();
+        let names = [
+            format!(".history.csv.{dead}-0.tmp"),
+            format!(".loss.png.{dead}-12.tmp.png"),
+            format!(".history.csv.{mine}-3.tmp"),
+            "history.csv".to_string(),
+            ".hidden".to_string(),
+            format!(".x.{dead}-a.tmp"),
+            format!("..{dead}-1.tmp"),
+        ];
+        for n in &names {
+            fs::write(dir.path().join(n), "x").unwrap();
+        }
+        // A directory with a temporary file's name is not touched.
+        fs::create_dir(dir.path().join(format!(".dir.{dead}-1.tmp"))).unwrap();
+        let removed = remove_stale_temp_files(dir.path()).unwrap();
+        let removed: Vec<String> =
+            removed.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(removed, [names[0].clone(), names[1].clone()]);
+        let mut left = files_in(dir.path());
+        left.sort();
+        let mut want: Vec<String> = names[2..].to_vec();
+        want.push(format!(".dir.{dead}-1.tmp"));
+        want.sort();
+        assert_eq!(left, want);
+        assert!(matches!(remove_stale_temp_files(&dir.path().join("missing")), Err(Error::Read { .. })));
+    }
+
+    #[test]
+    fn temp_file_names_are_recognised_exactly() {
+        assert_eq!(temp_file_pid(".history.csv.123-4.tmp"), Some(123));
+        assert_eq!(temp_file_pid(".loss.png.9-0.tmp.png"), Some(9));
+        assert_eq!(temp_file_pid(".a.b.c.77-1.tmp"), Some(77));
+        for name in ["history.csv.1-2.tmp", ".history.csv.1-2.tmpx", ".h.1.tmp", ".h.-2.tmp", "..1-2.tmp", ".h.1-2"] {
+            assert_eq!(temp_file_pid(name), None, "{name}");
+        }
+        // What temp_path makes is recognised.
+        let made = temp_path(Path::new("/r/history.csv"), "tmp").unwrap();
+        assert_eq!(temp_file_pid(made.file_name().unwrap().to_str().unwrap()), Some(std::process::id()));
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! What a training run leaves behind for people: history files (Keras's CSV layout and JSON)
 //! and PNG charts of the learning curves, all written atomically.
 //!
-//! - [`files`]: [`atomic_write`], [`history_csv`], [`history_json`], [`write_history`].
+//! - [`files`]: [`atomic_write`], [`history_csv`], [`history_json`], [`write_history`], and the
+//!   clean-up of temporary files: [`remove_temp_files_in_progress`], [`remove_stale_temp_files`].
 //! - [`plot`]: [`plot_curves`], [`plot_comparison`], [`write_plots`].
 
 pub mod files;
 pub mod plot;
 
-pub use files::{atomic_write, history_csv, history_json, write_history};
+pub use files::{
+    atomic_write, history_csv, history_json, remove_stale_temp_files, remove_temp_files_in_progress, write_history,
+};
 pub use plot::{plot_comparison, plot_curves, write_plots};

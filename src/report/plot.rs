@@ -11,7 +11,7 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use super::files::{sync_file, sync_parent_dir, temp_path};
+use super::files::{sync_file, sync_parent_dir, TempFile};
 use crate::error::{Error, Result};
 use crate::train::history::History;
 
@@ -70,18 +70,14 @@ fn msg(e: impl std::fmt::Display) -> String {
 /// hidden `.NAME….tmp.png` next to it, then renamed); failures are [`Error::Write`].
 pub fn plot_curves(path: &Path, title: &str, y_label: &str, series: &[(&str, &[f64])]) -> Result<()> {
     ensure_font().map_err(|msg| Error::write(path, io::Error::other(msg)))?;
-    let tmp = temp_path(path, "tmp.png").map_err(|e| Error::write(path, e))?;
+    let tmp = TempFile::next_to(path, "tmp.png").map_err(|e| Error::write(path, e))?;
     // The backend is dropped inside `draw`, so the temporary file is complete (or abandoned)
-    // before it is renamed (or removed).
-    let result = draw(&tmp, title, y_label, series)
+    // before it is renamed (or, when `tmp` is dropped on an error, removed).
+    draw(tmp.path(), title, y_label, series)
         .map_err(io::Error::other)
-        .and_then(|()| sync_file(&tmp))
-        .and_then(|()| fs::rename(&tmp, path));
-    if let Err(e) = result {
-        // Plotters may or may not have created the file; nothing to report either way.
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::write(path, e));
-    }
+        .and_then(|()| sync_file(tmp.path()))
+        .and_then(|()| tmp.persist(path))
+        .map_err(|e| Error::write(path, e))?;
     sync_parent_dir(path);
     Ok(())
 }

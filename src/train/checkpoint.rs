@@ -9,6 +9,7 @@
 //! (the run's configuration), so a run can continue exactly where it stopped.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -16,6 +17,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use super::callbacks::CallbackState;
 use super::history::History;
 use crate::error::{Error, Result};
+use crate::limits::{excerpt, MAX_CONFIG_BYTES};
 use crate::model::Sequential;
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::report::atomic_write;
@@ -48,7 +50,7 @@ fn bytes_of(xs: &[f32]) -> Vec<u8> {
 
 fn floats_of(view: &TensorView, name: &str, path: &Path) -> Result<Vec<f32>> {
     if view.dtype() != Dtype::F32 {
-        return Err(Error::corrupt(path, format!("tensor {name} is {:?}, expected F32", view.dtype())));
+        return Err(Error::checkpoint(path, format!("tensor {name} is {:?}, expected F32", view.dtype())));
     }
     Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
@@ -90,11 +92,11 @@ fn serialize(
 fn read_params(st: &SafeTensors, model: &Sequential, path: &Path) -> Result<Vec<f32>> {
     let mut params = vec![0.0; model.param_count()];
     for (name, shape, r) in layout(model) {
-        let view = st
-            .tensor(&name)
-            .map_err(|_| Error::corrupt(path, format!("no tensor {name}; the file does not belong to this model")))?;
+        let view = st.tensor(&name).map_err(|_| {
+            Error::checkpoint(path, format!("no tensor {name}; the file does not belong to this model"))
+        })?;
         if view.shape() != shape.as_slice() {
-            return Err(Error::corrupt(
+            return Err(Error::checkpoint(
                 path,
                 format!("tensor {name} has shape {:?}, the model needs {shape:?}", view.shape()),
             ));
@@ -104,12 +106,72 @@ fn read_params(st: &SafeTensors, model: &Sequential, path: &Path) -> Result<Vec<
     Ok(params)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::read(path, e))
+/// Largest JSON header (tensor table and metadata) read from a weights or checkpoint file:
+/// room for a model file of [`MAX_CONFIG_BYTES`], the run's settings and a history of some
+/// 100,000 epochs.
+pub const MAX_HEADER_BYTES: u64 = 2 * MAX_CONFIG_BYTES;
+
+/// Largest weights or checkpoint file read for tensors of `data_bytes` bytes in all: the
+/// tensors, the 8-byte header length and at most [`MAX_HEADER_BYTES`] of header.
+pub fn max_file_bytes(data_bytes: u64) -> u64 {
+    data_bytes.saturating_add(8 + MAX_HEADER_BYTES)
+}
+
+/// Bytes of the tensors a file for `model` can hold: the weights, and for a checkpoint also
+/// Adam's two moments and early stopping's best weights.
+fn data_bytes(model: &Sequential, checkpoint: bool) -> u64 {
+    let copies = if checkpoint { 4 } else { 1 };
+    (model.param_count() as u64).saturating_mul(4 * copies)
+}
+
+/// Reads a weights or checkpoint file: a regular file of at most `max_file_bytes(data_bytes)`,
+/// checked before it is read.
+fn read(path: &Path, data_bytes: u64) -> Result<Vec<u8>> {
+    let what = "weights or checkpoint file (for this model)";
+    crate::limits::read_regular(path, max_file_bytes(data_bytes), what)
+}
+
+/// Reads only the JSON header of a safetensors file (its length first, at most
+/// [`MAX_HEADER_BYTES`]), without the tensors.
+fn read_header(path: &Path) -> Result<Vec<u8>> {
+    let (file, len) = crate::limits::open_regular(path, u64::MAX, "checkpoint")?;
+    let mut file = std::io::BufReader::new(file);
+    let mut n = [0u8; 8];
+    file.read_exact(&mut n).map_err(|_| {
+        Error::checkpoint(path, format!("not a valid safetensors file: {len} bytes, too short for a header"))
+    })?;
+    let n = u64::from_le_bytes(n);
+    if n > MAX_HEADER_BYTES || n > len.saturating_sub(8) {
+        let why = if n > MAX_HEADER_BYTES {
+            format!("more than the {MAX_HEADER_BYTES} allowed")
+        } else {
+            format!("but the file is {len} bytes")
+        };
+        return Err(Error::checkpoint(
+            path,
+            format!("not a valid safetensors file: its header claims {n} bytes, {why}"),
+        ));
+    }
+    let mut header = Vec::with_capacity(n as usize);
+    file.take(n).read_to_end(&mut header).map_err(|e| Error::read(path, e))?;
+    Ok(header)
 }
 
 fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>> {
-    SafeTensors::deserialize(bytes).map_err(|e| Error::corrupt(path, format!("not a valid safetensors file: {e}")))
+    SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::checkpoint(path, format!("not a valid safetensors file: {}", excerpt(&e.to_string()))))
+}
+
+/// Refuses non-finite values in `xs` (tensor `name`): training never saves them (it stops
+/// first), so they mean the file was damaged or made by hand.
+fn check_finite(xs: &[f32], name: &str, path: &Path, allow_inf: bool) -> Result<()> {
+    match xs.iter().position(|x| x.is_nan() || (!allow_inf && x.is_infinite())) {
+        None => Ok(()),
+        Some(i) => Err(Error::checkpoint(
+            path,
+            format!("checkpoint holds a non-finite weight in tensor {name} ({} at index {i})", xs[i]),
+        )),
+    }
 }
 
 /// Writes the model's parameters (atomically).
@@ -119,9 +181,20 @@ pub fn save_weights(path: &Path, model: &Sequential, params: &[f32]) -> Result<(
 }
 
 /// Reads weights written by [`save_weights`] (or a checkpoint) for `model`.
+///
+/// The file must be a regular file no larger than `model`'s tensors need (a checkpoint's four
+/// copies of the parameters, plus the header; see [`max_file_bytes`]), and every weight must be
+/// finite ([`Error::Checkpoint`] otherwise).
 pub fn load_weights(path: &Path, model: &Sequential) -> Result<Vec<f32>> {
-    let bytes = read(path)?;
-    read_params(&parse(&bytes, path)?, model, path)
+    let bytes = read(path, data_bytes(model, true))?;
+    let params = read_params(&parse(&bytes, path)?, model, path)?;
+    check_weights(&params, model, path)?;
+    Ok(params)
+}
+
+/// [`check_finite`] tensor by tensor, so that the error names the tensor.
+fn check_weights(params: &[f32], model: &Sequential, path: &Path) -> Result<()> {
+    layout(model).into_iter().try_for_each(|(name, _, r)| check_finite(&params[r], &name, path, false))
 }
 
 /// Writes a checkpoint (atomically: an interrupted write leaves the previous one intact).
@@ -150,20 +223,29 @@ pub fn save_checkpoint(path: &Path, model: &Sequential, ck: &Checkpoint) -> Resu
 }
 
 /// Reads the metadata of a checkpoint (to rebuild the model before reading the tensors).
+///
+/// Only the header is read (at most [`MAX_HEADER_BYTES`]); [`load_checkpoint`] checks the
+/// tensors.
 pub fn checkpoint_metadata(path: &Path) -> Result<HashMap<String, String>> {
-    let bytes = read(path)?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| Error::corrupt(path, format!("not a valid safetensors file: {e}")))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
+    /// The part of a safetensors header this needs (the tensor entries are skipped).
+    #[derive(serde::Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__", default)]
+        metadata: Option<HashMap<String, String>>,
+    }
+    let header = read_header(path)?;
+    let header: Header = serde_json::from_slice(&header)
+        .map_err(|e| Error::checkpoint(path, format!("not a valid safetensors file: header: {e}")))?;
+    let meta = header.metadata.unwrap_or_default();
     match meta.get("format").map(String::as_str) {
         Some(FORMAT) => {}
         Some("elu-lab-checkpoint-1") => {
-            return Err(Error::corrupt(
+            return Err(Error::checkpoint(
                 path,
                 format!("written by an older elu-lab (format elu-lab-checkpoint-1); this version reads {FORMAT} and cannot resume it"),
             ))
         }
-        _ => return Err(Error::corrupt(path, format!("not an elu-lab checkpoint (expected format {FORMAT})"))),
+        _ => return Err(Error::checkpoint(path, format!("not an elu-lab checkpoint (expected format {FORMAT})"))),
     }
     Ok(meta)
 }
@@ -171,21 +253,25 @@ pub fn checkpoint_metadata(path: &Path) -> Result<HashMap<String, String>> {
 /// Reads a checkpoint written by [`save_checkpoint`] for `model`.
 pub fn load_checkpoint(path: &Path, model: &Sequential) -> Result<Checkpoint> {
     let meta = checkpoint_metadata(path)?;
-    let bytes = read(path)?;
+    let bytes = read(path, data_bytes(model, true))?;
     let st = parse(&bytes, path)?;
     let params = read_params(&st, model, path)?;
-    let field = |k: &str| meta.get(k).ok_or_else(|| Error::corrupt(path, format!("checkpoint metadata has no {k}")));
-    let bad = |k: &str, e: &dyn std::fmt::Display| Error::corrupt(path, format!("checkpoint metadata {k}: {e}"));
+    check_weights(&params, model, path)?;
+    let field = |k: &str| meta.get(k).ok_or_else(|| Error::checkpoint(path, format!("checkpoint metadata has no {k}")));
+    let bad = |k: &str, e: &dyn std::fmt::Display| Error::checkpoint(path, format!("checkpoint metadata {k}: {e}"));
     let epoch: usize = field("epoch")?.parse().map_err(|e| bad("epoch", &e))?;
     let iterations: u64 = field("iterations")?.parse().map_err(|e| bad("iterations", &e))?;
     let config: OptimizerConfig = serde_json::from_str(field("optimizer")?).map_err(|e| bad("optimizer", &e))?;
     let history: History = serde_json::from_str(field("history")?).map_err(|e| bad("history", &e))?;
     let moment = |name: &str, want: usize| -> Result<Vec<f32>> {
-        let v = st.tensor(name).map_err(|_| Error::corrupt(path, format!("no tensor {name}")))?;
+        let v = st.tensor(name).map_err(|_| Error::checkpoint(path, format!("no tensor {name}")))?;
         let xs = floats_of(&v, name, path)?;
         if xs.len() != want {
-            return Err(Error::corrupt(path, format!("tensor {name} has {} values, expected {want}", xs.len())));
+            return Err(Error::checkpoint(path, format!("tensor {name} has {} values, expected {want}", xs.len())));
         }
+        // Adam's second moment may overflow to infinity in a run (the update is then 0); the
+        // weights and the first moment never hold NaN or infinity.
+        check_finite(&xs, name, path, name == "optimizer.v")?;
         Ok(xs)
     };
     let mut optimizer = Optimizer::new(config, params.len());
@@ -193,7 +279,7 @@ pub fn load_checkpoint(path: &Path, model: &Sequential) -> Result<Checkpoint> {
     optimizer.m = moment("optimizer.m", optimizer.m.len())?;
     optimizer.v = moment("optimizer.v", optimizer.v.len())?;
     if history.epochs() != epoch {
-        return Err(Error::corrupt(
+        return Err(Error::checkpoint(
             path,
             format!("history has {} epochs but the checkpoint is at epoch {epoch}", history.epochs()),
         ));
@@ -325,5 +411,78 @@ mod tests {
         let bytes = std::fs::read(&ck_path).unwrap();
         std::fs::write(&ck_path, &bytes[..bytes.len() - 100]).unwrap();
         assert!(load_checkpoint(&ck_path, &m).is_err());
+    }
+
+    fn checkpoint_of(m: &Sequential) -> Checkpoint {
+        Checkpoint {
+            epoch: 0,
+            params: m.init_params(1),
+            optimizer: Optimizer::new(OptimizerConfig::adam(1e-3), m.param_count()),
+            history: History::default(),
+            stopped: false,
+            callbacks: BTreeMap::new(),
+            extra: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn non_finite_weights_in_a_file_are_a_checkpoint_error_naming_the_tensor() {
+        let m = model();
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("ck.safetensors");
+        let mut ck = checkpoint_of(&m);
+        ck.params[m.param_range(4).start + 5] = f32::NAN;
+        save_checkpoint(&path, &m, &ck).unwrap();
+        let err = load_checkpoint(&path, &m).unwrap_err();
+        assert!(matches!(err, Error::Checkpoint { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("checkpoint holds a non-finite weight in tensor conv2d_1.kernel (NaN at index 5)"),
+            "{text}"
+        );
+        assert!(!text.contains("epoch") && !err.hint().unwrap_or_default().contains("mnist"), "{text}");
+        let w = d.path().join("w.safetensors");
+        save_weights(&w, &m, &ck.params).unwrap();
+        assert!(load_weights(&w, &m).unwrap_err().to_string().contains("tensor conv2d_1.kernel"));
+        // In the optimiser's first moment; its second moment may be infinite, not NaN.
+        let mut ck = checkpoint_of(&m);
+        ck.optimizer.m[3] = f32::INFINITY;
+        save_checkpoint(&path, &m, &ck).unwrap();
+        assert!(load_checkpoint(&path, &m).unwrap_err().to_string().contains("tensor optimizer.m (inf at index 3)"));
+        let mut ck = checkpoint_of(&m);
+        ck.optimizer.v[3] = f32::INFINITY;
+        save_checkpoint(&path, &m, &ck).unwrap();
+        assert_eq!(load_checkpoint(&path, &m).unwrap(), ck);
+    }
+
+    #[test]
+    fn files_larger_than_the_model_needs_or_not_regular_are_refused_unread() {
+        let m = model();
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("ck.safetensors");
+        save_checkpoint(&path, &m, &checkpoint_of(&m)).unwrap();
+        // A sparse file just over the cap: refused by its size, without reading it.
+        let cap = max_file_bytes(m.param_count() as u64 * 16);
+        std::fs::File::options().write(true).open(&path).unwrap().set_len(cap + 1).unwrap();
+        let err = load_checkpoint(&path, &m).unwrap_err();
+        assert!(matches!(err, Error::InputFile { .. }), "{err:?}");
+        assert!(err.to_string().contains(&format!("more than the {cap} bytes allowed")), "{err}");
+        assert!(load_weights(&path, &m).is_err());
+        #[cfg(unix)]
+        if Path::new("/dev/zero").exists() {
+            let link = d.path().join("zero.safetensors");
+            std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+            for err in [
+                load_checkpoint(&link, &m).unwrap_err(),
+                load_weights(&link, &m).unwrap_err(),
+                checkpoint_metadata(&link).unwrap_err(),
+            ] {
+                assert!(err.to_string().contains("character device"), "{err}");
+            }
+        }
+        // A header length beyond the limit is refused before the header is read.
+        std::fs::write(&path, [&(MAX_HEADER_BYTES + 1).to_le_bytes()[..], b"{}"].concat()).unwrap();
+        let err = checkpoint_metadata(&path).unwrap_err().to_string();
+        assert!(err.contains("more than the") && err.contains("not a valid safetensors file"), "{err}");
     }
 }

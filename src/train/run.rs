@@ -160,6 +160,8 @@ fn train_and_test(
     // A batch never holds more than the training set: a larger batch size means one batch of
     // everything (as in Keras), and must not size the buffers.
     let engine_batch = config.batch_size.min(train.len()).max(1);
+    // Before anything of the model's size is allocated.
+    model.check_memory(engine_batch, rayon::current_num_threads())?;
     let config_toml = config.to_toml();
     let extra = HashMap::from([("config".to_string(), config_toml.clone())]);
     let backup = callbacks.backup.as_deref();
