@@ -5,5 +5,5 @@ pub mod sequential;
 pub mod spec;
 
 pub use exec::Engine;
-pub use sequential::Sequential;
+pub use sequential::{Sequential, Trace};
 pub use spec::{ActivationChoice, LayerSpec, ModelSpec, Overrides};
