@@ -11,6 +11,7 @@
 pub mod activations;
 pub mod data;
 pub mod error;
+pub mod infer;
 pub mod init;
 pub mod kernels;
 pub mod layers;

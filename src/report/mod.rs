@@ -3,9 +3,12 @@
 //!
 //! - [`files`]: [`atomic_write`], [`history_csv`], [`history_json`], [`write_history`].
 //! - [`plot`]: [`plot_curves`], [`plot_comparison`], [`write_plots`].
+//! - [`confusion`]: the confusion-matrix picture, [`plot_confusion`].
 
+pub mod confusion;
 pub mod files;
 pub mod plot;
 
+pub use confusion::plot_confusion;
 pub use files::{atomic_write, history_csv, history_json, write_history};
 pub use plot::{plot_comparison, plot_curves, write_plots};
