@@ -1,6 +1,8 @@
 //! Command-line interface: one file per subcommand, each turning arguments into a validated config.
 
 mod bench;
+mod evaluate;
+mod predict;
 mod progress;
 mod summary;
 mod train;
@@ -25,6 +27,10 @@ pub enum Command {
     /// Measure training and evaluation speed, memory and a per-layer breakdown, beside the
     /// machine's f32 GEMM peak.
     Bench(bench::BenchArgs),
+    /// Evaluate a trained run on a test set: loss, accuracy, per-class metrics, confusion matrix.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Predict the digit in image files with a trained run's model.
+    Predict(predict::PredictArgs),
 }
 
 /// Runs the parsed command.
@@ -33,6 +39,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Evaluate(args) => evaluate::run(args),
+        Command::Predict(args) => predict::run(args),
     }
 }
 
