@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Largest width and height accepted (pixels), whatever the file's header claims.
 pub const MAX_SIDE: u32 = 16_384;
+/// Most pixels accepted (16 megapixels, a 4096×4096 image or a phone's photo), which bounds
+/// the memory of the conversion and preprocessing that follow decoding (a few hundred MB).
+pub const MAX_PIXELS: u64 = 16 << 20;
 /// Most memory the decoder may allocate for one image (256 MiB).
 pub const MAX_DECODE_BYTES: u64 = 256 << 20;
 
@@ -46,9 +49,9 @@ impl Gray {
 }
 
 /// Reads an image file into grayscale, refusing what could exhaust memory: `path` must be a
-/// regular file of at most [`MAX_FILE_BYTES`], and the decoder is held to [`MAX_SIDE`] pixels a
-/// side and [`MAX_DECODE_BYTES`] of memory, so a header claiming a huge image is an error, not
-/// an allocation. Colour is converted to luma; transparent pixels count as white paper.
+/// regular file of at most [`MAX_FILE_BYTES`], the header may claim at most [`MAX_PIXELS`], and
+/// the decoder is held to [`MAX_SIDE`] pixels a side and [`MAX_DECODE_BYTES`] of memory, so a
+/// header claiming a huge image is an error, not an allocation. Colour is converted to luma; transparent pixels count as white paper.
 /// Errors name the file.
 pub fn load_gray(path: &Path) -> Result<Gray> {
     let meta = std::fs::metadata(path).map_err(|e| Error::read(path, e))?;
@@ -78,25 +81,40 @@ pub fn load_gray(path: &Path) -> Result<Gray> {
 /// Decodes an image held in memory (format guessed from its first bytes) into grayscale,
 /// within the limits of [`load_gray`].
 pub fn decode_gray(bytes: &[u8]) -> std::result::Result<Gray, String> {
-    let mut limits = ::image::io::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
-    let mut reader = ::image::io::Reader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read the image: {e}"))?;
-    if reader.format().is_none() {
-        return Err("not an image in a known format (PNG, JPEG, PGM/PPM or BMP)".into());
+    let reader = || -> std::result::Result<_, String> {
+        let mut limits = ::image::io::Limits::default();
+        limits.max_image_width = Some(MAX_SIDE);
+        limits.max_image_height = Some(MAX_SIDE);
+        limits.max_alloc = Some(MAX_DECODE_BYTES);
+        let mut reader = ::image::io::Reader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| format!("cannot read the image: {e}"))?;
+        if reader.format().is_none() {
+            return Err("not an image in a known format (PNG, JPEG, PGM/PPM or BMP)".to_string());
+        }
+        reader.limits(limits);
+        Ok(reader)
+    };
+    // The header first: the pixel count bounds everything that follows decoding.
+    let (w, h) = reader()?.into_dimensions().map_err(|e| format!("cannot decode the image: {e}"))?;
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(format!("the image is {w}x{h}, more than the {MAX_PIXELS} pixels accepted (limit)"));
     }
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| format!("cannot decode the image: {e}"))?;
+    let img = reader()?.decode().map_err(|e| format!("cannot decode the image: {e}"))?;
     let (width, height) = (img.width() as usize, img.height() as usize);
     if width == 0 || height == 0 {
         return Err("the image has no pixels".into());
     }
-    let la = img.to_luma_alpha32f();
+    let la = img.to_luma_alpha8();
+    drop(img);
     // Composite over white paper: a transparent background is paper, not black ink.
-    let pixels = la.pixels().map(|p| p.0[0] * p.0[1] + (1.0 - p.0[1])).map(|v| v.clamp(0.0, 1.0)).collect();
+    let pixels = la
+        .pixels()
+        .map(|p| {
+            let (v, a) = (f32::from(p.0[0]) / 255.0, f32::from(p.0[1]) / 255.0);
+            (v * a + (1.0 - a)).clamp(0.0, 1.0)
+        })
+        .collect();
     Ok(Gray { width, height, pixels })
 }
 
@@ -344,6 +362,18 @@ mod tests {
         assert_eq!((g.width, g.height), (3, 2));
         assert!((g.at(2, 0) - 0.2).abs() < 1e-6 && g.at(1, 0) == 1.0);
         assert!(decode_gray(b"hello, world").unwrap_err().contains("known format"));
+        // A header claiming more pixels than accepted is refused before decoding.
+        let big = b"P5\n5000 5000\n255\n".to_vec();
+        assert!(decode_gray(&big).unwrap_err().contains("5000x5000"), "{:?}", decode_gray(&big));
         assert!(decode_gray(&pgm[..14]).is_err(), "truncated");
+    }
+
+    #[test]
+    fn transparent_pixels_are_white_paper() {
+        // 2x1 RGBA: transparent black, then opaque black ink.
+        let img = ::image::RgbaImage::from_raw(2, 1, vec![0, 0, 0, 0, 0, 0, 0, 255]).unwrap();
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), ::image::ImageOutputFormat::Png).unwrap();
+        assert_eq!(decode_gray(&png).unwrap().pixels, [1.0, 0.0]);
     }
 }
