@@ -7,10 +7,16 @@
 //! The flow of a training run:
 //! `data` (IDX files → [`data::Dataset`]) → `train` (split, shuffle, batches) → `model`
 //! (forward, loss, backward) → `optim` (Adam) → `train::History` → `report` (CSV, JSON, plots).
+//!
+//! And of inference: `infer::open_trained` (a run directory → model and weights) →
+//! [`model::Engine::infer`] (images → class probabilities, no labels); `infer::evaluate` (a
+//! labelled test set → loss, accuracy, confusion matrix) and `infer::predict_files` (image
+//! files → MNIST-style inputs → probabilities).
 
 pub mod activations;
 pub mod data;
 pub mod error;
+pub mod infer;
 pub mod init;
 pub mod kernels;
 pub mod layers;

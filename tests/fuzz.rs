@@ -1,6 +1,6 @@
 //! Property-based fuzzing of every parser of untrusted input: IDX files (raw and gzipped),
-//! model files (TOML, then building the model and a training step on it), and safetensors
-//! weights and checkpoints. The property is always the same: any input gives `Ok` or `Err`,
+//! model files (TOML, then building the model and a training step on it), safetensors
+//! weights and checkpoints, and the image files `predict` reads. The property is always the same: any input gives `Ok` or `Err`,
 //! never a panic (and an `Ok` is self-consistent).
 //!
 //! The case counts keep the whole file well under a minute (`cargo test --release --test fuzz`);
@@ -848,4 +848,45 @@ fn write_corpus() {
         checkpoint::save_checkpoint(p, &m, &c).unwrap()
     });
     put("safetensors", "callback-best-infinite.safetensors", &ck_inf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image files for `predict`.
+
+/// Decodes and preprocesses `bytes`; an `Ok` must be a whole MNIST-style 28×28 image in [0, 1].
+fn check_image(bytes: &[u8]) {
+    if let Ok(gray) = elu_lab::infer::image::decode_gray(bytes) {
+        assert_eq!(gray.pixels.len(), gray.width * gray.height);
+        if let Ok(x) = elu_lab::infer::image::mnist_style(&gray, 28, 28) {
+            assert_eq!(x.pixels.len(), 784);
+            assert!(x.pixels.iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+    }
+}
+
+/// The smallest fixture digit of each format (PGM, BMP, JPEG, PNG).
+fn image_files() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/digits");
+    ["native-00.pgm", "rgb-04.bmp", "jpeg-00.jpg", "rgb-00.png"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(cases(300))]
+
+    #[test]
+    fn image_decoding_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        check_image(&bytes);
+    }
+
+    #[test]
+    fn image_decoding_never_panics_on_mutated_valid_files(
+        which in 0usize..4,
+        edits in prop::collection::vec(mutation(), 1..4),
+    ) {
+        let files = image_files();
+        check_image(&mutate(files[which].clone(), &edits));
+    }
 }

@@ -1,7 +1,9 @@
 //! Command-line interface: one file per subcommand, each turning arguments into a validated config.
 
 mod bench;
+mod evaluate;
 mod models;
+mod predict;
 mod report;
 mod summary;
 mod sweep;
@@ -29,6 +31,10 @@ pub enum Command {
     /// Measure training and evaluation speed, memory and a per-layer breakdown, beside the
     /// machine's f32 GEMM peak.
     Bench(bench::BenchArgs),
+    /// Evaluate a trained run on a test set: loss, accuracy, per-class metrics, confusion matrix.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Predict the digit in image files with a trained run's model.
+    Predict(predict::PredictArgs),
     /// Run a grid of train settings × seeds as resumable trials (each flag a comma list), then
     /// write the report.
     Sweep(Box<sweep::SweepArgs>),
@@ -47,6 +53,8 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         Command::Summary(args) => summary::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Models(args) => models::run(args),
+        Command::Evaluate(args) => evaluate::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Sweep(args) => sweep::sweep(*args),
         Command::Reproduce(args) => sweep::reproduce(*args),
         Command::Report(args) => report::run(args),

@@ -448,6 +448,52 @@ impl Engine {
         self.totals(used)
     }
 
+    /// The model's outputs for `images` ((n, H, W, C), n = `images.len()` / the input size,
+    /// any n): class probabilities (n, classes) for a model ending in a softmax. No labels.
+    ///
+    /// The images are cut into batches of [`Engine::batch_size`] and each batch into the same
+    /// slices [`Engine::evaluate`] runs, so on the same batches the probabilities are bitwise
+    /// those whose loss and accuracy `evaluate` reports (and they do not depend on the number of
+    /// threads). Errors when `images` is not a whole number of images.
+    ///
+    /// ```
+    /// use elu_lab::model::{Engine, ModelSpec, Sequential};
+    ///
+    /// let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
+    /// let params = model.init_params(1);
+    /// let mut engine = Engine::new(&model, 64, false);
+    /// let images = vec![0.0; 3 * 28 * 28]; // three blank 28×28 images
+    /// let probs = engine.infer(&model, &params, &images).unwrap();
+    /// assert_eq!(probs.len(), 3 * 10);
+    /// for p in probs.chunks(10) {
+    ///     assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    /// }
+    /// ```
+    pub fn infer(&mut self, model: &Sequential, params: &[f32], images: &[f32]) -> crate::Result<Vec<f32>> {
+        let per = model.input_shape().len();
+        if images.len() % per != 0 {
+            return Err(crate::Error::DataMismatch {
+                msg: format!("{} values are not a whole number of {per}-value images", images.len()),
+            });
+        }
+        let classes = model.output_shape().len();
+        let mut probs = vec![0.0; images.len() / per * classes];
+        let (workers, plan, last) = (&self.workers, &self.plan, model.layers().len());
+        let bs = self.batch_size.max(1);
+        for (xs, ps) in images.chunks(bs * per).zip(probs.chunks_mut(bs * classes)) {
+            ps.par_chunks_mut(EVAL_SLICE * classes).enumerate().for_each(|(s, p)| {
+                let mut guard = worker(workers);
+                let ws = &mut *guard;
+                let m = p.len() / classes;
+                let x = &xs[s * EVAL_SLICE * per..][..m * per];
+                ws.acts[0][..m * per].copy_from_slice(x);
+                ws.forward(plan, model, params, m, Ctx::inference());
+                p.copy_from_slice(&ws.acts[last][..m * classes]);
+            });
+        }
+        Ok(probs)
+    }
+
     /// Totals over the used slices, added in slice order.
     fn totals(&self, used: usize) -> (f64, usize) {
         self.slice_totals[..used].iter().fold((0.0, 0), |(l, c), t| (l + t.0, c + t.1))
@@ -457,7 +503,8 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ModelSpec;
+    use crate::loss::argmax;
+    use crate::model::{ModelSpec, Trace};
     use crate::rng::Rng;
 
     /// The whole batch through every layer in order, unfused and unsliced: the reference.
@@ -471,14 +518,8 @@ mod tests {
     ) -> (f64, Vec<f32>) {
         let n = labels.len();
         let layers = model.layers();
-        let mut acts = vec![x.to_vec()];
-        let mut scratch: Vec<Vec<f32>> = layers.iter().map(|l| vec![0.0; l.scratch_for(n)]).collect();
-        for (i, l) in layers.iter().enumerate() {
-            let mut out = vec![0.0; n * l.out_shape().len()];
-            let ctx = Ctx { train, seed: 3, step, first_sample: 0, layer: i };
-            l.forward(&mut out, &mut scratch[i], &acts[i], &params[model.param_range(i)], n, &ctx);
-            acts.push(out);
-        }
+        let ctx = Ctx { train, seed: 3, step, first_sample: 0, layer: 0 };
+        let Trace { acts, mut scratch } = model.forward_trace(params, x, n, ctx);
         let classes = model.output_shape().len();
         let mut dout = vec![0.0; n * classes];
         let (loss, _) = softmax_cross_entropy(
@@ -579,5 +620,43 @@ mod tests {
         let (ref_eval, _) = reference(&model, &params, &x, &labels, false, 0);
         assert!((eval_loss - ref_eval).abs() < 1e-5 * ref_eval.abs(), "inference loss {eval_loss} vs {ref_eval}");
         assert_ne!(eval_loss, loss, "dropout is off at inference");
+    }
+
+    #[test]
+    fn infer_gives_the_reference_probabilities_and_evaluates_argmax_on_the_same_values() {
+        let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
+        let params = model.init_params(5);
+        let mut rng = Rng::from_seed(9);
+        let n = 3 * EVAL_SLICE + 7; // two batches of 40 (the second short), slices of 16 in each
+        let x: Vec<f32> = (0..n * 784).map(|_| rng.uniform_f32()).collect();
+        let acts = model.forward_reference(&params, &x, n);
+        let reference = acts.last().unwrap();
+
+        let mut engine = Engine::new(&model, 40, false);
+        let probs = engine.infer(&model, &params, &x).unwrap();
+        assert_eq!(probs.len(), n * 10);
+        let worst = probs.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        eprintln!("largest probability difference to the reference {worst:e}");
+        assert!(worst < 1e-5, "largest probability difference {worst}");
+
+        // Labelled with infer's own argmax, evaluate (same batches, same slices) counts every
+        // sample correct; shifted by one class, none.
+        let predicted: Vec<u8> = probs.chunks(10).map(|p| argmax(p) as u8).collect();
+        for (shift, expect) in [(0, n), (1, 0)] {
+            let labels: Vec<u8> = predicted.iter().map(|&c| (c + shift) % 10).collect();
+            let mut correct = 0;
+            for start in (0..n).step_by(40) {
+                let end = (start + 40).min(n);
+                let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
+                    let (a, b) = (start + r.start, start + r.end);
+                    xs[..(b - a) * 784].copy_from_slice(&x[a * 784..b * 784]);
+                    ys[..b - a].copy_from_slice(&labels[a..b]);
+                };
+                correct += engine.evaluate(&model, &params, end - start, &fill).1;
+            }
+            assert_eq!(correct, expect, "labels shifted by {shift}");
+        }
+        assert!(engine.infer(&model, &params, &x[..784 + 1]).is_err(), "not a whole image");
+        assert!(engine.infer(&model, &params, &[]).unwrap().is_empty());
     }
 }

@@ -7,5 +7,5 @@ pub mod spec;
 
 pub use exec::Engine;
 pub use presets::{Preset, PRESETS};
-pub use sequential::Sequential;
+pub use sequential::{Sequential, Trace};
 pub use spec::{ActivationArg, LayerSpec, ModelSpec, Overrides};

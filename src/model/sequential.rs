@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::layers::conv2d::Conv2dConfig;
 use crate::layers::dense::DenseConfig;
 use crate::layers::{
-    activation, keras_snake_case, Conv2d, Dense, Dropout, Flatten, Layer, LayerKind, MaxPool2d, Shape, Softmax,
+    activation, keras_snake_case, Conv2d, Ctx, Dense, Dropout, Flatten, Layer, LayerKind, MaxPool2d, Shape, Softmax,
 };
 use crate::limits::{self, available_memory, MAX_LAYERS};
 use crate::rng::{Rng, Stream};
@@ -211,6 +211,49 @@ impl Sequential {
         params
     }
 
+    /// The plain forward pass, in inference mode: every layer in order on the whole of `x`
+    /// (`n` samples of [`Sequential::input_shape`]), through [`Layer::forward`] alone, with no
+    /// fused kernels and no slicing. Returns every tensor: element 0 is the input, element
+    /// `i + 1` the output of layer `i` (`(n, out_shape)`), so the last is the model's output.
+    ///
+    /// This is the reference the fast [`Engine`](super::Engine) is tested against, and what
+    /// diagnostics use to look inside the model. It allocates its buffers on every call.
+    ///
+    /// ```
+    /// use elu_lab::model::{ModelSpec, Sequential};
+    ///
+    /// let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
+    /// let params = model.init_params(1);
+    /// let x = vec![0.5; 2 * 28 * 28];
+    /// let acts = model.forward_reference(&params, &x, 2);
+    /// assert_eq!(acts.len(), model.layers().len() + 1);
+    /// let probs = acts.last().unwrap();
+    /// assert_eq!(probs.len(), 2 * 10);
+    /// assert!((probs[..10].iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    /// ```
+    pub fn forward_reference(&self, params: &[f32], x: &[f32], n: usize) -> Vec<Vec<f32>> {
+        self.forward_trace(params, x, n, Ctx::inference()).acts
+    }
+
+    /// [`Sequential::forward_reference`] in the mode `ctx` says (training mode applies dropout,
+    /// keyed by `ctx`'s seed, step and first sample; the layer index is set per layer), keeping
+    /// what each layer saved for its backward pass.
+    pub fn forward_trace(&self, params: &[f32], x: &[f32], n: usize, ctx: Ctx) -> Trace {
+        debug_assert_eq!(x.len(), n * self.input.len());
+        let mut acts = Vec::with_capacity(self.layers.len() + 1);
+        acts.push(x.to_vec());
+        let mut scratch = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut out = vec![0.0; n * layer.out_shape().len()];
+            let mut saved = vec![0.0; layer.scratch_for(n)];
+            let ctx = Ctx { layer: i, ..ctx };
+            layer.forward(&mut out, &mut saved, &acts[i], &params[self.ranges[i].clone()], n, &ctx);
+            acts.push(out);
+            scratch.push(saved);
+        }
+        Trace { acts, scratch }
+    }
+
     /// Bytes of memory that training this model needs at least, on batches of `batch_size` with
     /// `workers` threads: [`TRAINING_PARAM_COPIES`] copies of the parameters plus one gradient
     /// per slice of [`SLICE`] samples, and one workspace per worker (at most one per slice):
@@ -328,6 +371,15 @@ impl Sequential {
         s.push_str(" Non-trainable params: 0 (0.00 B)\n");
         s
     }
+}
+
+/// What [`Sequential::forward_trace`] computed.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    /// `acts[0]` is the input, `acts[i + 1]` the output of layer `i`.
+    pub acts: Vec<Vec<f32>>,
+    /// What layer `i` saved for its backward pass (max-pooling argmax, dropout mask, ...).
+    pub scratch: Vec<Vec<f32>>,
 }
 
 /// 431242 → "431,242".

@@ -23,7 +23,7 @@ pub const LOSS_PNG: &str = "loss.png";
 /// Chart size in pixels.
 const SIZE: (u32, u32) = (900, 600);
 /// The font family the bundled font is registered under.
-const FONT: &str = "elu-lab-sans";
+pub(crate) const FONT: &str = "elu-lab-sans";
 const TITLE_PT: u32 = 28;
 const AXIS_DESC_PT: u32 = 20;
 const TICK_PT: u32 = 17;
@@ -117,7 +117,7 @@ pub fn write_plots(dir: &Path, h: &History) -> Result<()> {
 }
 
 /// Registers the bundled font with plotters once per process.
-fn ensure_font() -> std::result::Result<(), &'static str> {
+pub(crate) fn ensure_font() -> std::result::Result<(), &'static str> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         let font = epaint_default_fonts::UBUNTU_LIGHT;

@@ -1,8 +1,9 @@
 //! Diagnostics for the ELU paper's claims: mean activations near zero, no dead units, and
 //! gradients that do not vanish, measured per layer.
 //!
-//! [`activation_stats`] runs the model layer by layer (no fused kernels, inference mode) over a
-//! sample of images and reports, for each activation layer (PReLU included), the mean and standard
+//! [`activation_stats`] runs the model's reference forward ([`Sequential::forward_reference`]:
+//! layer by layer, no fused kernels, inference mode) over a sample of images and reports, for
+//! each activation layer (PReLU included), the mean and standard
 //! deviation of its outputs and the fraction of *dead* units: channels (or neurons) whose
 //! output is never positive on any of the images. [`gradient_norms`] gives the L2 norm of each
 //! layer's parameter gradient.
@@ -10,7 +11,6 @@
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::layers::Ctx;
 use crate::model::exec::SLICE;
 use crate::model::Sequential;
 
@@ -37,28 +37,14 @@ pub fn activation_stats(
     let watched: Vec<usize> = (0..layers.len()).filter(|&i| layers[i].kind().activation().is_some()).collect();
     let mut sums = vec![(0.0f64, 0.0f64, 0usize); layers.len()];
     let mut unit_max: Vec<Vec<f32>> = layers.iter().map(|l| vec![f32::NEG_INFINITY; l.out_shape().c]).collect();
-    let mut acts: Vec<Vec<f32>> = std::iter::once(model.input_shape().len())
-        .chain(layers.iter().map(|l| l.out_shape().len()))
-        .map(|len| vec![0.0; SLICE * len])
-        .collect();
-    let mut scratch: Vec<Vec<f32>> = layers.iter().map(|l| vec![0.0; l.scratch_for(SLICE)]).collect();
+    let mut x = vec![0.0; SLICE * model.input_shape().len()];
     let mut labels = vec![0u8; SLICE];
     let n = data.len().min(max_samples);
     let ids: Vec<usize> = (0..n).collect();
     for chunk in ids.chunks(SLICE) {
         let m = chunk.len();
-        data.fill_batch(chunk, &mut acts[0], &mut labels);
-        for (i, layer) in layers.iter().enumerate() {
-            let (before, after) = acts.split_at_mut(i + 1);
-            layer.forward(
-                &mut after[0],
-                &mut scratch[i],
-                &before[i],
-                &params[model.param_range(i)],
-                m,
-                &Ctx::inference(),
-            );
-        }
+        data.fill_batch(chunk, &mut x, &mut labels);
+        let acts = model.forward_reference(params, &x[..m * model.input_shape().len()], m);
         for &i in &watched {
             let c = layers[i].out_shape().c;
             let out = &acts[i + 1][..m * layers[i].out_shape().len()];
