@@ -63,6 +63,9 @@ impl Error {
             Error::Write { .. } => Some("check that the directory is writable and the disk is not full, or choose another --out".into()),
             Error::Corrupt { .. } => Some("the file looks truncated or is not an IDX file; restore it (e.g. `git checkout data/mnist`) or re-download it".into()),
             Error::Checksum { .. } => Some("the bundled dataset was modified; restore it with `git checkout data/mnist`".into()),
+            Error::Config { what, .. } if what == crate::kernels::simd::ENV_VAR => Some(format!(
+                "unset {what} to use the best level this processor supports; `elu-lab info` lists them"
+            )),
             Error::Config { .. } => Some("see `elu-lab train --help` for the accepted values".into()),
             Error::ModelFile { .. } => Some("see models/article.toml for a complete, working model file".into()),
             Error::Shape { msg, .. } if msg.starts_with("invalid") => Some(

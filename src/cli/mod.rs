@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each turning arguments into a validated config.
 
 mod bench;
+mod info;
 mod progress;
 mod summary;
 mod train;
@@ -25,14 +26,20 @@ pub enum Command {
     /// Measure training and evaluation speed, memory and a per-layer breakdown, beside the
     /// machine's f32 GEMM peak.
     Bench(bench::BenchArgs),
+    /// Print the version, the processor's instruction sets and the SIMD level the kernels run with.
+    Info(info::InfoArgs),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // A bad ELU_LAB_SIMD is an error before any work starts (the library alone would warn and
+    // fall back); see `elu_lab::kernels::simd`.
+    elu_lab::kernels::simd::Level::from_env()?;
     match cli.command {
         Command::Train(args) => train::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Info(args) => info::run(args),
     }
 }
 
