@@ -253,7 +253,9 @@ impl FromStr for Activation {
 
 impl Activation {
     /// out = f(inp), element-wise. The variant is chosen once, outside the loop, so each loop is
-    /// branch-free and vectorised.
+    /// branch-free and vectorised (`kernels::elementwise::activation_forward` runs it with the
+    /// processor's instruction set).
+    #[inline(always)]
     pub fn forward_slice(&self, out: &mut [f32], inp: &[f32]) {
         match *self {
             a @ Activation::Linear => map(out, inp, |x| a.value(x)),
@@ -265,6 +267,7 @@ impl Activation {
     }
 
     /// dinp = dout · f'(inp), element-wise, with f' from the saved input and output.
+    #[inline(always)]
     pub fn backward_slice(&self, dinp: &mut [f32], dout: &[f32], inp: &[f32], out: &[f32]) {
         match *self {
             a @ Activation::Linear => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),

@@ -105,6 +105,9 @@ impl Error {
             Error::Label { .. } => Some(format!("labels must be class numbers 0-{} (MNIST's digits), one byte each; check that this is the label file of a 10-class dataset", crate::data::dataset::NUM_CLASSES - 1)),
             Error::Memory { .. } => Some("use fewer filters or units, or shrink the images earlier (strides, pooling); `elu-lab summary --model FILE` shows each layer's size".into()),
             Error::Checksum { .. } => Some("the bundled dataset was modified; restore it with `git checkout data/mnist`".into()),
+            Error::Config { what, .. } if what == crate::kernels::simd::ENV_VAR => Some(format!(
+                "unset {what} to use the best level this processor supports; `elu-lab info` lists them"
+            )),
             Error::Config { .. } => Some("see `elu-lab train --help` for the accepted values".into()),
             Error::ModelFile { .. } => Some("see models/article.toml for a complete, working model file".into()),
             Error::Shape { msg, .. } if msg.starts_with("invalid") => Some(

@@ -4,6 +4,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::kernels::simd::{multiversion, Level};
 
 /// Settings of an optimiser, as given on the command line or in a configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,15 +85,11 @@ impl Optimizer {
                 // Element-wise, so splitting it across threads cannot change a bit.
                 const CHUNK: usize = 16 * 1024;
                 let parts = params.par_chunks_mut(CHUNK).zip(grads.par_chunks(CHUNK));
-                parts.zip(self.m.par_chunks_mut(CHUNK)).zip(self.v.par_chunks_mut(CHUNK)).for_each(
-                    |(((p, g), m), v)| {
-                        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-                            *m += (g - *m) * a1;
-                            *v += (g * g - *v) * a2;
-                            *p -= lr_t * *m / (v.sqrt() + epsilon);
-                        }
-                    },
-                );
+                let level = Level::current();
+                parts
+                    .zip(self.m.par_chunks_mut(CHUNK))
+                    .zip(self.v.par_chunks_mut(CHUNK))
+                    .for_each(|(((p, g), m), v)| adam_at(level, p, g, m, v, (a1, a2), lr_t, epsilon));
             }
             OptimizerConfig::Sgd { lr, momentum } => {
                 for ((p, &g), vel) in params.iter_mut().zip(grads).zip(&mut self.m) {
@@ -104,9 +101,42 @@ impl Optimizer {
     }
 }
 
+multiversion! {
+    /// Adam's update of one chunk, compiled for `level`: m += (g − m)·(1 − β₁);
+    /// v += (g² − v)·(1 − β₂); p −= lr_t·m/(sqrt(v) + ε). `a` is (1 − β₁, 1 − β₂).
+    fn adam_at(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], a: (f32, f32), lr_t: f32, epsilon: f32) {
+        let (a1, a2) = a;
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+            *m += (g - *m) * a1;
+            *v += (g * g - *v) * a2;
+            *p -= lr_t * *m / (v.sqrt() + epsilon);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adam_update_gives_the_scalar_loops_bits_at_every_level() {
+        let n = 1003;
+        let g: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * 1e-3).collect();
+        let m0: Vec<f32> = (0..n).map(|i| (i % 13) as f32 * 1e-4).collect();
+        let v0: Vec<f32> = (0..n).map(|i| (i % 7) as f32 * 1e-6).collect();
+        let (a1, a2, lr_t, eps) = (0.1f32, 0.001f32, 3e-4f32, 1e-7f32);
+        let (mut p_ref, mut m_ref, mut v_ref) = (vec![0.5f32; n], m0.clone(), v0.clone());
+        for i in 0..n {
+            m_ref[i] += (g[i] - m_ref[i]) * a1;
+            v_ref[i] += (g[i] * g[i] - v_ref[i]) * a2;
+            p_ref[i] -= lr_t * m_ref[i] / (v_ref[i].sqrt() + eps);
+        }
+        for level in Level::supported() {
+            let (mut p, mut m, mut v) = (vec![0.5f32; n], m0.clone(), v0.clone());
+            adam_at(level, &mut p, &g, &mut m, &mut v, (a1, a2), lr_t, eps);
+            assert_eq!((&p, &m, &v), (&p_ref, &m_ref, &v_ref), "{level}");
+        }
+    }
 
     #[test]
     fn adam_first_steps_match_hand_computation() {

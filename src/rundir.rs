@@ -297,6 +297,7 @@ impl RunDir {
             crate_version: env!("CARGO_PKG_VERSION").to_string(),
             command: std::env::args().collect(),
             threads: rayon::current_num_threads(),
+            simd: crate::kernels::simd::Level::current().name().to_string(),
             params: model.param_count(),
             train_samples: result.train_samples,
             validation_samples: result.validation_samples,
@@ -323,6 +324,9 @@ pub struct Summary {
     /// The command line that ran (the last one, for a resumed run).
     pub command: Vec<String>,
     pub threads: usize,
+    /// The instruction set the kernels ran with (`avx512`, `avx2+fma`, `baseline`).
+    #[serde(default)]
+    pub simd: String,
     pub params: usize,
     pub train_samples: usize,
     pub validation_samples: usize,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use elu_lab::data;
 use elu_lab::kernels::gemm::sgemm_parallel;
+use elu_lab::kernels::simd::Level;
 use elu_lab::model::{Engine, ModelSpec, Sequential};
 use elu_lab::optim::{Optimizer, OptimizerConfig};
 use elu_lab::train::evaluate;
@@ -139,7 +140,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let gemm_peak = (args.gemm_size > 0).then(|| gemm_gflops(args.gemm_size, threads));
 
-    println!("elu-lab bench: {} parameters, batch {bs}, {threads} threads", model.param_count());
+    let simd = Level::current();
+    println!("elu-lab bench: {} parameters, batch {bs}, {threads} threads, simd: {simd}", model.param_count());
     println!(
         "  counted work:         {:.2} MFLOP per training image (forward + backward), {:.2} MFLOP per inference image,",
         train_flop / 1e6,
@@ -190,7 +192,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.json {
         let j = json!({
-            "batch_size": bs, "threads": threads, "params": model.param_count(),
+            "batch_size": bs, "threads": threads, "params": model.param_count(), "simd": simd.name(),
             "train_mflop_per_image": train_flop / 1e6, "inference_mflop_per_image": infer_flop / 1e6,
             "train_mflop_performed_per_image": train_flop_done / 1e6,
             "inference_mflop_performed_per_image": infer_flop_done / 1e6,

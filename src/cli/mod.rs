@@ -2,6 +2,7 @@
 
 mod bench;
 mod evaluate;
+mod info;
 mod models;
 mod predict;
 mod report;
@@ -43,10 +44,15 @@ pub enum Command {
     Reproduce(Box<sweep::ReproduceArgs>),
     /// Write the report of a sweep directory: results.csv, ...
     Report(report::ReportArgs),
+    /// Print the version, the processor's instruction sets and the SIMD level the kernels run with.
+    Info(info::InfoArgs),
 }
 
 /// Runs the parsed command (`matches`: what clap parsed it from, to tell given flags apart).
 pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    // A bad ELU_LAB_SIMD is an error before any work starts (the library alone would warn and
+    // fall back); see `elu_lab::kernels::simd`.
+    elu_lab::kernels::simd::Level::from_env()?;
     let sub = matches.subcommand().map(|(_, m)| m).unwrap_or(matches);
     let result = match cli.command {
         Command::Train(args) => train::run(*args, sub),
@@ -58,6 +64,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::sweep(*args),
         Command::Reproduce(args) => sweep::reproduce(*args),
         Command::Report(args) => report::run(args),
+        Command::Info(args) => info::run(args),
     };
     result.map_err(name_flags)
 }

@@ -11,6 +11,7 @@
 
 use super::im2col::{patch, ConvGeometry};
 use super::lanes::{max_and_position, whole, Lanes, LANES};
+use super::simd::{multiversion, Level};
 
 /// Scratch floats per call: one patch per pooling-window position plus one accumulator row.
 pub fn scratch_len(conv: &ConvGeometry, oc: usize, pool: &ConvGeometry) -> usize {
@@ -20,6 +21,8 @@ pub fn scratch_len(conv: &ConvGeometry, oc: usize, pool: &ConvGeometry) -> usize
 /// pooled: (n, PH, PW, OC) ← max over each pool window of conv(x; w, b); arg: the window
 /// position (ky·PW + kx) of each maximum, first one on ties, as f32. x: (n, H, W, C),
 /// w: (K, OC) with K = KH·KW·C, b: (OC) or empty. `pool` has strides equal to its size.
+///
+/// Runs with the instruction set of [`Level::current`]; [`forward_at`] takes the level.
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     pooled: &mut [f32],
@@ -33,13 +36,32 @@ pub fn forward(
     oc: usize,
     pool: &ConvGeometry,
 ) {
-    if one_channel_3x3(conv, oc, pool) {
-        return forward_one_channel_3x3(pooled, arg, x, w, b, n, conv, oc, pool);
+    forward_at(Level::current(), pooled, arg, scratch, x, w, b, n, conv, oc, pool)
+}
+
+multiversion! {
+    /// [`forward`] compiled for `level`.
+    pub fn forward_at(
+        pooled: &mut [f32],
+        arg: &mut [f32],
+        scratch: &mut [f32],
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        n: usize,
+        conv: &ConvGeometry,
+        oc: usize,
+        pool: &ConvGeometry,
+    ) {
+        if one_channel_3x3(conv, oc, pool) {
+            return forward_one_channel_3x3(pooled, arg, x, w, b, n, conv, oc, pool);
+        }
+        forward_general(pooled, arg, scratch, x, w, b, n, conv, oc, pool)
     }
-    forward_general(pooled, arg, scratch, x, w, b, n, conv, oc, pool)
 }
 
 /// [`forward`] for any geometry.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn forward_general(
     pooled: &mut [f32],
@@ -184,6 +206,8 @@ fn outer_add(dw: &mut [f32], x: &[f32], m: &[f32]) {
 
 /// dw (K, OC) and db (OC) ← dpooled (n, PH, PW, OC), the gradient at the pooled outputs,
 /// routed to each window's saved argmax. Overwrites dw and db.
+///
+/// Runs with the instruction set of [`Level::current`]; [`backward_params_at`] takes the level.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_params(
     dw: &mut [f32],
@@ -197,13 +221,32 @@ pub fn backward_params(
     oc: usize,
     pool: &ConvGeometry,
 ) {
-    if one_channel_3x3(conv, oc, pool) {
-        return backward_one_channel_3x3(dw, db, dpooled, arg, x, n, conv, oc, pool);
+    backward_params_at(Level::current(), dw, db, scratch, dpooled, arg, x, n, conv, oc, pool)
+}
+
+multiversion! {
+    /// [`backward_params`] compiled for `level`.
+    pub fn backward_params_at(
+        dw: &mut [f32],
+        db: &mut [f32],
+        scratch: &mut [f32],
+        dpooled: &[f32],
+        arg: &[f32],
+        x: &[f32],
+        n: usize,
+        conv: &ConvGeometry,
+        oc: usize,
+        pool: &ConvGeometry,
+    ) {
+        if one_channel_3x3(conv, oc, pool) {
+            return backward_one_channel_3x3(dw, db, dpooled, arg, x, n, conv, oc, pool);
+        }
+        backward_general(dw, db, scratch, dpooled, arg, x, n, conv, oc, pool)
     }
-    backward_general(dw, db, scratch, dpooled, arg, x, n, conv, oc, pool)
 }
 
 /// [`backward_params`] for any geometry.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn backward_general(
     dw: &mut [f32],
@@ -269,6 +312,7 @@ fn backward_general(
 
 /// Whether the specialised kernels below apply: one input channel, a 3×3 kernel with stride 1
 /// and no padding, a 2×2 pool with stride 2, and OC a multiple of 16 (the article's first layer).
+#[inline(always)]
 fn one_channel_3x3(conv: &ConvGeometry, oc: usize, pool: &ConvGeometry) -> bool {
     (conv.c, conv.kh, conv.kw, conv.sh, conv.sw, conv.pad_top, conv.pad_left) == (1, 3, 3, 1, 1, 0, 0)
         && (pool.kh, pool.kw, pool.sh, pool.sw) == (2, 2, 2, 2)
@@ -291,6 +335,7 @@ fn window_inputs(xb: &[f32], w: usize, py: usize, px: usize) -> [[f32; 4]; 4] {
 /// and the bias stay in registers across every window of the batch, and each window's four
 /// outputs are four independent FMA chains over its 4×4 inputs. The sums run in the same order
 /// (bias, then ky, kx) as the general path, so both give the same bits.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn forward_one_channel_3x3(
     pooled: &mut [f32],
@@ -336,6 +381,7 @@ fn forward_one_channel_3x3(
 /// gradient vectors and the bias gradient are summed in registers over every window of the
 /// batch, each window adding its gradient at the argmax position times the inputs there. The
 /// order of the sums is the general path's, so both give the same bits.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn backward_one_channel_3x3(
     dw: &mut [f32],
@@ -448,45 +494,57 @@ mod tests {
             let w: Vec<f32> = (0..conv.patch_len() * oc).map(|_| rng.uniform_f32() - 0.5).collect();
             let b: Vec<f32> = (0..oc).map(|_| rng.uniform_f32() - 0.5).collect();
             let (want, want_arg) = reference(&x, &w, &b, n, &conv, oc, &pool);
-            let mut got = vec![0.0; want.len()];
-            let mut arg = vec![0.0; want.len()];
-            let mut scratch = vec![0.0; scratch_len(&conv, oc, &pool)];
-            forward(&mut got, &mut arg, &mut scratch, &x, &w, &b, n, &conv, oc, &pool);
-            let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-            assert!(worst < 1e-5, "largest difference {worst}");
-            // Argmax agrees wherever the top two candidates are not within rounding.
-            let agree = arg.iter().zip(&want_arg).filter(|(a, b)| a == b).count();
-            assert!(agree as f64 >= 0.999 * arg.len() as f64, "{agree} of {}", arg.len());
-
-            // Backward: against the gradient of Σ pooled·r through the unfused path, i.e. r
-            // scattered to the argmax positions, then colᵀ · d.
             let r: Vec<f32> = (0..want.len()).map(|_| rng.uniform_f32() - 0.5).collect();
-            let mut dconv = vec![0.0; n * conv.out_pixels() * oc];
-            for bi in 0..n {
-                for py in 0..pool.oh {
-                    for px in 0..pool.ow {
-                        for ch in 0..oc {
-                            let o = ((bi * pool.oh + py) * pool.ow + px) * oc + ch;
-                            let pos = arg[o] as usize;
-                            let (cy, cx) = (py * 2 + pos / 2, px * 2 + pos % 2);
-                            dconv[((bi * conv.oh + cy) * conv.ow + cx) * oc + ch] += r[o];
+            let mut first = None;
+            for level in Level::supported() {
+                let mut got = vec![0.0; want.len()];
+                let mut arg = vec![0.0; want.len()];
+                let mut scratch = vec![0.0; scratch_len(&conv, oc, &pool)];
+                forward_at(level, &mut got, &mut arg, &mut scratch, &x, &w, &b, n, &conv, oc, &pool);
+                let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                assert!(worst < 1e-5, "largest difference {worst} at {level}");
+                // Argmax agrees wherever the top two candidates are not within rounding.
+                let agree = arg.iter().zip(&want_arg).filter(|(a, b)| a == b).count();
+                assert!(agree as f64 >= 0.999 * arg.len() as f64, "{agree} of {}", arg.len());
+
+                // Backward: against the gradient of Σ pooled·r through the unfused path, i.e. r
+                // scattered to the argmax positions, then colᵀ · d.
+                let mut dconv = vec![0.0; n * conv.out_pixels() * oc];
+                for bi in 0..n {
+                    for py in 0..pool.oh {
+                        for px in 0..pool.ow {
+                            for ch in 0..oc {
+                                let o = ((bi * pool.oh + py) * pool.ow + px) * oc + ch;
+                                let pos = arg[o] as usize;
+                                let (cy, cx) = (py * 2 + pos / 2, px * 2 + pos % 2);
+                                dconv[((bi * conv.oh + cy) * conv.ow + cx) * oc + ch] += r[o];
+                            }
                         }
                     }
                 }
-            }
-            let m = n * conv.out_pixels();
-            let mut col = vec![0.0; m * conv.patch_len()];
-            im2col(&mut col, &x, n, &conv);
-            let mut want_dw = vec![0.0; conv.patch_len() * oc];
-            sgemm(&mut want_dw, false, &col, true, &dconv, false, conv.patch_len(), oc, m);
-            let mut dw = vec![f32::NAN; want_dw.len()];
-            let mut db = vec![f32::NAN; oc];
-            backward_params(&mut dw, &mut db, &mut scratch, &r, &arg, &x, n, &conv, oc, &pool);
-            let worst = dw.iter().zip(&want_dw).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-            assert!(worst < 1e-4, "largest dw difference {worst}");
-            for (c, g) in db.iter().enumerate() {
-                let s: f32 = r.iter().skip(c).step_by(oc).sum();
-                assert!((g - s).abs() < 1e-4);
+                let m = n * conv.out_pixels();
+                let mut col = vec![0.0; m * conv.patch_len()];
+                im2col(&mut col, &x, n, &conv);
+                let mut want_dw = vec![0.0; conv.patch_len() * oc];
+                sgemm(&mut want_dw, false, &col, true, &dconv, false, conv.patch_len(), oc, m);
+                let mut dw = vec![f32::NAN; want_dw.len()];
+                let mut db = vec![f32::NAN; oc];
+                backward_params_at(level, &mut dw, &mut db, &mut scratch, &r, &arg, &x, n, &conv, oc, &pool);
+                let worst = dw.iter().zip(&want_dw).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                assert!(worst < 1e-4, "largest dw difference {worst} at {level}");
+                for (c, g) in db.iter().enumerate() {
+                    let s: f32 = r.iter().skip(c).step_by(oc).sum();
+                    assert!((g - s).abs() < 1e-4);
+                }
+                // Every level computes the same operations in the same order: the same bits.
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let this = [bits(&got), bits(&arg), bits(&dw), bits(&db)];
+                assert_eq!(
+                    this,
+                    *first.get_or_insert_with(|| this.clone()),
+                    "{level} differs from {}",
+                    Level::Baseline
+                );
             }
         }
     }

@@ -113,7 +113,7 @@ pub fn im2col(col: &mut [f32], x: &[f32], n: usize, g: &ConvGeometry) {
 }
 
 /// dst: (KH·KW·C) ← the receptive field of output pixel (oy, ox) in one sample xb: (H, W, C).
-#[inline]
+#[inline(always)]
 pub fn patch(dst: &mut [f32], xb: &[f32], g: &ConvGeometry, oy: usize, ox: usize) {
     let c = g.c;
     if let Some((iy, ix)) = g.inside(oy, ox) {

@@ -23,6 +23,7 @@
 use super::gemm::sgemm;
 use super::im2col::ConvGeometry;
 use super::lanes::{add, add_to, load, max_and_position, neg, store, sub, whole, Lanes, LANES};
+use super::simd::{multiversion, Level};
 
 /// G (4×3): U = G g Gᵀ.
 const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
@@ -65,6 +66,7 @@ pub enum OutputGrads<'a> {
 }
 
 /// The tiles computed per sample: (rows, columns).
+#[inline(always)]
 fn grid(g: &ConvGeometry, pooled: bool) -> (usize, usize) {
     if pooled {
         (g.oh / 2, g.ow / 2)
@@ -90,11 +92,13 @@ pub fn scratch_len(g: &ConvGeometry, oc: usize, n: usize) -> usize {
 /// Floats between the 16 planes of V or M for a chunk of `tc` tiles of `width` channels: one
 /// cache line more than the plane, so that the 16 values of a tile, written and read together,
 /// do not all fall into the same L1 cache set (plane sizes are multiples of 4 KiB).
+#[inline(always)]
 fn plane(tc: usize, width: usize) -> usize {
     tc * width + LANES
 }
 
 /// The scratch's four parts: (U, dU, V, M), V and M for chunks of `chunk` tiles.
+#[inline(always)]
 fn split<'a>(scratch: &'a mut [f32], g: &ConvGeometry, oc: usize, chunk: usize) -> [&'a mut [f32]; 4] {
     let ulen = 16 * g.c * oc;
     let (u, rest) = scratch.split_at_mut(ulen);
@@ -114,12 +118,14 @@ struct Tiles<'g> {
 
 impl Tiles<'_> {
     /// Chunks of at most [`CHUNK_TILES`]: (first tile, tiles in the chunk).
+    #[inline(always)]
     fn chunks(&self) -> impl Iterator<Item = (usize, usize)> {
         let t = self.n * self.th * self.tw;
         (0..t).step_by(CHUNK_TILES).map(move |t0| (t0, CHUNK_TILES.min(t - t0)))
     }
 
     /// The largest chunk: all the tiles, or [`CHUNK_TILES`].
+    #[inline(always)]
     fn chunk_len(&self) -> usize {
         (self.n * self.th * self.tw).min(CHUNK_TILES)
     }
@@ -133,9 +139,11 @@ impl Tiles<'_> {
 
 /// The outputs of conv(x; w) + b, stored or pooled (see [`Outputs`]). x: (n, H, W, C),
 /// w: (3, 3, C, OC), b: (OC) or empty. `scratch` (see [`scratch_len`]) keeps U for [`backward`].
+///
+/// Runs with the instruction set of [`Level::current`]; [`forward_at`] takes the level.
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
-    mut out: Outputs,
+    out: Outputs,
     scratch: &mut [f32],
     x: &[f32],
     w: &[f32],
@@ -144,27 +152,46 @@ pub fn forward(
     g: &ConvGeometry,
     oc: usize,
 ) {
-    debug_assert!(applies(g));
-    let (th, tw) = grid(g, matches!(out, Outputs::Pool { .. }));
-    let tiles = Tiles { g, th, tw, n };
-    let c = g.c;
-    let [u, _, v, m] = split(scratch, g, oc, tiles.chunk_len());
-    transform_kernel(u, w, c, oc);
-    for (t0, tc) in tiles.chunks() {
-        transform_input(v, x, t0, tc, tiles);
-        for xi in 0..16 {
-            let (vx, ux) = (&v[xi * plane(tc, c)..][..tc * c], &u[xi * c * oc..][..c * oc]);
-            sgemm(&mut m[xi * plane(tc, oc)..][..tc * oc], false, vx, false, ux, false, tc, oc, c);
+    forward_at(Level::current(), out, scratch, x, w, b, n, g, oc)
+}
+
+multiversion! {
+    /// [`forward`] compiled for `level`.
+    pub fn forward_at(
+        out: Outputs,
+        scratch: &mut [f32],
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        n: usize,
+        g: &ConvGeometry,
+        oc: usize,
+    ) {
+        let mut out = out;
+        debug_assert!(applies(g));
+        let (th, tw) = grid(g, matches!(out, Outputs::Pool { .. }));
+        let tiles = Tiles { g, th, tw, n };
+        let c = g.c;
+        let [u, _, v, m] = split(scratch, g, oc, tiles.chunk_len());
+        transform_kernel(u, w, c, oc);
+        for (t0, tc) in tiles.chunks() {
+            transform_input(v, x, t0, tc, tiles);
+            for xi in 0..16 {
+                let (vx, ux) = (&v[xi * plane(tc, c)..][..tc * c], &u[xi * c * oc..][..c * oc]);
+                sgemm(&mut m[xi * plane(tc, oc)..][..tc * oc], false, vx, false, ux, false, tc, oc, c);
+            }
+            transform_output(&mut out, m, b, t0, tc, tiles, oc);
         }
-        transform_output(&mut out, m, b, t0, tc, tiles, oc);
     }
 }
 
 /// dx (when asked for), dw: (3, 3, C, OC) and db: (OC) or empty ← the gradient at the outputs,
 /// after [`forward`] on the same `scratch` and x: (n, H, W, C). dx: (n, H, W, C) is overwritten.
+///
+/// Runs with the instruction set of [`Level::current`]; [`backward_at`] takes the level.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
-    mut dx: Option<&mut [f32]>,
+    dx: Option<&mut [f32]>,
     dw: &mut [f32],
     db: &mut [f32],
     grads: OutputGrads,
@@ -174,40 +201,58 @@ pub fn backward(
     g: &ConvGeometry,
     oc: usize,
 ) {
-    let (th, tw) = grid(g, matches!(grads, OutputGrads::Pool { .. }));
-    let tiles = Tiles { g, th, tw, n };
-    let c = g.c;
-    let [u, du, v, dm] = split(scratch, g, oc, tiles.chunk_len());
-    if let Some(dx) = dx.as_deref_mut() {
-        dx[..n * g.h * g.w * c].fill(0.0);
-    }
-    du.fill(0.0);
-    for (t0, tc) in tiles.chunks() {
-        transform_input(v, x, t0, tc, tiles);
-        transform_output_adjoint(dm, &grads, t0, tc, tiles, oc);
-        for xi in 0..16 {
-            let (vx, dmx) = (&v[xi * plane(tc, c)..][..tc * c], &dm[xi * plane(tc, oc)..][..tc * oc]);
-            sgemm(&mut du[xi * c * oc..][..c * oc], true, vx, true, dmx, false, c, oc, tc);
-        }
+    backward_at(Level::current(), dx, dw, db, grads, scratch, x, n, g, oc)
+}
+
+multiversion! {
+    /// [`backward`] compiled for `level`.
+    pub fn backward_at(
+        dx: Option<&mut [f32]>,
+        dw: &mut [f32],
+        db: &mut [f32],
+        grads: OutputGrads,
+        scratch: &mut [f32],
+        x: &[f32],
+        n: usize,
+        g: &ConvGeometry,
+        oc: usize,
+    ) {
+        let mut dx = dx;
+        let (th, tw) = grid(g, matches!(grads, OutputGrads::Pool { .. }));
+        let tiles = Tiles { g, th, tw, n };
+        let c = g.c;
+        let [u, du, v, dm] = split(scratch, g, oc, tiles.chunk_len());
         if let Some(dx) = dx.as_deref_mut() {
-            // dV over V's storage (V is no longer needed), then folded back onto the input.
-            for xi in 0..16 {
-                let (dmx, ux) = (&dm[xi * plane(tc, oc)..][..tc * oc], &u[xi * c * oc..][..c * oc]);
-                sgemm(&mut v[xi * plane(tc, c)..][..tc * c], false, dmx, false, ux, true, tc, c, oc);
-            }
-            transform_input_adjoint(dx, v, t0, tc, tiles);
+            dx[..n * g.h * g.w * c].fill(0.0);
         }
-    }
-    transform_kernel_adjoint(dw, du, c, oc);
-    if !db.is_empty() {
-        let dy = match grads {
-            OutputGrads::Store(dy) => &dy[..n * g.out_pixels() * oc],
-            OutputGrads::Pool { dpooled, .. } => &dpooled[..n * th * tw * oc],
-        };
-        db.fill(0.0);
-        for row in dy.chunks_exact(oc) {
-            for (g, d) in db.iter_mut().zip(row) {
-                *g += d;
+        du.fill(0.0);
+        for (t0, tc) in tiles.chunks() {
+            transform_input(v, x, t0, tc, tiles);
+            transform_output_adjoint(dm, &grads, t0, tc, tiles, oc);
+            for xi in 0..16 {
+                let (vx, dmx) = (&v[xi * plane(tc, c)..][..tc * c], &dm[xi * plane(tc, oc)..][..tc * oc]);
+                sgemm(&mut du[xi * c * oc..][..c * oc], true, vx, true, dmx, false, c, oc, tc);
+            }
+            if let Some(dx) = dx.as_deref_mut() {
+                // dV over V's storage (V is no longer needed), then folded back onto the input.
+                for xi in 0..16 {
+                    let (dmx, ux) = (&dm[xi * plane(tc, oc)..][..tc * oc], &u[xi * c * oc..][..c * oc]);
+                    sgemm(&mut v[xi * plane(tc, c)..][..tc * c], false, dmx, false, ux, true, tc, c, oc);
+                }
+                transform_input_adjoint(dx, v, t0, tc, tiles);
+            }
+        }
+        transform_kernel_adjoint(dw, du, c, oc);
+        if !db.is_empty() {
+            let dy = match grads {
+                OutputGrads::Store(dy) => &dy[..n * g.out_pixels() * oc],
+                OutputGrads::Pool { dpooled, .. } => &dpooled[..n * th * tw * oc],
+            };
+            db.fill(0.0);
+            for row in dy.chunks_exact(oc) {
+                for (g, d) in db.iter_mut().zip(row) {
+                    *g += d;
+                }
             }
         }
     }
@@ -215,6 +260,7 @@ pub fn backward(
 
 /// u: (16, C, OC) ← G g Gᵀ for every (c, o); w: (3, 3, C, OC). Each (C, OC) plane of u is a
 /// combination of the nine contiguous planes of w.
+#[inline(always)]
 fn transform_kernel(u: &mut [f32], w: &[f32], c: usize, oc: usize) {
     let plane = c * oc;
     for i in 0..4 {
@@ -237,6 +283,7 @@ fn transform_kernel(u: &mut [f32], w: &[f32], c: usize, oc: usize) {
 }
 
 /// The adjoint of [`transform_kernel`]: dw (3, 3, C, OC) ← Gᵀ du G (overwritten).
+#[inline(always)]
 fn transform_kernel_adjoint(dw: &mut [f32], du: &[f32], c: usize, oc: usize) {
     let plane = c * oc;
     for ky in 0..3 {
@@ -291,6 +338,7 @@ fn in_range(start: usize, r: usize, pad: usize, size: usize) -> Option<usize> {
 
 /// v: (16, tc, C), planes `plane(tc, C)` apart, ← Bᵀ d B of the 4×4 input tiles d (zeros
 /// outside the input) of tiles t0..t0 + tc of the batch; x: (n, H, W, C).
+#[inline(always)]
 fn transform_input(v: &mut [f32], x: &[f32], t0: usize, tc: usize, tiles: Tiles) {
     let (g, c) = (tiles.g, tiles.g.c);
     for t in 0..tc {
@@ -350,11 +398,17 @@ fn inside(rows: &[Option<usize>; 4], cols: &[Option<usize>; 4], c: usize) -> Opt
 fn input_tile_inside(v: &mut [f32], x: &[f32], row: usize, c: usize, plane: usize, at: usize) {
     let x = &x[..3 * row + 4 * c];
     for c0 in (0..c).step_by(LANES) {
-        let ld = |r: usize, s: usize| whole(&x[r * row + s * c + c0..]);
-        let r0 = bt([ld(0, 0), ld(0, 1), ld(0, 2), ld(0, 3)]);
-        let r1 = bt([ld(1, 0), ld(1, 1), ld(1, 2), ld(1, 3)]);
-        let r2 = bt([ld(2, 0), ld(2, 1), ld(2, 2), ld(2, 3)]);
-        let r3 = bt([ld(3, 0), ld(3, 1), ld(3, 2), ld(3, 3)]);
+        // A macro, not a closure: a closure is a function of its own, which the compiler may
+        // leave uninlined and so compiled without the caller's instruction set.
+        macro_rules! ld {
+            ($r:expr, $s:expr) => {
+                whole(&x[$r * row + $s * c + c0..])
+            };
+        }
+        let r0 = bt([ld!(0, 0), ld!(0, 1), ld!(0, 2), ld!(0, 3)]);
+        let r1 = bt([ld!(1, 0), ld!(1, 1), ld!(1, 2), ld!(1, 3)]);
+        let r2 = bt([ld!(2, 0), ld!(2, 1), ld!(2, 2), ld!(2, 3)]);
+        let r3 = bt([ld!(3, 0), ld!(3, 1), ld!(3, 2), ld!(3, 3)]);
         for j in 0..4 {
             let col = bt([r0[j], r1[j], r2[j], r3[j]]);
             for (i, val) in col.iter().enumerate() {
@@ -366,6 +420,7 @@ fn input_tile_inside(v: &mut [f32], x: &[f32], row: usize, c: usize, plane: usiz
 
 /// The adjoint of [`transform_input`]: dx (n, H, W, C) += B dv Bᵀ of tiles t0..t0 + tc at their
 /// input positions (tiles overlap by two rows and columns).
+#[inline(always)]
 fn transform_input_adjoint(dx: &mut [f32], dv: &[f32], t0: usize, tc: usize, tiles: Tiles) {
     let (g, c) = (tiles.g, tiles.g.c);
     for t in 0..tc {
@@ -403,11 +458,16 @@ fn transform_input_adjoint(dx: &mut [f32], dv: &[f32], t0: usize, tc: usize, til
 fn input_tile_inside_adjoint(dx: &mut [f32], dv: &[f32], row: usize, c: usize, plane: usize, at: usize) {
     let dx = &mut dx[..3 * row + 4 * c];
     for c0 in (0..c).step_by(LANES) {
-        let ld = |i: usize, j: usize| whole(&dv[(i * 4 + j) * plane + at + c0..]);
-        let k0 = b([ld(0, 0), ld(1, 0), ld(2, 0), ld(3, 0)]);
-        let k1 = b([ld(0, 1), ld(1, 1), ld(2, 1), ld(3, 1)]);
-        let k2 = b([ld(0, 2), ld(1, 2), ld(2, 2), ld(3, 2)]);
-        let k3 = b([ld(0, 3), ld(1, 3), ld(2, 3), ld(3, 3)]);
+        // A macro, not a closure (see input_tile_inside).
+        macro_rules! ld {
+            ($i:expr, $j:expr) => {
+                whole(&dv[($i * 4 + $j) * plane + at + c0..])
+            };
+        }
+        let k0 = b([ld!(0, 0), ld!(1, 0), ld!(2, 0), ld!(3, 0)]);
+        let k1 = b([ld!(0, 1), ld!(1, 1), ld!(2, 1), ld!(3, 1)]);
+        let k2 = b([ld!(0, 2), ld!(1, 2), ld!(2, 2), ld!(3, 2)]);
+        let k3 = b([ld!(0, 3), ld!(1, 3), ld!(2, 3), ld!(3, 3)]);
         for r in 0..4 {
             let vals = b([k0[r], k1[r], k2[r], k3[r]]);
             for (s, val) in vals.iter().enumerate() {
@@ -418,6 +478,7 @@ fn input_tile_inside_adjoint(dx: &mut [f32], dv: &[f32], row: usize, c: usize, p
 }
 
 /// The outputs (see [`Outputs`]) ← Aᵀ m A + b of tiles t0..t0 + tc; m: (16, tc, OC).
+#[inline(always)]
 fn transform_output(out: &mut Outputs, m: &[f32], bias: &[f32], t0: usize, tc: usize, tiles: Tiles, oc: usize) {
     let g = tiles.g;
     for t in 0..tc {
@@ -456,6 +517,7 @@ fn transform_output(out: &mut Outputs, m: &[f32], bias: &[f32], t0: usize, tc: u
 
 /// The adjoint of [`transform_output`]: dm (16, tc, OC) ← A dy Aᵀ of the 2×2 output tiles
 /// t0..t0 + tc (zeros for outputs outside OH×OW, or off the window's maximum when pooled).
+#[inline(always)]
 fn transform_output_adjoint(dm: &mut [f32], grads: &OutputGrads, t0: usize, tc: usize, tiles: Tiles, oc: usize) {
     let g = tiles.g;
     for t in 0..tc {
@@ -584,16 +646,41 @@ mod tests {
             let dy = random(n * g.out_pixels() * oc, &mut rng);
             let (ry, rdx, rdw, rdb) = naive(&x, &wt, &b, &dy, n, &g, oc);
 
-            let mut scratch = vec![f32::NAN; scratch_len(&g, oc, n)];
-            let mut y = vec![f32::NAN; ry.len()];
-            forward(Outputs::Store(&mut y), &mut scratch, &x, &wt, &b, n, &g, oc);
-            let (mut dx, mut dw, mut db) = (vec![f32::NAN; x.len()], vec![f32::NAN; wt.len()], vec![f32::NAN; oc]);
-            backward(Some(&mut dx), &mut dw, &mut db, OutputGrads::Store(&dy), &mut scratch, &x, n, &g, oc);
-            for (what, e) in
-                [("y", worst(&y, &ry)), ("dx", worst(&dx, &rdx)), ("dw", worst(&dw, &rdw)), ("db", worst(&db, &rdb))]
-            {
-                largest = largest.max(e);
-                assert!(e < 2e-6, "{h}x{w}x{c}->{oc} same={same}: {what} relative difference {e:e}");
+            let mut first = None;
+            for level in Level::supported() {
+                let mut scratch = vec![f32::NAN; scratch_len(&g, oc, n)];
+                let mut y = vec![f32::NAN; ry.len()];
+                forward_at(level, Outputs::Store(&mut y), &mut scratch, &x, &wt, &b, n, &g, oc);
+                let (mut dx, mut dw, mut db) = (vec![f32::NAN; x.len()], vec![f32::NAN; wt.len()], vec![f32::NAN; oc]);
+                backward_at(
+                    level,
+                    Some(&mut dx),
+                    &mut dw,
+                    &mut db,
+                    OutputGrads::Store(&dy),
+                    &mut scratch,
+                    &x,
+                    n,
+                    &g,
+                    oc,
+                );
+                for (what, e) in [
+                    ("y", worst(&y, &ry)),
+                    ("dx", worst(&dx, &rdx)),
+                    ("dw", worst(&dw, &rdw)),
+                    ("db", worst(&db, &rdb)),
+                ] {
+                    largest = largest.max(e);
+                    assert!(e < 2e-6, "{h}x{w}x{c}->{oc} same={same} at {level}: {what} relative difference {e:e}");
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let this = [bits(&y), bits(&dx), bits(&dw), bits(&db)];
+                assert_eq!(
+                    this,
+                    *first.get_or_insert_with(|| this.clone()),
+                    "{level} differs from {}",
+                    Level::Baseline
+                );
             }
         }
         eprintln!("largest difference from the direct convolution, relative to the largest value: {largest:e}");
@@ -652,32 +739,56 @@ mod tests {
                     }
                 }
             }
-            let mut scratch = vec![f32::NAN; scratch_len(&g, oc, n)];
-            let (mut pooled, mut arg) = (vec![f32::NAN; plen], vec![f32::NAN; plen]);
-            forward(Outputs::Pool { pooled: &mut pooled, arg: &mut arg }, &mut scratch, &x, &wt, &b, n, &g, oc);
-            assert!(worst(&pooled, &want) < 2e-6, "{h}x{w}x{c}->{oc}: pooled");
-            let agree = arg.iter().zip(&want_arg).filter(|(p, q)| p == q).count();
-            assert!(agree as f64 >= 0.999 * plen as f64, "argmax agrees at {agree} of {plen}");
-
             let dp = random(plen, &mut rng);
-            let mut dy = vec![0.0f32; n * g.out_pixels() * oc];
-            for bi in 0..n {
-                for py in 0..pool.oh {
-                    for px in 0..pool.ow {
-                        for o in 0..oc {
-                            let i = ((bi * pool.oh + py) * pool.ow + px) * oc + o;
-                            let q = arg[i] as usize;
-                            dy[((bi * g.oh + 2 * py + q / 2) * g.ow + 2 * px + q % 2) * oc + o] = dp[i];
+            let mut first = None;
+            for level in Level::supported() {
+                let mut scratch = vec![f32::NAN; scratch_len(&g, oc, n)];
+                let (mut pooled, mut arg) = (vec![f32::NAN; plen], vec![f32::NAN; plen]);
+                forward_at(
+                    level,
+                    Outputs::Pool { pooled: &mut pooled, arg: &mut arg },
+                    &mut scratch,
+                    &x,
+                    &wt,
+                    &b,
+                    n,
+                    &g,
+                    oc,
+                );
+                assert!(worst(&pooled, &want) < 2e-6, "{h}x{w}x{c}->{oc} at {level}: pooled");
+                let agree = arg.iter().zip(&want_arg).filter(|(p, q)| p == q).count();
+                assert!(agree as f64 >= 0.999 * plen as f64, "argmax agrees at {agree} of {plen}");
+
+                let mut dy = vec![0.0f32; n * g.out_pixels() * oc];
+                for bi in 0..n {
+                    for py in 0..pool.oh {
+                        for px in 0..pool.ow {
+                            for o in 0..oc {
+                                let i = ((bi * pool.oh + py) * pool.ow + px) * oc + o;
+                                let q = arg[i] as usize;
+                                dy[((bi * g.oh + 2 * py + q / 2) * g.ow + 2 * px + q % 2) * oc + o] = dp[i];
+                            }
                         }
                     }
                 }
-            }
-            let (_, rdx, rdw, rdb) = naive(&x, &wt, &b, &dy, n, &g, oc);
-            let (mut dx, mut dw, mut db) = (vec![f32::NAN; x.len()], vec![f32::NAN; wt.len()], vec![f32::NAN; oc]);
-            let grads = OutputGrads::Pool { dpooled: &dp, arg: &arg };
-            backward(Some(&mut dx), &mut dw, &mut db, grads, &mut scratch, &x, n, &g, oc);
-            for (what, e) in [("dx", worst(&dx, &rdx)), ("dw", worst(&dw, &rdw)), ("db", worst(&db, &rdb))] {
-                assert!(e < 2e-6, "{h}x{w}x{c}->{oc} same={same}: pooled {what} relative difference {e:e}");
+                let (_, rdx, rdw, rdb) = naive(&x, &wt, &b, &dy, n, &g, oc);
+                let (mut dx, mut dw, mut db) = (vec![f32::NAN; x.len()], vec![f32::NAN; wt.len()], vec![f32::NAN; oc]);
+                let grads = OutputGrads::Pool { dpooled: &dp, arg: &arg };
+                backward_at(level, Some(&mut dx), &mut dw, &mut db, grads, &mut scratch, &x, n, &g, oc);
+                for (what, e) in [("dx", worst(&dx, &rdx)), ("dw", worst(&dw, &rdw)), ("db", worst(&db, &rdb))] {
+                    assert!(
+                        e < 2e-6,
+                        "{h}x{w}x{c}->{oc} same={same} at {level}: pooled {what} relative difference {e:e}"
+                    );
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let this = [bits(&pooled), bits(&arg), bits(&dx), bits(&dw), bits(&db)];
+                assert_eq!(
+                    this,
+                    *first.get_or_insert_with(|| this.clone()),
+                    "{level} differs from {}",
+                    Level::Baseline
+                );
             }
         }
     }

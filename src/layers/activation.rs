@@ -4,6 +4,7 @@
 use super::{Ctx, Layer, LayerKind, PRelu, Shape};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
+use crate::kernels::elementwise;
 
 /// The layer applying `act` to inputs of `shape`: a [`PRelu`] for PReLU (it learns its
 /// slopes), an [`ActivationLayer`] otherwise.
@@ -56,7 +57,7 @@ impl Layer for ActivationLayer {
     // out = f(inp), element-wise
     fn forward(&self, out: &mut [f32], _scratch: &mut [f32], inp: &[f32], _params: &[f32], n: usize, _ctx: &Ctx) {
         let len = n * self.shape.len();
-        self.act.forward_slice(&mut out[..len], &inp[..len]);
+        elementwise::activation_forward(self.act, &mut out[..len], &inp[..len]);
     }
 
     // dinp = dout · f'(inp), with f' taken from the saved input and output
@@ -73,7 +74,7 @@ impl Layer for ActivationLayer {
     ) {
         let Some(dinp) = dinp else { return };
         let len = n * self.shape.len();
-        self.act.backward_slice(&mut dinp[..len], &dout[..len], &inp[..len], &out[..len]);
+        elementwise::activation_backward(self.act, &mut dinp[..len], &dout[..len], &inp[..len], &out[..len]);
     }
 }
 

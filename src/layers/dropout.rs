@@ -2,6 +2,8 @@
 
 use super::{Ctx, Layer, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::elementwise;
+use crate::kernels::simd::{multiversion, Level};
 use crate::rng::{hash32, Rng, Stream};
 
 /// Dropout(rate): in training each value is zeroed with probability `rate` and the survivors
@@ -57,17 +59,12 @@ impl Layer for Dropout {
         let scale = 1.0 / (1.0 - self.rate);
         // A value is dropped when its uniform 32-bit draw falls below rate·2³².
         let threshold = (self.rate as f64 * 4_294_967_296.0).min(u32::MAX as f64) as u32;
+        let level = Level::current();
         for i in 0..n {
             let sample = ctx.first_sample + i as u64;
             let (k0, k1) = Rng::key32(ctx.seed, Stream::Dropout, &[ctx.step, sample, ctx.layer as u64]);
-            let mask = &mut scratch[i * len..(i + 1) * len];
-            for (j, m) in mask.iter_mut().enumerate() {
-                let draw = hash32(hash32(j as u32 ^ k0).wrapping_add(k1));
-                *m = if draw < threshold { 0.0 } else { scale };
-            }
-            for ((y, &x), &m) in out[i * len..(i + 1) * len].iter_mut().zip(&inp[i * len..]).zip(mask.iter()) {
-                *y = x * m;
-            }
+            let (y, m, x) = (&mut out[i * len..(i + 1) * len], &mut scratch[i * len..(i + 1) * len], &inp[i * len..]);
+            mask_at(level, y, m, x, (k0, k1), threshold, scale);
         }
     }
 
@@ -85,8 +82,21 @@ impl Layer for Dropout {
     ) {
         let Some(dinp) = dinp else { return };
         let len = n * self.shape.len();
-        for ((dx, &dy), &m) in dinp[..len].iter_mut().zip(&dout[..len]).zip(&scratch[..len]) {
-            *dx = dy * m;
+        elementwise::mul(&mut dinp[..len], &dout[..len], &scratch[..len]);
+    }
+}
+
+multiversion! {
+    /// One sample's mask and output: mask[j] = 0 when the draw for value j, keyed by `key`, falls
+    /// below `threshold`, else `scale`; out = x · mask. Compiled for `level`.
+    fn mask_at(out: &mut [f32], mask: &mut [f32], x: &[f32], key: (u32, u32), threshold: u32, scale: f32) {
+        let (k0, k1) = key;
+        for (j, m) in mask.iter_mut().enumerate() {
+            let draw = hash32(hash32(j as u32 ^ k0).wrapping_add(k1));
+            *m = if draw < threshold { 0.0 } else { scale };
+        }
+        for ((y, &x), &m) in out.iter_mut().zip(x).zip(mask.iter()) {
+            *y = x * m;
         }
     }
 }
@@ -134,6 +144,23 @@ mod tests {
         let mut other = vec![0.0; x.len()];
         l.forward(&mut other, &mut mask, &x, &[], 4, &train_ctx(8));
         assert_ne!(out, other);
+    }
+
+    #[test]
+    fn every_level_draws_the_scalar_loops_mask() {
+        let (key, threshold, scale) = ((0x1234_5678, 0x9abc_def0), 1 << 30, 4.0 / 3.0);
+        for len in [1, 15, 16, 17, 1000] {
+            let x: Vec<f32> = (0..len).map(|i| i as f32 - 3.5).collect();
+            let m_ref: Vec<f32> = (0..len)
+                .map(|j| if hash32(hash32(j as u32 ^ key.0).wrapping_add(key.1)) < threshold { 0.0 } else { scale })
+                .collect();
+            for level in Level::supported() {
+                let (mut y, mut m) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+                mask_at(level, &mut y, &mut m, &x, key, threshold, scale);
+                assert_eq!(m, m_ref, "mask at {level}, {len} values");
+                assert!(y.iter().zip(&x).zip(&m).all(|((y, x), m)| y.to_bits() == (x * m).to_bits()), "{level}");
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use super::{Ctx, Layer, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::simd::{multiversion, Level};
 use crate::kernels::ConvGeometry;
 
 /// MaxPooling2D(pool_size, strides); strides default to the pool size, as in Keras.
@@ -61,7 +62,31 @@ impl Layer for MaxPool2d {
     // out[b, oy, ox, c] = max over the window of inp[b, oy·sh + ky, ox·sw + kx, c];
     // scratch[b, oy, ox, c] = the window position (ky·KW + kx) of the first maximum.
     fn forward(&self, out: &mut [f32], scratch: &mut [f32], inp: &[f32], _params: &[f32], n: usize, _ctx: &Ctx) {
-        let g = &self.geo;
+        forward_at(Level::current(), out, scratch, inp, n, &self.geo);
+    }
+
+    // The gradient goes to the saved position of each window's maximum (TensorFlow's choice:
+    // the first maximum in row-major order).
+    fn backward(
+        &self,
+        dinp: Option<&mut [f32]>,
+        _dparams: &mut [f32],
+        dout: &[f32],
+        scratch: &mut [f32],
+        _inp: &[f32],
+        _out: &[f32],
+        _params: &[f32],
+        n: usize,
+    ) {
+        let Some(dinp) = dinp else { return };
+        backward_at(Level::current(), dinp, dout, scratch, n, &self.geo, self.tiles());
+    }
+}
+
+multiversion! {
+    /// [`MaxPool2d`]'s forward compiled for `level`: out (n, OH, OW, C) and scratch (the argmax
+    /// positions) ← inp (n, H, W, C).
+    fn forward_at(out: &mut [f32], scratch: &mut [f32], inp: &[f32], n: usize, g: &ConvGeometry) {
         let c = g.c;
         for b in 0..n {
             let x = &inp[b * g.h * g.w * c..(b + 1) * g.h * g.w * c];
@@ -87,26 +112,15 @@ impl Layer for MaxPool2d {
                 }
             }
         }
-    }
+        }
+}
 
-    // The gradient goes to the saved position of each window's maximum (TensorFlow's choice:
-    // the first maximum in row-major order).
-    fn backward(
-        &self,
-        dinp: Option<&mut [f32]>,
-        _dparams: &mut [f32],
-        dout: &[f32],
-        scratch: &mut [f32],
-        _inp: &[f32],
-        _out: &[f32],
-        _params: &[f32],
-        n: usize,
-    ) {
-        let Some(dinp) = dinp else { return };
-        let g = &self.geo;
+multiversion! {
+    /// [`MaxPool2d`]'s backward compiled for `level`: dinp (n, H, W, C) ← dout routed to the saved
+    /// argmax positions in scratch; `tiles`: the windows tile the input.
+    fn backward_at(dinp: &mut [f32], dout: &[f32], scratch: &[f32], n: usize, g: &ConvGeometry, tiles: bool) {
         let c = g.c;
         let per = g.h * g.w * c;
-        let tiles = self.tiles();
         if !tiles || g.oh * g.kh != g.h || g.ow * g.kw != g.w {
             // Overlapping windows, or rows/columns no window covers: start from zero.
             dinp[..n * per].fill(0.0);
@@ -156,6 +170,45 @@ mod tests {
         assert_eq!(out, vec![6.0, 8.0, 16.0, 18.0]);
         // Article shapes: 26 -> 13, 11 -> 5.
         assert_eq!(MaxPool2d::new(Shape::new(11, 11, 64), [2, 2], None).unwrap().out_shape(), Shape::new(5, 5, 64));
+    }
+
+    #[test]
+    fn every_level_matches_the_naive_pooling() {
+        let mut rng = crate::rng::Rng::from_seed(3);
+        // Tiling and overlapping windows, odd sizes, a channel count off the vector width.
+        for (pool, strides) in [([2, 2], None), ([3, 3], Some([2, 2])), ([2, 3], Some([1, 1]))] {
+            let l = MaxPool2d::new(Shape::new(7, 9, 19), pool, strides).unwrap();
+            let (g, n) = (*l.geometry(), 3);
+            let x: Vec<f32> = (0..n * g.h * g.w * g.c).map(|_| (rng.below(7) as f32) - 3.0).collect();
+            let dy: Vec<f32> = (0..n * g.out_pixels() * g.c).map(|_| rng.uniform_f32()).collect();
+            // Naive: the first maximum of each window, and the gradient summed onto it.
+            let (mut y_ref, mut dx_ref) = (vec![0.0; dy.len()], vec![0.0; x.len()]);
+            for b in 0..n {
+                for (oy, ox, c) in
+                    (0..g.oh).flat_map(|oy| (0..g.ow).flat_map(move |ox| (0..g.c).map(move |c| (oy, ox, c))))
+                {
+                    let at = |ky: usize, kx: usize| ((b * g.h + oy * g.sh + ky) * g.w + ox * g.sw + kx) * g.c + c;
+                    let mut best = at(0, 0);
+                    for (ky, kx) in (0..g.kh).flat_map(|ky| (0..g.kw).map(move |kx| (ky, kx))) {
+                        if x[at(ky, kx)] > x[best] {
+                            best = at(ky, kx);
+                        }
+                    }
+                    let o = ((b * g.oh + oy) * g.ow + ox) * g.c + c;
+                    y_ref[o] = x[best];
+                    dx_ref[best] += dy[o];
+                }
+            }
+            for level in Level::supported() {
+                let (mut y, mut arg) = (vec![f32::NAN; dy.len()], vec![f32::NAN; dy.len()]);
+                forward_at(level, &mut y, &mut arg, &x, n, &g);
+                assert_eq!(y, y_ref, "forward at {level}, pool {pool:?}");
+                let mut dx = vec![f32::NAN; x.len()];
+                backward_at(level, &mut dx, &dy, &arg, n, &g, l.tiles());
+                let worst = dx.iter().zip(&dx_ref).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                assert!(worst <= 1e-6, "backward at {level}, pool {pool:?}: {worst}");
+            }
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::Sequential;
 use crate::activations::Activation;
-use crate::kernels::{conv_pool, winograd};
+use crate::kernels::{conv_pool, elementwise, winograd};
 use crate::layers::{Conv2d, Ctx, Layer, LayerKind, MaxPool2d};
 use crate::loss::softmax_cross_entropy;
 
@@ -94,7 +94,7 @@ impl Workspace {
                         conv_pool::forward(pooled, arg, scratch, x, w, b, n, cg, oc, pg);
                     }
                     let len = n * pg.out_pixels() * oc;
-                    act.forward_slice(&mut out[0][..len], &pooled[..len]);
+                    elementwise::activation_forward(act, &mut out[0][..len], &pooled[..len]);
                     i
                 }
                 Step::ActPool(i, act) => {
@@ -111,7 +111,7 @@ impl Workspace {
                     );
                     let len = n * pool.out_shape().len();
                     let (pooled, out) = after.split_at_mut(1);
-                    act.forward_slice(&mut out[0][..len], &pooled[0][..len]);
+                    elementwise::activation_forward(act, &mut out[0][..len], &pooled[0][..len]);
                     i
                 }
             };
@@ -169,7 +169,7 @@ impl Workspace {
                     let (cg, pg, oc) = (conv.geometry(), pool.geometry(), conv.config().filters);
                     let len = n * pg.out_pixels() * oc;
                     let (pooled, out) = (&self.acts[i + 1][..len], &self.acts[i + 3][..len]);
-                    act.backward_slice(&mut self.dinp[..len], &self.dout[..len], pooled, out);
+                    elementwise::activation_backward(act, &mut self.dinp[..len], &self.dout[..len], pooled, out);
                     std::mem::swap(&mut self.dout, &mut self.dinp);
                     let (dw, db) = dparams[model.param_range(i)].split_at_mut(conv.kernel_len());
                     let (s_conv, s_rest) = self.scratch.split_at_mut(i + 1);
@@ -191,7 +191,7 @@ impl Workspace {
                         let pool = &layers[i + 1];
                         let len = n * pool.out_shape().len();
                         let (pooled, out) = (&self.acts[i + 1][..len], &self.acts[i + 2][..len]);
-                        act.backward_slice(&mut self.dinp[..len], &self.dout[..len], pooled, out);
+                        elementwise::activation_backward(act, &mut self.dinp[..len], &self.dout[..len], pooled, out);
                         std::mem::swap(&mut self.dout, &mut self.dinp);
                         let (dout, scratch) = (&self.dout, &mut self.scratch[i + 1]);
                         pool.backward(
@@ -423,9 +423,7 @@ impl Engine {
             let r = c * 8192..c * 8192 + g.len();
             g.copy_from_slice(&slices[0][r.clone()]);
             for d in &slices[1..] {
-                for (g, d) in g.iter_mut().zip(&d[r.clone()]) {
-                    *g += d;
-                }
+                elementwise::add_assign(g, &d[r.clone()]);
             }
         });
         self.totals(used)
