@@ -406,6 +406,12 @@ fn timestamp_millis() -> String {
     format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}.{:03}", rem / 3600, rem % 3600 / 60, rem % 60, since.subsec_millis())
 }
 
+/// The current UTC time, `YYYY-mm-dd HH:MM:SS UTC`.
+pub fn utc_now() -> String {
+    let t = timestamp_millis();
+    format!("{}-{}-{} {}:{}:{} UTC", &t[0..4], &t[4..6], &t[6..8], &t[9..11], &t[11..13], &t[13..15])
+}
+
 /// A number that differs between processes and attempts (time, pid and attempt, mixed).
 fn random_suffix(attempt: u64) -> u64 {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);

@@ -8,6 +8,7 @@
 //!   plain-words verdict per comparison.
 //! - [`svg`]: self-contained SVG charts (seed bands per epoch, dot plots) for the HTML report.
 
+pub mod document;
 pub mod plan;
 pub mod report;
 pub mod stats;

@@ -1,0 +1,119 @@
+//! The study: `reproduce` / `sweep` / `report` through the real binary: every report file, a
+//! resumed study equal to an uninterrupted one, and bad plans refused before anything runs.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// results.csv without its wall-clock column.
+fn results_without_times(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let wall = header.iter().position(|h| *h == "wall_seconds").unwrap();
+    text.lines()
+        .map(|l| l.split(',').enumerate().filter(|(i, _)| *i != wall).map(|(_, v)| v).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+const QUICK: [&str; 8] = ["--seeds", "2", "--epochs", "1", "--limit", "600", "--verbose", "0"];
+
+#[test]
+fn reproduce_writes_every_report_file_and_a_resumed_study_equals_an_uninterrupted_one() {
+    let d = tempfile::tempdir().unwrap();
+    let (whole, resumed) = (d.path().join("whole"), d.path().join("resumed"));
+    let mut args = vec!["reproduce", "--out", s(&whole)];
+    args.extend(QUICK);
+    run_ok(&args);
+    for f in ["sweep.toml", "results.csv", "summary.csv", "comparisons.csv", "REPORT.md", "REPORT.html"] {
+        assert!(whole.join(f).is_file(), "{f} missing");
+    }
+    let results = std::fs::read_to_string(whole.join("results.csv")).unwrap();
+    assert_eq!(results.lines().count(), 1 + 8, "{results}");
+    assert_eq!(results.matches(",done,").count(), 8, "{results}");
+    // Four comparisons (ELU vs ReLU at each init, He vs Glorot at each activation) per metric.
+    let comparisons = std::fs::read_to_string(whole.join("comparisons.csv")).unwrap();
+    assert_eq!(comparisons.lines().filter(|l| l.starts_with("test_accuracy,")).count(), 4, "{comparisons}");
+    let losses: Vec<_> = comparisons.lines().filter(|l| l.starts_with("test_loss,")).collect();
+    assert!(losses.len() == 4 && losses.iter().all(|l| l.contains(",exact,")), "2 vs 2 without ties is exact");
+    // The HTML is well-formed, self-contained, with every figure inline and a hover title per point.
+    let html = std::fs::read_to_string(whole.join("REPORT.html")).unwrap();
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() },
+    )
+    .expect("REPORT.html parses");
+    let svgs = doc.descendants().filter(|n| n.has_tag_name("svg")).count();
+    assert_eq!(svgs, 4 * 2 + 1, "two charts per configuration and the dot plot");
+    assert!(doc.descendants().filter(|n| n.has_tag_name("title")).count() > 8 * 2);
+    // Nothing to fetch: no scripts, links, sources or CSS urls (the SVG namespace is a name only).
+    for banned in ["<script", "href=", "src=", "url(", "<link"] {
+        assert!(!html.contains(banned), "REPORT.html contains {banned}");
+    }
+    let md = std::fs::read_to_string(whole.join("REPORT.md")).unwrap();
+    assert_eq!(md.matches("- test_accuracy: ").count(), 4, "{md}");
+    assert!(md.contains("| 0.0293 / 0.9922 |"), "the article's ELU/He figures are beside ours:\n{md}");
+
+    // The same study, interrupted after its first trial, then run again.
+    let mut args = vec!["reproduce", "--out", s(&resumed)];
+    args.extend(QUICK);
+    let mut child = spawn(&args);
+    let first_done = || {
+        std::fs::read_dir(resumed.join("trials"))
+            .is_ok_and(|rd| rd.flatten().any(|e| e.path().join("summary.json").is_file()))
+    };
+    wait_until(&mut child, "a finished trial", first_done);
+    signal(&child, "-INT");
+    let o = child.wait_with_output().unwrap();
+    if o.status.code() == Some(130) {
+        let (_, err) = text(&o);
+        assert!(err.contains("sweep interrupted") && err.contains("run the same command again"), "{err}");
+    }
+    run_ok(&args);
+    assert_eq!(results_without_times(&resumed), results_without_times(&whole));
+    let summary = |dir: &Path| std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    assert_eq!(summary(&resumed), summary(&whole));
+    // Once more: everything is skipped.
+    let mut again = vec!["reproduce", "--out", s(&resumed)];
+    again.extend(&QUICK[..6]);
+    let o = run_ok(&again);
+    let (out, _) = text(&o);
+    assert!(out.contains("0 trials finished now, 8 finished before"), "{out}");
+}
+
+#[test]
+fn bad_sweeps_are_refused_before_anything_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("sweep");
+    for (args, needles) in [
+        (vec!["--activation", "relu,swish"], vec!["swish"]),
+        (vec!["--activation", "relu,,elu"], vec!["--activation", "empty entry"]),
+        (vec!["--activation", "relu,relu"], vec!["relu is listed twice"]),
+        (vec!["--seeds", "0"], vec!["--seeds", "at least 1"]),
+        (vec!["--seed", "3,3"], vec!["seed 3 is listed twice"]),
+        (vec!["--dropout", "0.25,1.5"], vec!["dropout", "1.5"]),
+        (vec!["--jobs", "0"], vec!["--jobs"]),
+    ] {
+        let mut all = vec!["sweep", "--out", s(&out), "--epochs", "1", "--limit", "300"];
+        all.extend(args.iter());
+        let err = assert_clean_error(&elu_lab(&all), &needles);
+        assert!(!out.join("trials").exists(), "{args:?} ran something: {err}");
+    }
+    // A grid file with an unknown key.
+    let grid = d.path().join("grid.toml");
+    std::fs::write(&grid, "activation = [\"relu\", \"elu\"]\nlearning_rate = 0.1\n").unwrap();
+    assert_clean_error(
+        &elu_lab(&["sweep", "--out", s(&out), "--grid-file", s(&grid)]),
+        &["unknown key `learning_rate`"],
+    );
+    // An existing sweep with another plan: refused unless --extend.
+    run_ok(&["sweep", "--out", s(&out), "--epochs", "1", "--limit", "300", "--verbose", "0"]);
+    let other = ["sweep", "--out", s(&out), "--epochs", "1", "--limit", "300", "--seeds", "2", "--verbose", "0"];
+    assert_clean_error(&elu_lab(&other), &["its plan has 1 trials", "--extend"]);
+    let mut extend = other.to_vec();
+    extend.push("--extend");
+    run_ok(&extend);
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(results.matches(",done,").count(), 2, "{results}");
+}
