@@ -1,45 +1,17 @@
 //! Integration tests: the real `elu-lab` binary on small subsets of the bundled MNIST.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn elu_lab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_elu-lab"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
-
-/// A clean failure: non-zero exit, an `error:` line mentioning `needle`, and no panic.
-fn assert_clean_error(o: &Output, needle: &str) {
-    let (out, err) = text(o);
-    assert!(!o.status.success(), "expected failure, got success\nstdout: {out}\nstderr: {err}");
-    assert!(!err.contains("panicked"), "panic instead of an error:\n{err}");
-    assert!(err.contains("error") && err.contains(needle), "stderr should mention {needle:?}:\n{err}");
-}
+use common::*;
 
 #[test]
 fn trains_one_epoch_on_a_subset_far_above_chance_and_writes_the_run_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = elu_lab(&[
-        "train",
-        "--limit",
-        "6000",
-        "--batch-size",
-        "50",
-        "--epochs",
-        "1",
-        "--seed",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o =
+        elu_lab(&["train", "--limit", "6000", "--batch-size", "50", "--epochs", "1", "--seed", "3", "--out", s(&out)]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "stdout: {stdout}\nstderr: {stderr}");
     let last = stdout.lines().last().unwrap();
@@ -63,7 +35,7 @@ fn trains_one_epoch_on_a_subset_far_above_chance_and_writes_the_run_directory() 
 }
 
 fn history_of(args: &[&str], dir: &Path) -> String {
-    let mut all = vec!["train", "--limit", "1000", "--epochs", "2", "--verbose", "0", "--out", dir.to_str().unwrap()];
+    let mut all = vec!["train", "--limit", "1000", "--epochs", "2", "--verbose", "0", "--out", s(dir)];
     all.extend_from_slice(args);
     let o = elu_lab(&all);
     assert!(o.status.success(), "{:?}", text(&o));
@@ -123,18 +95,18 @@ fn activation_flags_and_model_presets() {
 
     // --alpha is ELU's α only, --negative-slope LeakyReLU's slope only.
     let o = elu_lab(&["summary", "--activation", "leaky_relu", "--alpha", "0.1"]);
-    assert_clean_error(&o, "--alpha");
-    assert_clean_error(&o, "no elu layer");
-    assert_clean_error(&elu_lab(&["summary", "--negative-slope", "0.1"]), "no leaky_relu layer");
-    assert_clean_error(&elu_lab(&["train", "--activation", "leaky_relu", "--negative-slope=-1"]), "negative_slope");
+    assert_clean_error(&o, &["--alpha"]);
+    assert_clean_error(&o, &["no elu layer"]);
+    assert_clean_error(&elu_lab(&["summary", "--negative-slope", "0.1"]), &["no leaky_relu layer"]);
+    assert_clean_error(&elu_lab(&["train", "--activation", "leaky_relu", "--negative-slope=-1"]), &["negative_slope"]);
     // Unknown names list the known ones.
     let o = elu_lab(&["summary", "--activation", "tanhh"]);
     for name in ["linear", "relu", "elu", "leaky_relu", "selu", "prelu"] {
-        assert_clean_error(&o, name);
+        assert_clean_error(&o, &[name]);
     }
     let o = elu_lab(&["summary", "--model", "no-such-model"]);
-    assert_clean_error(&o, "no-such-model");
-    assert_clean_error(&o, "article, paper_fc");
+    assert_clean_error(&o, &["no-such-model"]);
+    assert_clean_error(&o, &["article, paper_fc"]);
 }
 
 #[test]
@@ -157,14 +129,14 @@ fn nonsense_flags_are_clear_errors() {
     for (args, needle) in cases {
         let mut all = vec!["train", "--epochs", "1", "--limit", "100"];
         all.extend_from_slice(args);
-        assert_clean_error(&elu_lab(&all), needle);
+        assert_clean_error(&elu_lab(&all), &[*needle]);
     }
 }
 
 #[test]
 fn missing_and_corrupt_data_are_clear_errors() {
     let d = tempfile::tempdir().unwrap();
-    assert_clean_error(&elu_lab(&["train", "--data", d.path().to_str().unwrap()]), "train-images");
+    assert_clean_error(&elu_lab(&["train", "--data", s(d.path())]), &["train-images"]);
     // A truncated image file next to good label files.
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
     for f in ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
@@ -172,7 +144,7 @@ fn missing_and_corrupt_data_are_clear_errors() {
     }
     let bytes = std::fs::read(src.join("train-images-idx3-ubyte.gz")).unwrap();
     std::fs::write(d.path().join("train-images-idx3-ubyte.gz"), &bytes[..bytes.len() / 3]).unwrap();
-    assert_clean_error(&elu_lab(&["train", "--data", d.path().to_str().unwrap()]), "train-images-idx3-ubyte.gz");
+    assert_clean_error(&elu_lab(&["train", "--data", s(d.path())]), &["train-images-idx3-ubyte.gz"]);
 }
 
 #[test]
@@ -188,12 +160,9 @@ fn bad_model_files_are_clear_errors() {
     for (name, body, needle) in cases {
         let p = d.path().join(name);
         std::fs::write(&p, body).unwrap();
-        assert_clean_error(
-            &elu_lab(&["train", "--epochs", "1", "--limit", "100", "--model", p.to_str().unwrap()]),
-            needle,
-        );
+        assert_clean_error(&elu_lab(&["train", "--epochs", "1", "--limit", "100", "--model", s(&p)]), &[needle]);
     }
-    assert_clean_error(&elu_lab(&["summary", "--model", "does/not/exist.toml"]), "does/not/exist.toml");
+    assert_clean_error(&elu_lab(&["summary", "--model", "does/not/exist.toml"]), &["does/not/exist.toml"]);
 }
 
 #[test]
@@ -202,28 +171,15 @@ fn unwritable_output_directory_is_a_clear_error() {
     let file = d.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
     let out = file.join("run");
-    assert_clean_error(
-        &elu_lab(&["train", "--epochs", "1", "--limit", "100", "--out", out.to_str().unwrap()]),
-        "a-file",
-    );
+    assert_clean_error(&elu_lab(&["train", "--epochs", "1", "--limit", "100", "--out", s(&out)]), &["a-file"]);
 }
 
 #[test]
 fn diagnostics_write_activation_and_gradient_rows_per_epoch() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("run");
-    let o = elu_lab(&[
-        "train",
-        "--limit",
-        "1000",
-        "--epochs",
-        "2",
-        "--diagnostics",
-        "--verbose",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o =
+        elu_lab(&["train", "--limit", "1000", "--epochs", "2", "--diagnostics", "--verbose", "2", "--out", s(&out)]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}\n{stderr}");
     assert_eq!(stdout.matches("diagnostics: elu mean").count(), 2, "{stdout}");

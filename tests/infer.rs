@@ -2,21 +2,12 @@
 //! trained once here (two quick epochs on 20,000 MNIST images) and on the handwritten digits of
 //! tests/fixtures/digits (made from MNIST test images by tests/fixtures/make_digits.py).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn elu_lab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_elu-lab"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
+use common::*;
 
 /// The run directory of one quick training run, shared by the tests (trained on first use,
 /// under Cargo's target directory), and the last line `train` printed.
@@ -38,7 +29,7 @@ fn trained() -> (&'static Path, &'static str) {
             "--verbose",
             "0",
             "--out",
-            dir.to_str().unwrap(),
+            s(&dir),
         ]);
         let (out, err) = text(&o);
         assert!(o.status.success(), "training failed\nstdout: {out}\nstderr: {err}");
@@ -68,9 +59,9 @@ type Row = (String, usize, Vec<f64>);
 
 /// Runs `predict --csv` on `files`; returns (success, rows, stderr).
 fn predict_csv(run: &Path, files: &[PathBuf], extra: &[&str]) -> (bool, Vec<Row>, String) {
-    let mut args = vec!["predict".to_string(), run.to_str().unwrap().to_string(), "--csv".to_string()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.extend(files.iter().map(|f| f.to_str().unwrap().to_string()));
+    let mut args = vec!["predict".to_string(), s(run).to_string(), "--csv".to_string()];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.extend(files.iter().map(|f| s(f).to_string()));
     let o = elu_lab(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let (out, err) = text(&o);
     let mut lines = out.lines();
@@ -94,7 +85,7 @@ fn predict_csv(run: &Path, files: &[PathBuf], extra: &[&str]) -> (bool, Vec<Row>
 fn evaluate_repeats_the_test_loss_and_accuracy_of_training_and_writes_its_files() {
     let (run, train_line) = trained();
     let out = tempfile::tempdir().unwrap();
-    let o = elu_lab(&["evaluate", run.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+    let o = elu_lab(&["evaluate", s(run), "--out", s(out.path())]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "stdout: {stdout}\nstderr: {stderr}");
     assert!(stdout.lines().any(|l| l == train_line), "evaluate should print {train_line:?}:\n{stdout}");
@@ -217,7 +208,7 @@ fn bad_files_are_named_the_others_still_predicted_and_the_exit_code_is_non_zero(
     assert!(!ok, "bad files must make the exit code non-zero");
     assert!(!err.contains("panicked"), "{err}");
     let predicted: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    assert_eq!(predicted, [good[0].to_str().unwrap(), good[1].to_str().unwrap()], "{err}");
+    assert_eq!(predicted, [s(&good[0]), s(&good[1])], "{err}");
     for bad in ["empty.png", "corrupt.png", "missing.png", "huge.png", "text.jpg", "folder.png"] {
         let line = err.lines().find(|l| l.contains(bad)).unwrap_or_else(|| panic!("{bad} not named:\n{err}"));
         assert!(line.starts_with("error: "), "{line}");
@@ -231,7 +222,7 @@ fn bad_files_are_named_the_others_still_predicted_and_the_exit_code_is_non_zero(
 fn predict_prints_the_top_classes_as_text_and_json() {
     let (run, _) = trained();
     let file = fixtures().join("paper-00.png");
-    let o = elu_lab(&["predict", run.to_str().unwrap(), file.to_str().unwrap(), "--top", "3"]);
+    let o = elu_lab(&["predict", s(run), s(&file), "--top", "3"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let line = out.lines().next().unwrap();
@@ -240,7 +231,7 @@ fn predict_prints_the_top_classes_as_text_and_json() {
             && line.matches(" (0.").count() + line.matches(" (1.").count() == 3,
         "{line}"
     );
-    let o = elu_lab(&["predict", run.to_str().unwrap(), file.to_str().unwrap(), "--json", "--top", "2"]);
+    let o = elu_lab(&["predict", s(run), s(&file), "--json", "--top", "2"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["top"].as_array().unwrap().len(), 2);
     assert_eq!(v[0]["probabilities"].as_array().unwrap().len(), 10);

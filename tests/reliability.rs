@@ -3,43 +3,15 @@
 //!
 //! `docs/RELIABILITY.md` lists the guarantees these tests back.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
+
+use common::*;
 use elu_lab::data::idx;
 use elu_lab::model::{ModelSpec, Sequential};
 use elu_lab::train::checkpoint::{self, Checkpoint};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_elu-lab"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn elu_lab(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
-
-/// A clean failure: non-zero exit, an `error:` line mentioning every needle, and no panic.
-fn assert_clean_error(o: &Output, needles: &[&str]) -> String {
-    let (out, err) = text(o);
-    assert!(!o.status.success(), "expected failure, got success\nstdout: {out}\nstderr: {err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "panic instead of an error:\n{err}");
-    assert!(err.starts_with("error: "), "stderr should start with an error line:\n{err}");
-    for needle in needles {
-        assert!(err.contains(needle), "stderr should mention {needle:?}:\n{err}");
-    }
-    err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// The small, quick run every test here starts from (1600 training, 400 validation samples).
 const QUICK: [&str; 8] = ["train", "--limit", "2000", "--batch-size", "100", "--verbose", "0", "--seed"];
@@ -49,12 +21,6 @@ fn quick(seed: &str, epochs: &str, out: &Path, more: &[&str]) -> Vec<String> {
     args.extend([seed, "--epochs", epochs, "--out", s(out)].map(String::from));
     args.extend(more.iter().map(|a| a.to_string()));
     args
-}
-
-fn run_ok(args: &[String]) -> Output {
-    let o = bin().args(args).output().expect("the binary runs");
-    assert!(o.status.success(), "{args:?} failed: {:?}", text(&o));
-    o
 }
 
 /// The history without the wall-clock times.
@@ -72,24 +38,9 @@ fn results(dir: &Path) -> (serde_json::Value, serde_json::Value, serde_json::Val
     (v["test_loss"].clone(), v["test_accuracy"].clone(), v["best_epoch"].clone())
 }
 
-/// Rows of history.csv (without the header); 0 if it does not exist yet.
-fn csv_rows(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("history.csv")).map_or(0, |t| t.lines().count().saturating_sub(1))
-}
-
 /// Polls until history.csv has at least `rows` epochs (or the child has exited).
 fn wait_for_epochs(child: &mut Child, dir: &Path, rows: usize) {
-    let start = Instant::now();
-    while csv_rows(dir) < rows {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before {rows} epochs");
-        assert!(start.elapsed() < Duration::from_secs(300), "no {rows} epochs after 5 minutes");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let st = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill runs");
-    assert!(st.success(), "kill {sig} failed");
+    wait_until(child, &format!("{rows} epochs"), || csv_rows(dir) >= rows);
 }
 
 /// The model of a run directory and its checkpoint.
@@ -112,7 +63,7 @@ fn assert_no_temp_files(dir: &Path) {
 /// the clean interruption: status 130, a message naming --resume, and a valid history and
 /// checkpoint of the finished epochs. Returns the checkpoint's epoch.
 fn interrupt(args: &[String], dir: &Path, sig: &str, after: usize) -> usize {
-    let mut child = bin().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = spawn(args);
     wait_for_epochs(&mut child, dir, after);
     signal(&child, sig);
     let o = child.wait_with_output().unwrap();
@@ -514,7 +465,7 @@ fn a_write_error_in_the_run_directory_is_reported_not_a_panic() {
         "trap '' XFSZ; ulimit -f 2048 && exec \"$0\" train --limit 300 --epochs 2 --verbose 0 --out '{}'",
         run.display()
     );
-    let o = Command::new("/bin/sh")
+    let o = std::process::Command::new("/bin/sh")
         .args(["-c", &script, env!("CARGO_BIN_EXE_elu-lab")])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -584,7 +535,7 @@ fn bench_rejects_batches_it_cannot_cycle_and_models_of_another_input_size() {
 /// A FIFO at `path` (without a writer: a reader that opened it would wait for ever), if the
 /// system can make one.
 fn fifo(path: &Path) -> bool {
-    Command::new("mkfifo").arg(path).status().is_ok_and(|s| s.success())
+    std::process::Command::new("mkfifo").arg(path).status().is_ok_and(|s| s.success())
 }
 
 /// An error whose whole stderr stays short (no echo of a huge input).

@@ -2,23 +2,23 @@
 //! trains to the same numbers (within the tolerance docs/RELIABILITY.md states), each is
 //! deterministic across thread counts, and `ELU_LAB_SIMD` is honoured or rejected clearly.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::*;
 use elu_lab::kernels::simd::Level;
 
-fn elu_lab(args: &[&str], simd: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_elu-lab"));
-    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+/// Runs the binary with `args` and `ELU_LAB_SIMD` set to `simd` (removed when `None`).
+fn elu_lab_simd(args: &[&str], simd: Option<&str>) -> Output {
+    let mut cmd = bin();
+    cmd.args(args);
     match simd {
         Some(level) => cmd.env("ELU_LAB_SIMD", level),
         None => cmd.env_remove("ELU_LAB_SIMD"),
     };
     cmd.output().expect("the binary runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 /// history.json without the wall-clock times, after a short run at `level` on `threads`.
@@ -37,9 +37,9 @@ fn history(level: Level, threads: &str, dir: &Path) -> serde_json::Value {
         "--threads",
         threads,
         "--out",
-        out.to_str().unwrap(),
+        s(&out),
     ];
-    let o = elu_lab(&args, Some(level.name()));
+    let o = elu_lab_simd(&args, Some(level.name()));
     assert!(o.status.success(), "{level}: {:?}", text(&o));
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
@@ -78,28 +78,28 @@ fn every_supported_level_trains_to_the_same_numbers_and_threads_do_not_change_a_
 
 #[test]
 fn the_variable_picks_the_level_and_a_bad_value_is_a_clear_error() {
-    let o = elu_lab(&["info"], None);
+    let o = elu_lab_simd(&["info"], None);
     let (out, _) = text(&o);
     assert!(o.status.success() && out.contains(&format!("simd: {}", Level::detect().name())), "{out}");
 
-    let o = elu_lab(&["info"], Some("baseline"));
+    let o = elu_lab_simd(&["info"], Some("baseline"));
     let (out, _) = text(&o);
     assert!(o.status.success() && out.contains("simd: baseline\n"), "{out}");
 
-    let o = elu_lab(&["bench", "--steps", "1", "--gemm-size", "0", "--threads", "1"], Some("baseline"));
+    let o = elu_lab_simd(&["bench", "--steps", "1", "--gemm-size", "0", "--threads", "1"], Some("baseline"));
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert!(out.lines().next().unwrap().ends_with("simd: baseline"), "{out}");
 
     for bad in ["sse9", "avx1024"] {
-        let o = elu_lab(&["train", "--epochs", "1", "--limit", "100"], Some(bad));
+        let o = elu_lab_simd(&["train", "--epochs", "1", "--limit", "100"], Some(bad));
         let (_, err) = text(&o);
         assert!(!o.status.success() && !err.contains("panicked"), "{err}");
         assert!(err.contains("error: invalid ELU_LAB_SIMD") && err.contains(bad) && err.contains("hint:"), "{err}");
     }
     // A level this processor lacks (none on an AVX-512 machine) is an error, not a crash.
     for level in Level::ALL.into_iter().filter(|l| !l.is_supported()) {
-        let o = elu_lab(&["info"], Some(level.name()));
+        let o = elu_lab_simd(&["info"], Some(level.name()));
         let (_, err) = text(&o);
         assert!(!o.status.success() && err.contains("cannot run"), "{level}: {err}");
     }

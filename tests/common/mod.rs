@@ -2,6 +2,8 @@
 //! directories, interrupt runs with real signals.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::ffi::OsStr;
+use std::fmt::Debug;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -40,9 +42,9 @@ pub fn s(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
 
-/// Runs `args` and asserts success.
-pub fn run_ok(args: &[&str]) -> Output {
-    let o = elu_lab(args);
+/// Runs `args` (`&str`s or `String`s) and asserts success.
+pub fn run_ok<A: AsRef<OsStr> + Debug>(args: &[A]) -> Output {
+    let o = bin().args(args).output().expect("the binary runs");
     assert!(o.status.success(), "{args:?} failed: {:?}", text(&o));
     o
 }
@@ -62,8 +64,8 @@ pub fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
     }
 }
 
-/// Starts the binary with `args`, output captured.
-pub fn spawn(args: &[&str]) -> Child {
+/// Starts the binary with `args` (`&str`s or `String`s), output captured.
+pub fn spawn<A: AsRef<OsStr>>(args: &[A]) -> Child {
     bin().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the binary starts")
 }
 
