@@ -3,7 +3,7 @@
 /// Loss and gradient for a slice of the batch.
 ///
 /// `logits`, `probs`: (n, classes), the softmax's input and output; `labels`: (n) class indices.
-/// The loss of a sample is −log softmax(z)[label], computed as logsumexp(z) − z[label] (what
+/// The loss of a sample is −log softmax(z)\[label\], computed as logsumexp(z) − z\[label\] (what
 /// TensorFlow computes for Keras's softmax + categorical_crossentropy, without clipping).
 /// With `dlogits`, writes ∂L/∂z = (p − onehot(label))·`scale` (scale = 1 / batch size for a
 /// batch mean). Returns (sum of per-sample losses, number of correct argmax predictions).

@@ -2,9 +2,9 @@
 //!
 //! The element-wise and transform kernels are plain loops written to be auto-vectorised. Each
 //! hot one is compiled several times, once per [`Level`] (with `#[target_feature]`), by the
-//! [`multiversion!`](crate::kernels::simd::multiversion) macro, and the copy for the level in
-//! force is called. So one portable binary (built for baseline x86-64) runs AVX-512 or AVX2+FMA
-//! code where the processor has it, and never executes an instruction the processor lacks.
+//! `multiversion!` macro, and the copy for the level in force is called. So one portable binary
+//! (built for baseline x86-64) runs AVX-512 or AVX2+FMA code where the processor has it, and
+//! never executes an instruction the processor lacks.
 //!
 //! The level in force is [`Level::current`]: the best the processor supports, or the lower one
 //! that the environment variable `ELU_LAB_SIMD` (`baseline`, `avx2`, `avx512`) asks for. Asking

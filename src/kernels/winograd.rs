@@ -80,7 +80,7 @@ fn grid(g: &ConvGeometry, pooled: bool) -> (usize, usize) {
 const CHUNK_TILES: usize = 128;
 
 /// Scratch floats for `n` samples: U and dU (16·C·OC each), and V (16·C) and M (16·OC) for up
-/// to [`CHUNK_TILES`] tiles. Nothing here grows with `n` beyond one chunk: the backward pass
+/// to `CHUNK_TILES` tiles. Nothing here grows with `n` beyond one chunk: the backward pass
 /// transforms the input again rather than keeping V for the whole batch (keeping it was measured
 /// no faster: reading it back costs what transforming again does).
 pub fn scratch_len(g: &ConvGeometry, oc: usize, n: usize) -> usize {

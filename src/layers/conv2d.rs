@@ -41,7 +41,7 @@ const WINOGRAD_MIN_CHANNELS: usize = 8;
 /// Conv2D. Parameters: kernel w: (KH, KW, C, OC), then bias b: (OC).
 ///
 /// Computed as Winograd F(2×2, 3×3) (`kernels::winograd`) when the kernel is 3×3 with stride 1
-/// and the input has at least [`WINOGRAD_MIN_CHANNELS`] channels, and as im2col + GEMM otherwise.
+/// and the input has at least `WINOGRAD_MIN_CHANNELS` channels, and as im2col + GEMM otherwise.
 #[derive(Debug)]
 pub struct Conv2d {
     cfg: Conv2dConfig,

@@ -1,4 +1,4 @@
-//! Training: a run as one library call ([`run`]), the fit loop with Keras's semantics, its
+//! Training: a run as one library call ([`run()`]), the fit loop with Keras's semantics, its
 //! callbacks, metrics, checkpoints and history.
 
 pub mod callbacks;
