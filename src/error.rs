@@ -34,7 +34,7 @@ pub enum Error {
     #[error("{}: {msg}", path.display())]
     Checkpoint { path: PathBuf, msg: String },
     /// A label is not a class of the model (`0..classes`); `path` is the label file, if known.
-    #[error("{}label {value} at index {index} is not a digit 0-{}", path_prefix(path), classes.saturating_sub(1))]
+    #[error("{}label {value} at index {index} is not a class of the model (0-{})", path_prefix(path), classes.saturating_sub(1))]
     Label { path: Option<PathBuf>, index: usize, value: u8, classes: usize },
     /// A bundled file's content does not match its recorded SHA-256 sum.
     #[error("{}: sha-256 of the decompressed content is {actual}, expected {expected}", path.display())]
@@ -102,7 +102,7 @@ impl Error {
             Error::Corrupt { .. } => Some("the file is damaged (cut short, or longer than its header says) or is not an IDX file; restore it (e.g. `git checkout data/mnist`) or re-download it".into()),
             Error::InputFile { .. } => Some("elu-lab reads regular files only (a symlink to one is fine), within size limits that keep its memory bounded; docs/RELIABILITY.md lists them".into()),
             Error::Checkpoint { .. } => Some("the file was not written by elu-lab for this model, or was damaged since; start the run again without --resume, or use the weights of another run".into()),
-            Error::Label { .. } => Some(format!("labels must be class numbers 0-{} (MNIST's digits), one byte each; check that this is the label file of a 10-class dataset", crate::data::dataset::NUM_CLASSES - 1)),
+            Error::Label { classes, .. } => Some(format!("labels are class numbers, one byte each, below the model's number of outputs ({classes}: the units of its last dense layer); check the label file, or give the model as many outputs as the data has classes")),
             Error::Memory { .. } => Some("use fewer filters or units, or shrink the images earlier (strides, pooling); `elu-lab summary --model FILE` shows each layer's size".into()),
             Error::Checksum { .. } => Some("the bundled dataset was modified; restore it with `git checkout data/mnist`".into()),
             Error::Config { what, .. } if what == crate::kernels::simd::ENV_VAR => Some(format!(

@@ -647,7 +647,10 @@ fn hostile_data_files_are_clear_errors() {
     let mut bad = vec![1u8; 60];
     bad[5] = 200;
     std::fs::write(&labels, idx::encode_labels(&bad)).unwrap();
-    let err = assert_clean_error(&train(&data), &[s(&labels), "label 200 at index 5 is not a digit 0-9", "hint:"]);
+    let err = assert_clean_error(
+        &train(&data),
+        &[s(&labels), "label 200 at index 5 is not a class of the model (0-9)", "hint:"],
+    );
     assert!(!err.contains("truncated") && !err.contains("git checkout"), "{err}");
 }
 

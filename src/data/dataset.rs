@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use super::{bundled, idx};
 use crate::error::{Error, Result};
 
-/// Number of classes (digits 0-9); every label must be below this.
+/// Number of MNIST's classes (digits 0-9). Other datasets may have more or fewer: a label is a
+/// class number, checked against the model's outputs by [`Dataset::check_labels`].
 pub const NUM_CLASSES: usize = 10;
 
 /// Labelled grayscale images, kept as bytes; scaled to `[0, 1]` only when a batch is filled.
@@ -21,16 +22,17 @@ pub struct Dataset {
     cols: usize,
 }
 
-/// The first label that is not a digit, as `(index, value)`.
-fn first_bad_label(labels: &[u8]) -> Option<(usize, u8)> {
-    labels.iter().position(|&l| usize::from(l) >= NUM_CLASSES).map(|i| (i, labels[i]))
+/// The first label that is not below `classes`, as `(index, value)`.
+fn first_bad_label(labels: &[u8], classes: usize) -> Option<(usize, u8)> {
+    labels.iter().position(|&l| usize::from(l) >= classes).map(|i| (i, labels[i]))
 }
 
 impl Dataset {
     /// A dataset of `labels.len()` images of `rows` x `cols` bytes each, stored image after image.
     ///
     /// Fails with [`Error::DataMismatch`] if `images.len()` is not `labels.len() * rows * cols`
-    /// or if the image size is zero, and with [`Error::Label`] if a label is 10 or more.
+    /// or if the image size is zero. Labels are class numbers (0-255); [`Dataset::check_labels`]
+    /// checks them against a model's number of classes.
     pub fn new(images: Vec<u8>, labels: Vec<u8>, rows: usize, cols: usize) -> Result<Dataset> {
         if rows == 0 || cols == 0 {
             return Err(Error::DataMismatch { msg: format!("image size {rows}x{cols} is empty") });
@@ -45,10 +47,16 @@ impl Dataset {
                 ),
             });
         }
-        if let Some((index, value)) = first_bad_label(&labels) {
-            return Err(Error::Label { path: None, index, value, classes: NUM_CLASSES });
-        }
         Ok(Dataset { images, labels, rows, cols })
+    }
+
+    /// Checks that every label is a class `0..classes`; [`Error::Label`] names the first that is
+    /// not, with `path` (the label file, when known).
+    pub fn check_labels(&self, classes: usize, path: Option<&Path>) -> Result<()> {
+        match first_bad_label(&self.labels, classes) {
+            Some((index, value)) => Err(Error::Label { path: path.map(Path::to_path_buf), index, value, classes }),
+            None => Ok(()),
+        }
     }
 
     /// Number of samples.
@@ -182,6 +190,8 @@ pub struct Mnist {
     pub train: Dataset,
     /// The 10,000 test samples.
     pub test: Dataset,
+    /// The label files (training, test) the sets were read from, for error messages.
+    pub label_files: [Option<PathBuf>; 2],
 }
 
 /// Keras's split point for `validation_split = fraction` of `len` samples (the training part is
@@ -280,9 +290,6 @@ fn load_pair(images: (&Path, &str), labels: (&Path, &str), verify: bool) -> Resu
             format!("has {} labels but {} has {} images", lab.len(), images.0.display(), img.count),
         ));
     }
-    if let Some((index, value)) = first_bad_label(&lab) {
-        return Err(Error::Label { path: Some(labels.0.to_path_buf()), index, value, classes: NUM_CLASSES });
-    }
     Ok((img, lab))
 }
 
@@ -330,6 +337,7 @@ pub fn load_dir(dir: &Path, verify_checksums: bool) -> Result<Mnist> {
     Ok(Mnist {
         train: Dataset::new(train_img.pixels, train_lab, train_img.rows, train_img.cols)?,
         test: Dataset::new(test_img.pixels, test_lab, test_img.rows, test_img.cols)?,
+        label_files: [Some(paths[1].clone()), Some(paths[3].clone())],
     })
 }
 
@@ -425,12 +433,15 @@ mod tests {
     }
 
     #[test]
-    fn labels_of_ten_or_more_are_rejected() {
-        let err = Dataset::new(vec![0; 4], vec![9, 3, 10, 200], 1, 1).unwrap_err();
+    fn labels_beyond_the_classes_are_rejected() {
+        let d = Dataset::new(vec![0; 4], vec![9, 3, 10, 200], 1, 1).unwrap();
+        let err = d.check_labels(10, None).unwrap_err();
         assert!(matches!(err, Error::Label { path: None, index: 2, value: 10, classes: 10 }), "{err:?}");
-        assert_eq!(err.to_string(), "label 10 at index 2 is not a digit 0-9");
+        assert_eq!(err.to_string(), "label 10 at index 2 is not a class of the model (0-9)");
         assert!(err.hint().is_some_and(|h| h.contains("class") && !h.contains("truncated")), "{:?}", err.hint());
-        assert!(Dataset::new(vec![0; 2], vec![0, 9], 1, 1).is_ok());
+        // A dataset of more classes is fine for a model with as many outputs.
+        d.check_labels(201, None).unwrap();
+        assert!(d.check_labels(200, None).is_err());
     }
 
     #[test]
@@ -645,7 +656,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_fixture(dir.path(), false, true);
         put(dir.path(), "t10k-labels-idx1-ubyte", &idx::encode_labels(&[0, 1, 2, 10, 4]), true);
-        let err = load_dir(dir.path(), false).unwrap_err();
+        let mnist = load_dir(dir.path(), false).unwrap();
+        let err = mnist.test.check_labels(10, mnist.label_files[1].as_deref()).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::Label { index: 3, value: 10, .. }), "{text}");
         assert!(text.contains("t10k-labels-idx1-ubyte.gz: label 10 at index 3"), "{text}");

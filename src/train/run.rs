@@ -115,13 +115,8 @@ pub fn check(config: &RunConfig, data: &Mnist) -> Result<()> {
             ),
         });
     }
-    for (name, set) in [("training", full), ("test", &data.test)] {
-        if let Some(&label) = set.labels().iter().max().filter(|&&l| usize::from(l) >= classes) {
-            return Err(Error::DataMismatch {
-                msg: format!("the {name} labels go up to {label}, but the model outputs {classes} classes"),
-            });
-        }
-    }
+    full.check_labels(classes, data.label_files[0].as_deref())?;
+    data.test.check_labels(classes, data.label_files[1].as_deref())?;
     let used = config.data.limit.map_or(full.len(), |n| n.min(full.len()));
     if config.data.validation_split > 0.0 {
         crate::data::dataset::split_point(used, config.data.validation_split)?;
@@ -131,7 +126,7 @@ pub fn check(config: &RunConfig, data: &Mnist) -> Result<()> {
 
 /// Takes `limit` images and splits off validation data (after [`check`]).
 fn prepare(config: &RunConfig, data: Mnist) -> Result<(Dataset, Option<Dataset>, Dataset)> {
-    let Mnist { train: full, test } = data;
+    let Mnist { train: full, test, .. } = data;
     // Each step frees what it no longer needs: only the split sets stay in memory.
     let all = match config.data.limit {
         Some(n) => full.take(n),
