@@ -93,7 +93,7 @@ fn bad_sweeps_are_refused_before_anything_runs() {
         (vec!["--seeds", "0"], vec!["--seeds", "at least 1"]),
         (vec!["--seed", "3,3"], vec!["seed 3 is listed twice"]),
         (vec!["--dropout", "0.25,1.5"], vec!["dropout", "1.5"]),
-        (vec!["--jobs", "0"], vec!["--jobs"]),
+        (vec!["--jobs", "many"], vec!["--jobs", "many"]),
     ] {
         let mut all = vec!["sweep", "--out", s(&out), "--epochs", "1", "--limit", "300"];
         all.extend(args.iter());
