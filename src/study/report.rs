@@ -238,15 +238,15 @@ impl Metric {
 pub fn groups<'a>(rows: &'a [TrialRow]) -> Vec<Group<'a>> {
     let mut out: Vec<Group<'a>> = Vec::new();
     for r in rows {
-        let g = match out.iter_mut().position(|g| g.settings == r.trial.settings) {
-            Some(i) => &mut out[i],
+        let i = match out.iter().position(|g| g.settings == r.trial.settings) {
+            Some(i) => i,
             None => {
                 out.push(Group { settings: r.trial.settings.clone(), rows: Vec::new() });
-                out.last_mut().expect("just pushed")
+                out.len() - 1
             }
         };
         if r.status == "done" {
-            g.rows.push(r);
+            out[i].rows.push(r);
         }
     }
     for g in &mut out {
