@@ -305,6 +305,9 @@ impl RunDir {
             epochs_run: result.history.epochs(),
             best_epoch: result.best_epoch,
             stopped_epoch: result.stopped_epoch,
+            best_validation_epoch: result.best_validation.map(|b| b.0),
+            test_loss_at_best_validation: result.best_validation.map(|b| b.1),
+            test_accuracy_at_best_validation: result.best_validation.map(|b| b.2),
             test_loss: result.test_loss,
             test_accuracy: result.test_accuracy,
             epoch_seconds: result.history.epoch_seconds.clone(),
@@ -336,6 +339,13 @@ pub struct Summary {
     pub best_epoch: Option<usize>,
     /// The epoch (from 1) after which early stopping ended training.
     pub stopped_epoch: Option<usize>,
+    /// The epoch (from 1) with the lowest validation loss, and the test figures of its weights.
+    #[serde(default)]
+    pub best_validation_epoch: Option<usize>,
+    #[serde(default)]
+    pub test_loss_at_best_validation: Option<f64>,
+    #[serde(default)]
+    pub test_accuracy_at_best_validation: Option<f64>,
     pub test_loss: f64,
     pub test_accuracy: f64,
     pub epoch_seconds: Vec<f64>,

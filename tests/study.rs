@@ -32,6 +32,16 @@ fn reproduce_writes_every_report_file_and_a_resumed_study_equals_an_uninterrupte
     let results = std::fs::read_to_string(whole.join("results.csv")).unwrap();
     assert_eq!(results.lines().count(), 1 + 8, "{results}");
     assert_eq!(results.matches(",done,").count(), 8, "{results}");
+    // Every finished trial has its test figures at the best validation epoch (one epoch: the same).
+    let header: Vec<&str> = results.lines().next().unwrap().split(',').collect();
+    let (at_best, last) = (
+        header.iter().position(|h| *h == "test_accuracy_at_best").unwrap(),
+        header.iter().position(|h| *h == "test_accuracy").unwrap(),
+    );
+    for line in results.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[at_best], cells[last], "{line}");
+    }
     // Four comparisons (ELU vs ReLU at each init, He vs Glorot at each activation) per metric.
     let comparisons = std::fs::read_to_string(whole.join("comparisons.csv")).unwrap();
     assert_eq!(comparisons.lines().filter(|l| l.starts_with("test_accuracy,")).count(), 4, "{comparisons}");

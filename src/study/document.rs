@@ -44,7 +44,7 @@ pub struct Document {
     pub provenance: Provenance,
     /// (label, settings summary, n, mean ± sd text) per configuration with the article's figures
     /// where it has them: the rows of the main table.
-    pub table: Vec<[String; 6]>,
+    pub table: Vec<[String; 7]>,
     pub verdicts: Vec<String>,
     pub figures: Vec<Figure>,
     pub trials: (usize, usize, usize),
@@ -90,6 +90,7 @@ pub fn build(plan: &SweepPlan, rows: &[TrialRow], title: &str, provenance: Prove
             article.map_or("–".into(), |(_, _, _, loss, acc)| format!("{loss:.4} / {acc:.4}")),
             mean_sd_ci(&g.values(Metric::TestLoss), 4),
             mean_sd_ci(&g.values(Metric::TestAccuracy), 4),
+            mean_sd_ci(&g.values(Metric::TestAccuracyAtBest), 4),
         ]);
     }
     let pairs = pairs(plan, &groups);

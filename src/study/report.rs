@@ -27,6 +27,9 @@ pub struct TrialRow {
     pub message: String,
     pub test_loss: f64,
     pub test_accuracy: f64,
+    /// The test figures of the best validation epoch's weights (NaN when not recorded).
+    pub test_loss_at_best: f64,
+    pub test_accuracy_at_best: f64,
     pub epochs_run: usize,
     /// The epoch (from 1) with the lowest validation loss, and the validation figures there.
     pub best_epoch: Option<usize>,
@@ -69,6 +72,8 @@ fn row(dir: &Path, trial: &Trial) -> Result<TrialRow> {
         message: String::new(),
         test_loss: f64::NAN,
         test_accuracy: f64::NAN,
+        test_loss_at_best: f64::NAN,
+        test_accuracy_at_best: f64::NAN,
         epochs_run: 0,
         best_epoch: None,
         best_val_loss: f64::NAN,
@@ -94,6 +99,8 @@ fn row(dir: &Path, trial: &Trial) -> Result<TrialRow> {
             row.status = "done";
             row.test_loss = s.test_loss;
             row.test_accuracy = s.test_accuracy;
+            row.test_loss_at_best = s.test_loss_at_best_validation.unwrap_or(f64::NAN);
+            row.test_accuracy_at_best = s.test_accuracy_at_best_validation.unwrap_or(f64::NAN);
             row.epochs_run = s.epochs_run;
             row.wall_seconds = s.epoch_seconds.iter().sum();
             let h: HistoryJson = fs::read_to_string(t.join(files::HISTORY_JSON))
@@ -140,7 +147,7 @@ pub fn results_csv(plan: &SweepPlan, rows: &[TrialRow]) -> String {
         out.push_str(&field(name));
         out.push(',');
     }
-    out.push_str("seed,trial_id,status,test_loss,test_accuracy,epochs_run,best_epoch,val_loss_at_best,val_accuracy_at_best,wall_seconds,message\n");
+    out.push_str("seed,trial_id,status,test_loss,test_accuracy,epochs_run,best_epoch,val_loss_at_best,val_accuracy_at_best,test_loss_at_best,test_accuracy_at_best,wall_seconds,message\n");
     for r in rows {
         for (name, _) in &plan.axes {
             let v = r.trial.settings.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
@@ -149,7 +156,7 @@ pub fn results_csv(plan: &SweepPlan, rows: &[TrialRow]) -> String {
         }
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.trial.seed,
             r.trial.id,
             r.status,
@@ -159,6 +166,8 @@ pub fn results_csv(plan: &SweepPlan, rows: &[TrialRow]) -> String {
             r.best_epoch.map_or(String::new(), |e| e.to_string()),
             num(r.best_val_loss),
             num(r.best_val_accuracy),
+            num(r.test_loss_at_best),
+            num(r.test_accuracy_at_best),
             num(r.wall_seconds),
             field(&r.message)
         );
@@ -205,8 +214,12 @@ impl Group<'_> {
 /// The per-run figures the statistics are taken of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
+    /// Of the final weights (the last epoch's, or the best with `restore_best_weights`).
     TestAccuracy,
     TestLoss,
+    /// Of the weights of the epoch with the lowest validation loss.
+    TestAccuracyAtBest,
+    TestLossAtBest,
     ValAccuracyAtBest,
     ValLossAtBest,
 }
@@ -219,6 +232,8 @@ impl Metric {
         match self {
             Metric::TestAccuracy => "test_accuracy",
             Metric::TestLoss => "test_loss",
+            Metric::TestAccuracyAtBest => "test_accuracy_at_best",
+            Metric::TestLossAtBest => "test_loss_at_best",
             Metric::ValAccuracyAtBest => "val_accuracy_at_best",
             Metric::ValLossAtBest => "val_loss_at_best",
         }
@@ -228,6 +243,8 @@ impl Metric {
         match self {
             Metric::TestAccuracy => r.test_accuracy,
             Metric::TestLoss => r.test_loss,
+            Metric::TestAccuracyAtBest => r.test_accuracy_at_best,
+            Metric::TestLossAtBest => r.test_loss_at_best,
             Metric::ValAccuracyAtBest => r.best_val_accuracy,
             Metric::ValLossAtBest => r.best_val_loss,
         }

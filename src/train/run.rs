@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::callbacks::{Callback, CallbackState, Callbacks, EarlyStopping, TerminateOnNaN, TrainBegin};
+use super::callbacks::{BestValidation, Callback, CallbackState, Callbacks, EarlyStopping, TerminateOnNaN, TrainBegin};
 use super::checkpoint::{self, Checkpoint};
 use super::config::RunConfig;
 use super::fit::{FitConfig, Trainer};
@@ -26,6 +26,9 @@ pub struct RunResult {
     pub best_epoch: Option<usize>,
     /// The epoch (from 1) after which early stopping ended training, if it did.
     pub stopped_epoch: Option<usize>,
+    /// The epoch (from 1) with the lowest validation loss, and the test loss and accuracy of its
+    /// weights (without validation data: `None`).
+    pub best_validation: Option<(usize, f64, f64)>,
     pub train_samples: usize,
     pub validation_samples: usize,
     pub test_samples: usize,
@@ -80,14 +83,15 @@ pub fn run_on(config: &RunConfig, data: Mnist, callbacks: &mut Callbacks, stop: 
     let (train, val, test) = prepare(config, data)?;
 
     // The config's own callbacks first, then the caller's.
-    let mut list: Vec<Box<dyn Callback>> = vec![Box::new(TerminateOnNaN)];
+    let mut list: Vec<Box<dyn Callback>> = vec![Box::new(TerminateOnNaN), Box::new(BestValidation::default())];
     if let Some(es) = &config.callbacks.early_stopping {
         list.push(Box::new(EarlyStopping::new(es.clone())));
     }
+    let own = list.len();
     list.append(&mut callbacks.list);
     let result = train_and_test(config, &model, (&train, val.as_ref(), &test), &mut list, callbacks, stop, started);
     // Hand the caller's callbacks back (they may hold what they gathered).
-    callbacks.list = list.split_off(1 + usize::from(config.callbacks.early_stopping.is_some()));
+    callbacks.list = list.split_off(own);
     result
 }
 
@@ -196,6 +200,22 @@ fn train_and_test(
         c.on_train_end(&mut trainer.params)?;
     }
     let (test_loss, test_accuracy) = trainer.evaluate(test);
+    // The test metrics of the best validation epoch's weights too (the same when those are the
+    // final weights).
+    let best_state = list.iter().find(|c| c.state_key() == Some("best_validation")).map(|c| c.save_state());
+    let best_validation =
+        match best_state.as_ref().and_then(|s| Some((s.json.get("epoch")?.as_u64()?, s.tensor("weights")?))) {
+            Some((epoch, weights)) if weights == trainer.params.as_slice() => {
+                Some((epoch as usize + 1, test_loss, test_accuracy))
+            }
+            Some((epoch, weights)) => {
+                let last = std::mem::replace(&mut trainer.params, weights.to_vec());
+                let (l, a) = trainer.evaluate(test);
+                trainer.params = last;
+                Some((epoch as usize + 1, l, a))
+            }
+            None => None,
+        };
     let es_state = list.iter().find(|c| c.state_key() == Some("early_stopping")).map(|c| c.save_state().json);
     let epoch_of = |key: &str| {
         es_state.as_ref().and_then(|s| s.get(key)).and_then(serde_json::Value::as_u64).map(|e| e as usize + 1)
@@ -203,6 +223,7 @@ fn train_and_test(
     Ok(RunResult {
         best_epoch: epoch_of("best_epoch"),
         stopped_epoch: epoch_of("stopped_epoch"),
+        best_validation,
         history,
         params: trainer.params,
         test_loss,

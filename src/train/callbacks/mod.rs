@@ -11,6 +11,7 @@
 //! saves it with every checkpoint and gives it back on resume, so a resumed run stops at the
 //! same epoch with the same weights as an uninterrupted one.
 
+pub mod best_validation;
 pub mod csv_logger;
 pub mod diagnostics;
 pub mod early_stopping;
@@ -21,6 +22,7 @@ pub mod terminate_on_nan;
 
 use std::path::PathBuf;
 
+pub use best_validation::BestValidation;
 pub use csv_logger::{CsvLogger, JsonLogger};
 pub use diagnostics::Diagnostics;
 pub use early_stopping::EarlyStopping;
