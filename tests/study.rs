@@ -62,6 +62,8 @@ fn reproduce_writes_every_report_file_and_a_resumed_study_equals_an_uninterrupte
         assert!(!html.contains(banned), "REPORT.html contains {banned}");
     }
     let md = std::fs::read_to_string(whole.join("REPORT.md")).unwrap();
+    let table: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+    assert!(table.iter().all(|l| l.matches(" | ").count() == table[0].matches(" | ").count()), "{md}");
     assert_eq!(md.matches("- test_accuracy: ").count(), 4, "{md}");
     assert!(md.contains("| 0.0293 / 0.9922 |"), "the article's ELU/He figures are beside ours:\n{md}");
 

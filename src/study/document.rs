@@ -154,13 +154,14 @@ pub fn build(plan: &SweepPlan, rows: &[TrialRow], title: &str, provenance: Prove
     }
 }
 
-const HEADERS: [&str; 6] = [
+const HEADERS: [&str; 7] = [
     "configuration",
     "epochs",
     "runs",
     "article: test loss / accuracy (one run)",
     "ours: test loss",
     "ours: test accuracy",
+    "ours: test accuracy at the best validation epoch",
 ];
 
 impl Document {

@@ -75,7 +75,8 @@ mod tests {
             let logs = EpochMetrics { loss: 1.0, accuracy: 0.5, val_loss: v, val_accuracy: v, seconds: 0.0 };
             history.push(logs);
             let params = vec![epoch as f32];
-            let end = EpochEnd { epoch, logs: &logs, history: &history, model: &model, params: &params, gradients: &[] };
+            let end =
+                EpochEnd { epoch, logs: &logs, history: &history, model: &model, params: &params, gradients: &[] };
             bv.on_epoch_end(&end).unwrap();
         };
         assert!(bv.best().is_none());
