@@ -42,7 +42,8 @@ pub enum Command {
     /// The article's study as a sweep: {relu, elu} × {glorot_uniform, he_normal}, 25 epochs,
     /// dropout 0.25, 5 seeds (--long adds the 250-epoch runs).
     Reproduce(Box<sweep::ReproduceArgs>),
-    /// Write the report of a sweep directory: results.csv, ...
+    /// Write the report of a sweep directory: results.csv, summary.csv, comparisons.csv, REPORT.md
+    /// and REPORT.html.
     Report(report::ReportArgs),
     /// Print the version, the processor's instruction sets and the SIMD level the kernels run with.
     Info(info::InfoArgs),

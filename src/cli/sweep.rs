@@ -26,31 +26,40 @@ pub struct GridFlags {
     /// Dropout rates, e.g. 0.25,0.5.
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub dropout: Option<String>,
+    /// Epoch counts.
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub epochs: Option<String>,
+    /// Batch sizes.
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub batch_size: Option<String>,
+    /// Validation fractions (Keras's validation_split).
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub validation_split: Option<String>,
+    /// Learning rates.
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub lr: Option<String>,
+    /// Optimisers: adam, sgd.
     #[arg(long, value_name = "LIST")]
     pub optimizer: Option<String>,
+    /// SGD momentum values.
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub momentum: Option<String>,
+    /// Numbers of training images used (before the validation split).
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub limit: Option<String>,
     /// Data directories.
     #[arg(long, value_name = "LIST")]
     pub data: Option<String>,
-    /// Model files.
+    /// Preset names or model files.
     #[arg(long, value_name = "LIST")]
     pub model: Option<String>,
     /// Early stopping patience values (turns early stopping on).
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub patience: Option<String>,
+    /// Quantities early stopping watches: val_loss, val_accuracy, loss, accuracy.
     #[arg(long, value_name = "LIST")]
     pub monitor: Option<String>,
+    /// Early stopping's minimum improvements.
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub min_delta: Option<String>,
 }
@@ -125,7 +134,8 @@ pub struct RunFlags {
     /// Run the trials that failed before again.
     #[arg(long)]
     pub retry_failed: bool,
-    /// 0 silent, 1 a line per trial (and a progress bar on a terminal), 2 also each trial's epochs.
+    /// 0 silent, 1 a line per trial (and a progress bar on a terminal), 2 also each trial's epochs
+    /// (with one job).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub verbose: u8,
 }
