@@ -129,3 +129,56 @@ fn bad_sweeps_are_refused_before_anything_runs() {
     let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert_eq!(results.matches(",done,").count(), 2, "{results}");
 }
+
+/// The browser to render the HTML report with: Debian's `chromium` (`.ci/run` installs it).
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+}
+
+#[test]
+fn the_html_report_renders_in_a_headless_browser_with_every_figure_and_no_console_error() {
+    let Some(browser) = chromium() else {
+        // CI installs chromium, so there this test always runs; elsewhere it says why it did not.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is needed in CI to render REPORT.html (apt-get install chromium)"
+        );
+        eprintln!("skipped: no chromium to render REPORT.html (apt-get install chromium)");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("sweep");
+    run_ok(&[
+        "sweep",
+        "--out",
+        s(&out),
+        "--activation",
+        "relu,elu",
+        "--epochs",
+        "1",
+        "--limit",
+        "300",
+        "--verbose",
+        "0",
+    ]);
+    let url = format!("file://{}", s(&out.join("REPORT.html")));
+    let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"];
+    let dom = std::process::Command::new(browser).args(flags).arg("--dump-dom").arg(&url).output().unwrap();
+    assert!(dom.status.success(), "{:?}", text(&dom));
+    let (html, log) = text(&dom);
+    // Two charts per configuration and the dot plot, as rendered, and the verdicts.
+    assert_eq!(html.matches("<svg").count(), 2 * 2 + 1, "{html}");
+    assert!(html.contains("test_accuracy: elu vs relu"), "{html}");
+    // The page logs nothing to its console (chromium prints console messages as CONSOLE lines).
+    assert!(!log.contains("CONSOLE"), "console messages:\n{log}");
+    let png = d.path().join("report.png");
+    let shot = std::process::Command::new(browser)
+        .args(&flags[..3])
+        .args(["--window-size=1200,3000", &format!("--screenshot={}", s(&png)), &url])
+        .output()
+        .unwrap();
+    assert!(shot.status.success(), "{:?}", text(&shot));
+    assert!(std::fs::metadata(&png).unwrap().len() > 20_000, "the screenshot is blank");
+}
