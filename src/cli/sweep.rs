@@ -134,7 +134,7 @@ pub struct RunFlags {
     /// Run the trials that failed before again.
     #[arg(long)]
     pub retry_failed: bool,
-    /// 0 silent, 1 a line per trial (and a progress bar on a terminal), 2 also each trial's epochs
+    /// 0 silent, 1 a line per trial (on a terminal: the sweep's bar with each running trial's below it), 2 also each trial's epochs
     /// (with one job).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub verbose: u8,

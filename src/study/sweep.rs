@@ -156,7 +156,8 @@ pub fn run_sweep(dir: &Path, plan: &SweepPlan, opts: &SweepOptions, stop: &Atomi
     let cores =
         if opts.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.threads };
     let threads_per_job = (cores / jobs).max(1);
-    let bar = overall_bar(opts.verbose, total as u64, outcome.skipped as u64);
+    let multi = indicatif::MultiProgress::new();
+    let bar = overall_bar(opts.verbose, total as u64, outcome.skipped as u64).map(|b| multi.add(b));
     let shared = Mutex::new((todo, outcome));
     let data = DataCache::default();
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
@@ -177,8 +178,16 @@ pub fn run_sweep(dir: &Path, plan: &SweepPlan, opts: &SweepOptions, stop: &Atomi
                     }
                     let Some(trial) = shared.lock().unwrap_or_else(|p| p.into_inner()).0.pop_front() else { return };
                     let t0 = Instant::now();
-                    let verbose = if jobs == 1 && opts.verbose >= 2 { 2 } else { 0 };
-                    let result = pool.install(|| run_trial(dir, trial, &data, verbose, stop));
+                    // Under the overall bar, each running trial's own; or its epoch lines (--verbose 2,
+                    // one job); or nothing.
+                    let progress = match (&bar, opts.verbose) {
+                        (Some(_), _) => {
+                            Some(ProgressBar::nested(multi.clone(), format!("{} seed {}", trial.label(), trial.seed)))
+                        }
+                        (None, 2) if jobs == 1 => Some(ProgressBar::new(2)),
+                        _ => None,
+                    };
+                    let result = pool.install(|| run_trial(dir, trial, &data, progress, stop));
                     let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
                     let out = &mut guard.1;
                     let line = match result {
@@ -242,7 +251,13 @@ pub fn run_sweep(dir: &Path, plan: &SweepPlan, opts: &SweepOptions, stop: &Atomi
 }
 
 /// Runs (or continues) one trial in its directory.
-fn run_trial(dir: &Path, trial: &Trial, data: &DataCache, verbose: u8, stop: &AtomicBool) -> Result<RunResult> {
+fn run_trial(
+    dir: &Path,
+    trial: &Trial,
+    data: &DataCache,
+    progress: Option<ProgressBar>,
+    stop: &AtomicBool,
+) -> Result<RunResult> {
     let t = trial_dir(dir, &trial.id);
     let _ = fs::remove_file(t.join(FAILED));
     let run = if t.join(files::CHECKPOINT).is_file() {
@@ -256,8 +271,8 @@ fn run_trial(dir: &Path, trial: &Trial, data: &DataCache, verbose: u8, stop: &At
     };
     let config = run.config()?;
     let mut callbacks = run.callbacks(&config, false);
-    if verbose > 0 {
-        callbacks.list.insert(0, Box::new(ProgressBar::new(verbose)));
+    if let Some(progress) = progress {
+        callbacks.list.insert(0, Box::new(progress));
     }
     run.train_on(&config, data.get(&config)?, callbacks, stop)
 }
@@ -285,7 +300,8 @@ fn overall_bar(verbose: u8, total: u64, done: u64) -> Option<indicatif::Progress
     if verbose == 0 || !std::io::stdout().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new(total);
+    // Hidden until it is added to the sweep's MultiProgress, which draws it.
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::hidden());
     let style =
         indicatif::ProgressStyle::with_template("trials {pos}/{len} [{bar:30}] {elapsed_precise} elapsed, ETA {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())

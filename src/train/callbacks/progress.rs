@@ -18,6 +18,8 @@ pub fn say(line: std::fmt::Arguments) {
 /// (one line per epoch when standard output is not a terminal), 2 one line per epoch.
 pub struct ProgressBar {
     verbose: u8,
+    /// Inside a sweep: the bar is drawn below the sweep's own, labelled, with no epoch lines.
+    nested: Option<(indicatif::MultiProgress, String)>,
     epochs: usize,
     bar: Option<indicatif::ProgressBar>,
     batches: usize,
@@ -26,7 +28,13 @@ pub struct ProgressBar {
 
 impl ProgressBar {
     pub fn new(verbose: u8) -> Self {
-        ProgressBar { verbose, epochs: 0, bar: None, batches: 0, start: Instant::now() }
+        ProgressBar { verbose, nested: None, epochs: 0, bar: None, batches: 0, start: Instant::now() }
+    }
+
+    /// A bar for one trial of a sweep, drawn in `multi` below the sweep's bar, its lines
+    /// starting with `label`; it prints nothing else.
+    pub fn nested(multi: indicatif::MultiProgress, label: String) -> Self {
+        ProgressBar { nested: Some((multi, label)), ..ProgressBar::new(1) }
     }
 
     fn live(&self) -> bool {
@@ -43,6 +51,16 @@ impl Callback for ProgressBar {
     fn on_epoch_begin(&mut self, epoch: usize, batches: usize) {
         self.batches = batches;
         self.start = Instant::now();
+        if let Some((multi, label)) = &self.nested {
+            let style = ProgressStyle::with_template("  {prefix} {pos:>4}/{len} [{bar:20}] ETA {eta} - {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            let bar = multi.add(indicatif::ProgressBar::new(batches as u64));
+            bar.set_style(style);
+            bar.set_prefix(format!("{label}, epoch {}/{}", epoch + 1, self.epochs));
+            self.bar = Some(bar);
+            return;
+        }
         if self.verbose == 0 {
             return;
         }
@@ -69,7 +87,7 @@ impl Callback for ProgressBar {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        if self.verbose == 0 {
+        if self.verbose == 0 || self.nested.is_some() {
             return Ok(Control::Continue);
         }
         let m = end.logs;
