@@ -112,12 +112,13 @@ impl Activation {
     /// ```
     /// use elu_lab::activations::Activation;
     ///
-    /// let elu = Activation::from_name("elu").unwrap();
+    /// let elu = Activation::from_name("elu")?;
     /// assert_eq!(elu, Activation::Elu { alpha: 1.0 });
     /// assert_eq!((elu.name(), elu.keras_class()), ("elu", "ELU"));
     /// assert!(elu.is_monotone());
     /// let err = "tanhh".parse::<Activation>().unwrap_err().to_string();
     /// assert!(err.contains("linear, relu, elu, leaky_relu, selu, prelu"));
+    /// # Ok::<(), elu_lab::Error>(())
     /// ```
     pub fn from_name(name: &str) -> Result<Self> {
         Self::ALL.into_iter().find(|a| a.name() == name).ok_or_else(|| {

@@ -59,7 +59,7 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// use elu_lab::rundir::RunDir;
 /// use elu_lab::train::RunConfig;
 ///
-/// # let tmp = tempfile::tempdir().unwrap();
+/// # let tmp = tempfile::tempdir().map_err(|e| elu_lab::Error::write(std::path::Path::new("."), e))?;
 /// # let path = tmp.path().join("quick");
 /// let mut config = RunConfig::article();
 /// config.epochs = 1;

@@ -457,15 +457,16 @@ impl Engine {
     /// ```
     /// use elu_lab::model::{Engine, ModelSpec, Sequential};
     ///
-    /// let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
+    /// let model = Sequential::from_spec(&ModelSpec::article())?;
     /// let params = model.init_params(1);
     /// let mut engine = Engine::new(&model, 64, false);
     /// let images = vec![0.0; 3 * 28 * 28]; // three blank 28×28 images
-    /// let probs = engine.infer(&model, &params, &images).unwrap();
+    /// let probs = engine.infer(&model, &params, &images)?;
     /// assert_eq!(probs.len(), 3 * 10);
     /// for p in probs.chunks(10) {
     ///     assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     /// }
+    /// # Ok::<(), elu_lab::Error>(())
     /// ```
     pub fn infer(&mut self, model: &Sequential, params: &[f32], images: &[f32]) -> crate::Result<Vec<f32>> {
         let per = model.input_shape().len();

@@ -60,11 +60,12 @@ impl ModelSpec {
     /// use elu_lab::activations::Activation;
     /// use elu_lab::model::{ModelSpec, Overrides, Sequential};
     ///
-    /// let mut spec = ModelSpec::from_name_or_file(Path::new("paper_fc")).unwrap();
-    /// spec.apply(&Overrides { activation: Some(Activation::Relu), ..Default::default() }).unwrap();
-    /// let model = Sequential::from_spec(&spec).unwrap();
+    /// let mut spec = ModelSpec::from_name_or_file(Path::new("paper_fc"))?;
+    /// spec.apply(&Overrides { activation: Some(Activation::Relu), ..Default::default() })?;
+    /// let model = Sequential::from_spec(&spec)?;
     /// assert_eq!(model.param_count(), 217_354);
     /// assert!(ModelSpec::from_name_or_file(Path::new("no-such-model")).is_err());
+    /// # Ok::<(), elu_lab::Error>(())
     /// ```
     pub fn from_name_or_file(name_or_path: &Path) -> Result<Self> {
         if let Some(preset) = name_or_path.to_str().filter(|s| PRESETS.iter().any(|p| p.name == *s)) {

@@ -222,14 +222,15 @@ impl Sequential {
     /// ```
     /// use elu_lab::model::{ModelSpec, Sequential};
     ///
-    /// let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
+    /// let model = Sequential::from_spec(&ModelSpec::article())?;
     /// let params = model.init_params(1);
     /// let x = vec![0.5; 2 * 28 * 28];
     /// let acts = model.forward_reference(&params, &x, 2);
     /// assert_eq!(acts.len(), model.layers().len() + 1);
-    /// let probs = acts.last().unwrap();
+    /// let probs = &acts[acts.len() - 1];
     /// assert_eq!(probs.len(), 2 * 10);
     /// assert!((probs[..10].iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    /// # Ok::<(), elu_lab::Error>(())
     /// ```
     pub fn forward_reference(&self, params: &[f32], x: &[f32], n: usize) -> Vec<Vec<f32>> {
         self.forward_trace(params, x, n, Ctx::inference()).acts

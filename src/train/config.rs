@@ -18,9 +18,10 @@ use crate::optim::OptimizerConfig;
 /// let mut config = RunConfig::article();
 /// config.epochs = 1;
 /// config.data.limit = Some(600);
-/// config.validate().unwrap();
+/// config.validate()?;
 /// let text = config.to_toml();
-/// assert_eq!(RunConfig::from_toml(&text, std::path::Path::new("config.toml")).unwrap(), config);
+/// assert_eq!(RunConfig::from_toml(&text, std::path::Path::new("config.toml"))?, config);
+/// # Ok::<(), elu_lab::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
