@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Callback, CallbackState, Control, EpochEnd};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Watches `val_loss` and keeps a copy of the weights of its best (lowest) epoch; it changes
 /// nothing in training. Its state is checkpointed, so a resumed run keeps the same best epoch.
@@ -36,16 +36,11 @@ impl Callback for BestValidation {
     }
 
     fn save_state(&self) -> CallbackState {
-        CallbackState {
-            json: serde_json::to_value(&self.state).unwrap_or_default(),
-            tensors: self.weights.iter().map(|w| (WEIGHTS.to_string(), w.clone())).collect(),
-        }
+        CallbackState::of(&self.state, WEIGHTS, self.weights.as_deref())
     }
 
     fn load_state(&mut self, saved: &CallbackState) -> Result<()> {
-        self.state = serde_json::from_value(saved.json.clone())
-            .map_err(|e| Error::config("best validation state", format!("cannot be read: {e}")))?;
-        self.weights = saved.tensor(WEIGHTS).map(<[f32]>::to_vec);
+        (self.state, self.weights) = saved.parts("best validation state", WEIGHTS)?;
         Ok(())
     }
 

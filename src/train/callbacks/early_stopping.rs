@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Callback, CallbackState, Control, EpochEnd};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::train::config::{EarlyStoppingConfig, Mode};
 
 /// Keras's `EarlyStopping`, step for step (keras/src/callbacks/early_stopping.py), with two
@@ -68,16 +68,11 @@ impl Callback for EarlyStopping {
     }
 
     fn save_state(&self) -> CallbackState {
-        CallbackState {
-            json: serde_json::to_value(&self.state).unwrap_or_default(),
-            tensors: self.best_weights.iter().map(|w| (WEIGHTS.to_string(), w.clone())).collect(),
-        }
+        CallbackState::of(&self.state, WEIGHTS, self.best_weights.as_deref())
     }
 
     fn load_state(&mut self, saved: &CallbackState) -> Result<()> {
-        self.state = serde_json::from_value(saved.json.clone())
-            .map_err(|e| Error::config("early stopping state", format!("cannot be read: {e}")))?;
-        self.best_weights = saved.tensor(WEIGHTS).map(<[f32]>::to_vec);
+        (self.state, self.best_weights) = saved.parts("early stopping state", WEIGHTS)?;
         Ok(())
     }
 

@@ -90,6 +90,23 @@ pub struct CallbackState {
 }
 
 impl CallbackState {
+    /// The state of a callback that keeps small values (`state`, as JSON) and, perhaps, one set of
+    /// weights under the tensor name `name`.
+    pub fn of<T: serde::Serialize>(state: &T, name: &str, weights: Option<&[f32]>) -> Self {
+        CallbackState {
+            json: serde_json::to_value(state).unwrap_or_default(),
+            tensors: weights.iter().map(|w| (name.to_string(), w.to_vec())).collect(),
+        }
+    }
+
+    /// The inverse of [`CallbackState::of`]: the small values and the weights (if saved); `what`
+    /// names the callback in the error when the values cannot be read.
+    pub fn parts<T: serde::de::DeserializeOwned>(&self, what: &str, name: &str) -> Result<(T, Option<Vec<f32>>)> {
+        let state = serde_json::from_value(self.json.clone())
+            .map_err(|e| crate::error::Error::config(what, format!("cannot be read: {e}")))?;
+        Ok((state, self.tensor(name).map(<[f32]>::to_vec)))
+    }
+
     /// The tensor called `name`, if present.
     pub fn tensor(&self, name: &str) -> Option<&[f32]> {
         self.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_slice())
