@@ -63,18 +63,22 @@ pub enum Activation {
         #[serde(default = "prelu_init")]
         init: f32,
     },
+    /// max(−1, x): the shifted ReLU of Clevert et al. 2015 (their "SReLU"), whose negative
+    /// part is a constant −1 like a saturated ELU's, but with a zero gradient there.
+    Srelu,
 }
 
 impl Activation {
     /// Every activation, with its default parameters: the names `--activation` and model files
     /// accept, in the order they are listed.
-    pub const ALL: [Activation; 6] = [
+    pub const ALL: [Activation; 7] = [
         Activation::Linear,
         Activation::Relu,
         Activation::Elu { alpha: ELU_ALPHA },
         Activation::LeakyRelu { negative_slope: LEAKY_RELU_SLOPE },
         Activation::Selu,
         Activation::Prelu { init: PRELU_INIT },
+        Activation::Srelu,
     ];
 
     /// The name in model files and on the command line (`type = "leaky_relu"`).
@@ -86,11 +90,13 @@ impl Activation {
             Activation::LeakyRelu { .. } => "leaky_relu",
             Activation::Selu => "selu",
             Activation::Prelu { .. } => "prelu",
+            Activation::Srelu => "srelu",
         }
     }
 
     /// Keras's layer class for it (functions without a layer class of their own are
-    /// `Activation('selu')` layers, as Keras builds them).
+    /// `Activation('selu')` layers, as Keras builds them; Keras has no shifted ReLU, which is
+    /// written as a `Lambda` layer there).
     pub fn keras_class(&self) -> &'static str {
         match self {
             Activation::Linear | Activation::Selu => "Activation",
@@ -98,6 +104,7 @@ impl Activation {
             Activation::Elu { .. } => "ELU",
             Activation::LeakyRelu { .. } => "LeakyReLU",
             Activation::Prelu { .. } => "PReLU",
+            Activation::Srelu => "Lambda",
         }
     }
 
@@ -117,7 +124,7 @@ impl Activation {
     /// assert_eq!((elu.name(), elu.keras_class()), ("elu", "ELU"));
     /// assert!(elu.is_monotone());
     /// let err = "tanhh".parse::<Activation>().unwrap_err().to_string();
-    /// assert!(err.contains("linear, relu, elu, leaky_relu, selu, prelu"));
+    /// assert!(err.contains("linear, relu, elu, leaky_relu, selu, prelu, srelu"));
     /// # Ok::<(), elu_lab::Error>(())
     /// ```
     pub fn from_name(name: &str) -> Result<Self> {
@@ -151,7 +158,8 @@ impl Activation {
             | Activation::Elu { .. }
             | Activation::LeakyRelu { .. }
             | Activation::Selu
-            | Activation::Prelu { .. } => Ok(()),
+            | Activation::Prelu { .. }
+            | Activation::Srelu => Ok(()),
         }
     }
 
@@ -162,7 +170,7 @@ impl Activation {
         match *self {
             Activation::Elu { alpha } => alpha >= 0.0,
             Activation::LeakyRelu { negative_slope } => negative_slope >= 0.0,
-            Activation::Linear | Activation::Relu | Activation::Selu => true,
+            Activation::Linear | Activation::Relu | Activation::Selu | Activation::Srelu => true,
             Activation::Prelu { .. } => false,
         }
     }
@@ -201,6 +209,7 @@ impl Activation {
                     neg
                 }
             }
+            Activation::Srelu => x.max(-1.0),
         }
     }
 
@@ -239,6 +248,13 @@ impl Activation {
                     y + SELU_SCALE * SELU_ALPHA
                 }
             }
+            Activation::Srelu => {
+                if x > -1.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
         }
     }
 }
@@ -264,6 +280,7 @@ impl Activation {
             a @ Activation::Elu { .. } => map(out, inp, |x| a.value(x)),
             a @ (Activation::LeakyRelu { .. } | Activation::Prelu { .. }) => map(out, inp, |x| a.value(x)),
             a @ Activation::Selu => map(out, inp, |x| a.value(x)),
+            a @ Activation::Srelu => map(out, inp, |x| a.value(x)),
         }
     }
 
@@ -278,6 +295,7 @@ impl Activation {
                 map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y))
             }
             a @ Activation::Selu => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Srelu => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
         }
     }
 }
@@ -322,6 +340,7 @@ mod tests {
             Activation::LeakyRelu { .. } => 3,
             Activation::Selu => 4,
             Activation::Prelu { .. } => 5,
+            Activation::Srelu => 6,
         };
         for (i, a) in Activation::ALL.iter().enumerate() {
             assert_eq!(position(a), i, "{a:?}");
@@ -361,13 +380,13 @@ mod tests {
     #[test]
     fn keras_classes() {
         let classes: Vec<_> = Activation::ALL.iter().map(Activation::keras_class).collect();
-        assert_eq!(classes, ["Activation", "ReLU", "ELU", "LeakyReLU", "Activation", "PReLU"]);
+        assert_eq!(classes, ["Activation", "ReLU", "ELU", "LeakyReLU", "Activation", "PReLU", "Lambda"]);
     }
 
     #[test]
     fn derivative_matches_central_difference() {
         for act in all() {
-            for &x in &[-3.0f64, -1.0, -0.3, 0.2, 0.7, 2.5] {
+            for &x in &[-3.0f64, -1.4, -0.3, 0.2, 0.7, 2.5] {
                 let h = 1e-3;
                 let f = |x: f64| act.value(x as f32) as f64;
                 let fd = (f(x + h) - f(x - h)) / (2.0 * h);
@@ -404,6 +423,10 @@ mod tests {
         assert_eq!(Activation::Relu.value(-3.0), 0.0);
         assert_eq!(Activation::Linear.value(-3.0), -3.0);
         assert_eq!(Activation::Prelu { init: 0.25 }.value(-4.0), -1.0);
+        assert_eq!(Activation::Srelu.value(-3.0), -1.0);
+        assert_eq!(Activation::Srelu.value(-0.5), -0.5);
+        assert_eq!(Activation::Srelu.derivative(-3.0, -1.0), 0.0);
+        assert_eq!(Activation::Srelu.derivative(-0.5, -0.5), 1.0);
     }
 
     #[test]

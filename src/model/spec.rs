@@ -388,7 +388,11 @@ impl ModelSpec {
                         Activation::LeakyRelu { negative_slope } => {
                             *negative_slope = o.negative_slope.unwrap_or(*negative_slope)
                         }
-                        Activation::Linear | Activation::Relu | Activation::Selu | Activation::Prelu { .. } => {}
+                        Activation::Linear
+                        | Activation::Relu
+                        | Activation::Selu
+                        | Activation::Prelu { .. }
+                        | Activation::Srelu => {}
                     }
                 }
                 LayerSpec::Conv2d { kernel_initializer, .. } | LayerSpec::Dense { kernel_initializer, .. } => {
