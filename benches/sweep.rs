@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Per-trial overhead: 12 one-epoch trials of 300 images (a few batches), one job.
     let d = tempfile::tempdir()?;
     let p = prepare(d.path(), &plan((1..=12).map(|s| tiny(s, 300)).collect()), false)?;
-    let opts = SweepOptions { jobs: 1, threads: 0, retry_failed: false, verbose: 0 };
+    let opts = SweepOptions { jobs: 1, threads: 0, retry_failed: false, verbose: 0, shard: None };
     let t0 = Instant::now();
     let outcome = run_sweep(d.path(), &p, &opts, &AtomicBool::new(false))?;
     let wall = t0.elapsed().as_secs_f64();

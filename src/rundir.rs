@@ -105,6 +105,13 @@ impl RunDir {
             Err(e) => return Err(Error::write(path, e)),
         }
         let lock = Lock::acquire(path)?;
+        RunDir::create_locked(path, config, lock)
+    }
+
+    /// Writes a new run of `config` into `path`, whose lock the caller holds and which holds
+    /// nothing else (see [`RunDir::create`]).
+    pub(crate) fn create_locked(path: &Path, config: &RunConfig, lock: Lock) -> Result<RunDir> {
+        config.validate()?;
         let dir = RunDir { path: path.to_path_buf(), lock: Some(lock) };
         atomic_write(&dir.file(files::CONFIG), config.to_toml().as_bytes())?;
         atomic_write(&dir.file(files::DATA), data_fingerprint(config)?.as_bytes())?;
@@ -171,8 +178,15 @@ impl RunDir {
     /// Opens a run directory to continue its run: takes the lock, checks that the data is the
     /// one the run started with, and removes temporary files left by an earlier crash.
     pub fn open_for_resume(path: impl AsRef<Path>) -> Result<RunDir> {
+        let path = path.as_ref();
+        RunDir::open(path)?;
+        RunDir::resume_locked(path, Lock::acquire(path)?)
+    }
+
+    /// [`RunDir::open_for_resume`] of `path`, whose lock the caller holds.
+    pub(crate) fn resume_locked(path: &Path, lock: Lock) -> Result<RunDir> {
         let mut dir = RunDir::open(path)?;
-        dir.lock = Some(Lock::acquire(&dir.path)?);
+        dir.lock = Some(lock);
         let config = dir.config()?;
         let recorded = read_bounded(&dir.file(files::DATA))?;
         let now = data_fingerprint(&config)?;
@@ -442,6 +456,18 @@ impl std::fmt::Display for LockHolder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "process {} on {}, since {} UTC", self.pid, self.host, self.started)
     }
+}
+
+/// The live holder of the lock of the run directory `path`, if any, without changing anything
+/// (a lock whose holder ran on this host and is gone counts as none; one taken on another host
+/// counts as held, as its holder cannot be checked from here).
+pub fn lock_holder(path: &Path) -> Option<LockHolder> {
+    let text = fs::read_to_string(path.join(files::LOCK)).ok()?;
+    let holder: LockHolder = serde_json::from_str(&text).ok()?;
+    if holder.host == host_name() && holder.pid != 0 && !process_alive(holder.pid) {
+        return None;
+    }
+    Some(holder)
 }
 
 /// An advisory lock on a directory: the file `.lock`, created exclusively, removed on drop.

@@ -6,6 +6,8 @@ mod info;
 mod models;
 mod predict;
 mod report;
+mod slurm;
+mod status;
 mod summary;
 mod sweep;
 mod train;
@@ -45,6 +47,9 @@ pub enum Command {
     /// Write the report of a sweep directory: results.csv, summary.csv, comparisons.csv, REPORT.md
     /// and REPORT.html.
     Report(report::ReportArgs),
+    /// Show where the trials of a sweep directory stand (done, failed, running, interrupted,
+    /// pending), with its Slurm array jobs from `squeue` when there are any.
+    Status(status::StatusArgs),
     /// Print the version, the processor's instruction sets and the SIMD level the kernels run with.
     Info(info::InfoArgs),
 }
@@ -65,6 +70,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::sweep(*args),
         Command::Reproduce(args) => sweep::reproduce(*args),
         Command::Report(args) => report::run(args),
+        Command::Status(args) => status::run(args),
         Command::Info(args) => info::run(args),
     };
     result.map_err(name_flags)

@@ -8,6 +8,7 @@ use elu_lab::study::{self, SweepOptions, SweepPlan, Trial};
 use elu_lab::train::callbacks::progress::say;
 use elu_lab::Error;
 
+use super::slurm::{self, SlurmFlags};
 use super::train::TrainArgs;
 
 /// The train flags a sweep can vary, each a comma-separated list (one value: the same for
@@ -138,6 +139,12 @@ pub struct RunFlags {
     /// (with one job).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub verbose: u8,
+    /// Run only the trials whose index in the plan is ≡ I mod N (one of N processes sharing DIR,
+    /// e.g. on a cluster). Inside a Slurm array task it defaults to the task's place in the array
+    /// (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT). A shard writes no
+    /// report: run `elu-lab report DIR` when every shard is done.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
 }
 
 /// Arguments of `elu-lab sweep`.
@@ -151,6 +158,12 @@ pub struct SweepArgs {
     /// `seeds = 5` or `seed = [3, 7]`); flags given on the command line come after it.
     #[arg(long, value_name = "FILE")]
     pub grid_file: Option<PathBuf>,
+    /// Run the plan stored in DIR/sweep.toml by an earlier sweep (no grid flags); what Slurm's
+    /// array tasks run.
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub slurm: SlurmFlags,
 }
 
 /// Arguments of `elu-lab reproduce`.
@@ -164,6 +177,8 @@ pub struct ReproduceArgs {
     /// Any train setting, to narrow the study for a quick look (e.g. --epochs 1 --limit 6000).
     #[command(flatten)]
     pub grid: GridFlags,
+    #[command(flatten)]
+    pub slurm: SlurmFlags,
 }
 
 /// Parses the train flags of one trial.
@@ -293,9 +308,44 @@ fn axes_of(grid: &GridFlags, file: Option<&Path>, run: &mut RunFlags) -> anyhow:
 }
 
 pub fn sweep(mut args: SweepArgs) -> anyhow::Result<()> {
+    if args.resume {
+        return execute(&args.run, stored_plan(&args)?, &args.slurm);
+    }
     let axes = axes_of(&args.grid, args.grid_file.as_deref(), &mut args.run)?;
     let plan = plan(&axes, &seeds(&args.run)?)?;
-    execute(&args.run, plan)
+    execute(&args.run, plan, &args.slurm)
+}
+
+/// The plan of `sweep --resume`: DIR/sweep.toml, with no grid flags beside it.
+fn stored_plan(args: &SweepArgs) -> anyhow::Result<SweepPlan> {
+    let given: Vec<String> = args
+        .grid
+        .given()
+        .iter()
+        .map(|(f, _)| format!("--{f}"))
+        .chain(args.grid_file.as_ref().map(|_| "--grid-file".to_string()))
+        .chain(args.run.seeds.as_ref().map(|_| "--seeds".to_string()))
+        .chain(args.run.seed.as_ref().map(|_| "--seed".to_string()))
+        .chain(args.run.extend.then(|| "--extend".to_string()))
+        .collect();
+    if !given.is_empty() {
+        anyhow::bail!(
+            "--resume runs the plan stored in {}; it takes no {} (run the sweep without --resume to change the plan)",
+            args.run.out.join(study::sweep::PLAN).display(),
+            given.join(", ")
+        );
+    }
+    let path = args.run.out.join(study::sweep::PLAN);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "{} has no sweep plan ({} is missing): --resume continues a sweep started with `elu-lab sweep --out DIR ...`",
+            args.run.out.display(),
+            path.display()
+        ),
+        Err(e) => return Err(Error::read(&path, e).into()),
+    };
+    Ok(SweepPlan::from_toml(&text, &path)?)
 }
 
 pub fn reproduce(mut args: ReproduceArgs) -> anyhow::Result<()> {
@@ -336,12 +386,23 @@ pub fn reproduce(mut args: ReproduceArgs) -> anyhow::Result<()> {
         )?;
         study.extend(&long);
     }
-    execute(&args.run, study)
+    execute(&args.run, study, &args.slurm)
 }
 
-/// Runs the plan in the sweep directory and reports.
-fn execute(run: &RunFlags, plan: SweepPlan) -> anyhow::Result<()> {
+/// Runs the plan in the sweep directory and reports (or, with `--slurm`, writes the array job
+/// that runs it; or, as a shard, runs its part).
+fn execute(run: &RunFlags, plan: SweepPlan, slurm_flags: &SlurmFlags) -> anyhow::Result<()> {
     super::check_threads(run.threads)?;
+    if slurm_flags.slurm {
+        if run.shard.is_some() {
+            anyhow::bail!("--shard and --slurm cannot be used together: the array job gives each task its shard");
+        }
+        let sbatch = slurm::check(slurm_flags, &run.out)?;
+        let plan = study::prepare(&run.out, &plan, run.extend)?;
+        return slurm::write(&run.out, &plan, slurm_flags, run.retry_failed, sbatch.as_deref());
+    }
+    // Checked before anything is written.
+    let shard = slurm::shard(run.shard.as_deref(), plan.trials.len())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = match (run.jobs, run.threads) {
         (0, 0) => cores,
@@ -350,10 +411,14 @@ fn execute(run: &RunFlags, plan: SweepPlan) -> anyhow::Result<()> {
     };
     let plan = study::prepare(&run.out, &plan, run.extend)?;
     if run.verbose > 0 {
-        say(format_args!("Sweep {}: {} trials", run.out.display(), plan.trials.len()));
+        match shard {
+            Some(s) => say(format_args!("Sweep {}: shard {s} of its {} trials", run.out.display(), plan.trials.len())),
+            None => say(format_args!("Sweep {}: {} trials", run.out.display(), plan.trials.len())),
+        }
     }
     let stop = super::train::stop_flag()?;
-    let opts = SweepOptions { jobs, threads: run.threads, retry_failed: run.retry_failed, verbose: run.verbose };
+    let opts =
+        SweepOptions { jobs, threads: run.threads, retry_failed: run.retry_failed, verbose: run.verbose, shard };
     let outcome = study::run_sweep(&run.out, &plan, &opts, &stop)?;
     if run.verbose > 0 {
         say(format_args!(
@@ -367,10 +432,24 @@ fn execute(run: &RunFlags, plan: SweepPlan) -> anyhow::Result<()> {
     for (id, label, msg) in &outcome.failed {
         say(format_args!("  failed: {label} (trials/{id}): {msg}"));
     }
+    for (id, label, holder) in &outcome.running_elsewhere {
+        say(format_args!("  left to {holder}: {label} (trials/{id})"));
+    }
     if outcome.interrupted {
         return Err(Error::SweepInterrupted { dir: run.out.clone() }.into());
     }
-    super::report::write(&run.out, run.verbose)?;
+    if shard.is_some() {
+        // The other shards may still run: the report is written once they are all done.
+        if run.verbose > 0 {
+            say(format_args!(
+                "When every shard is done: `elu-lab report {}` (`elu-lab status {}` shows where they stand)",
+                run.out.display(),
+                run.out.display()
+            ));
+        }
+    } else {
+        super::report::write(&run.out, run.verbose)?;
+    }
     if !outcome.failed.is_empty() {
         anyhow::bail!(
             "{} of {} trials failed; rerun with --retry-failed to try them again",

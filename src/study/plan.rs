@@ -130,6 +130,86 @@ impl SweepPlan {
     }
 }
 
+/// One of `count` parts of a plan: the trials whose index in the plan is ≡ `index` mod `count`
+/// (so each part mixes every configuration, and the parts never overlap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// A shard, checked: `count` ≥ 1 and `index` < `count`. `what` names the source in errors.
+    pub fn new(index: usize, count: usize, what: &str) -> Result<Shard> {
+        if count == 0 {
+            return Err(Error::config(what, format!("the number of shards must be at least 1, got {index}/{count}")));
+        }
+        if index >= count {
+            return Err(Error::config(
+                what,
+                format!("the shard index must be below the number of shards (0 ≤ I < N), got {index}/{count}"),
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Parses `I/N` (e.g. `0/4`).
+    pub fn parse(text: &str) -> Result<Shard> {
+        let bad = || Error::config("shard", format!("must be I/N with 0 ≤ I < N (e.g. 0/4), got {text:?}"));
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let i = i.trim().parse::<usize>().map_err(|_| bad())?;
+        let n = n.trim().parse::<usize>().map_err(|_| bad())?;
+        Shard::new(i, n, "shard")
+    }
+
+    /// The shard of a Slurm array task, from `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_MIN` and
+    /// `SLURM_ARRAY_TASK_COUNT` as `var` gives them (`std::env::var` in a job): task id − min of
+    /// count. `None` outside an array job.
+    pub fn from_slurm(var: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>> {
+        let Some(id) = var("SLURM_ARRAY_TASK_ID") else { return Ok(None) };
+        let num = |name: &str, v: Option<String>| -> Result<usize> {
+            let v = v.ok_or_else(|| Error::config(name, "is not set, but SLURM_ARRAY_TASK_ID is"))?;
+            v.trim().parse().map_err(|_| Error::config(name, format!("must be a whole number, got {v:?}")))
+        };
+        let id = num("SLURM_ARRAY_TASK_ID", Some(id))?;
+        let min = num("SLURM_ARRAY_TASK_MIN", var("SLURM_ARRAY_TASK_MIN"))?;
+        let count = num("SLURM_ARRAY_TASK_COUNT", var("SLURM_ARRAY_TASK_COUNT"))?;
+        if id < min {
+            return Err(Error::config(
+                "SLURM_ARRAY_TASK_ID",
+                format!("the array task id {id} is below SLURM_ARRAY_TASK_MIN {min}"),
+            ));
+        }
+        Shard::new(id - min, count, "SLURM_ARRAY_TASK_ID").map(Some)
+    }
+
+    /// Whether the trial at `position` in the plan belongs to this shard.
+    pub fn contains(&self, position: usize) -> bool {
+        position % self.count == self.index
+    }
+
+    /// Rejects a shard that holds no trial of a plan of `trials` trials (an array task beyond
+    /// the plan).
+    pub fn check(&self, trials: usize) -> Result<()> {
+        if self.index >= trials {
+            return Err(Error::config(
+                "shard",
+                format!(
+                    "shard {}/{} holds no trial: the plan has {trials} (an array task outside the plan; use at most {trials} tasks)",
+                    self.index, self.count
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +254,33 @@ mod tests {
         grown.extend(&more);
         assert_eq!(grown.trials.len(), 5);
         assert_eq!(grown.seeds, [1, 2, 3]);
+    }
+
+    #[test]
+    fn shards_split_the_plan_without_overlap_and_refuse_bad_input() {
+        let s = Shard::parse("1/3").unwrap();
+        assert_eq!(s, Shard { index: 1, count: 3 });
+        assert_eq!((0..8).filter(|&i| s.contains(i)).collect::<Vec<_>>(), [1, 4, 7]);
+        let all: usize = (0..3).map(|i| (0..8).filter(|&p| Shard { index: i, count: 3 }.contains(p)).count()).sum();
+        assert_eq!(all, 8);
+        for (bad, needle) in [("3/2", "got 3/2"), ("0/0", "at least 1"), ("1", "I/N"), ("a/2", "I/N"), ("-1/2", "I/N")] {
+            let err = Shard::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(needle), "{bad}: {err}");
+        }
+        assert!(Shard::parse("2/4").unwrap().check(2).unwrap_err().to_string().contains("holds no trial"));
+        Shard::parse("1/4").unwrap().check(2).unwrap();
+    }
+
+    #[test]
+    fn the_shard_of_an_array_task_comes_from_slurm_variables() {
+        let env = |id: &str, min: &str, count: &str| {
+            let vars = [("SLURM_ARRAY_TASK_ID", id), ("SLURM_ARRAY_TASK_MIN", min), ("SLURM_ARRAY_TASK_COUNT", count)];
+            move |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(Shard::from_slurm(|_| None).unwrap(), None);
+        assert_eq!(Shard::from_slurm(env("7", "5", "4")).unwrap(), Some(Shard { index: 2, count: 4 }));
+        assert!(Shard::from_slurm(env("9", "5", "4")).unwrap_err().to_string().contains("got 4/4"));
+        assert!(Shard::from_slurm(env("3", "5", "4")).unwrap_err().to_string().contains("below"));
+        assert!(Shard::from_slurm(env("x", "0", "4")).unwrap_err().to_string().contains("whole number"));
     }
 }

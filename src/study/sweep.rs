@@ -3,9 +3,13 @@
 //! `DIR/sweep.toml` holds the plan; each trial runs in `DIR/trials/<id>/`, a [`RunDir`] (its
 //! `summary.json`, written last, marks it finished). Running a sweep again skips the finished
 //! trials, continues the interrupted ones from their checkpoints, and leaves failed ones (a
-//! `failed.json` beside their files) alone unless asked to retry them. `DIR/.lock` stops two
-//! sweeps from working in one directory at once; each trial's own lock stops two processes
-//! from running one trial.
+//! `failed.json` beside their files) alone unless asked to retry them.
+//!
+//! Several processes may work in one sweep directory at once, on one machine or on the nodes of
+//! a cluster sharing the filesystem (a [`Shard`] each, e.g. the tasks of a Slurm array): the
+//! plan file is created exclusively and compared, never overwritten with another plan; each
+//! trial is taken under its own lock (`trials/<id>/.lock`) before anything in its directory is
+//! looked at, and a trial another process holds is left to it.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -17,11 +21,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::{SweepPlan, Trial};
+use super::plan::{Shard, SweepPlan, Trial};
 use crate::data::Mnist;
 use crate::error::{Error, Result};
 use crate::report::atomic_write;
-use crate::rundir::{files, Lock, RunDir};
+use crate::rundir::{files, Lock, LockHolder, RunDir};
 use crate::train::callbacks::ProgressBar;
 use crate::train::RunResult;
 
@@ -41,6 +45,8 @@ pub struct SweepOptions {
     pub retry_failed: bool,
     /// 0 silent, 1 progress, 2 one line per epoch of each trial (with one job).
     pub verbose: u8,
+    /// Only this part of the plan (`None`: all of it).
+    pub shard: Option<Shard>,
 }
 
 /// Where a trial stands, from its directory.
@@ -95,6 +101,8 @@ pub struct SweepOutcome {
     pub finished: usize,
     /// Trials that failed (this call, or earlier and not retried): (id, label, message).
     pub failed: Vec<(String, String, String)>,
+    /// Trials left alone because another process runs them: (id, label, that process).
+    pub running_elsewhere: Vec<(String, String, String)>,
     /// Whether `stop` ended the sweep early.
     pub interrupted: bool,
     pub seconds: f64,
@@ -108,18 +116,21 @@ pub fn prepare(dir: &Path, plan: &SweepPlan, extend: bool) -> Result<SweepPlan> 
     fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let path = dir.join(PLAN);
     let stored = match fs::read_to_string(&path) {
-        Ok(text) => Some(SweepPlan::from_toml(&text, &path)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Ok(text) => SweepPlan::from_toml(&text, &path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match create_plan_file(&path, plan)? {
+            None => return Ok(plan.clone()),
+            // Another process (a shard started at the same time) wrote one first: compare.
+            Some(theirs) => theirs,
+        },
         Err(e) => return Err(Error::read(&path, e)),
     };
     let plan = match stored {
-        None => plan.clone(),
-        Some(old) if old.ids() == plan.ids() => old,
-        Some(mut old) if extend => {
+        old if old.ids() == plan.ids() => return Ok(old),
+        mut old if extend => {
             old.extend(plan);
             old
         }
-        Some(old) => {
+        old => {
             let (o, n) = (old.ids(), plan.ids());
             let missing = o.difference(&n).count();
             let new = n.difference(&o).count();
@@ -133,25 +144,69 @@ pub fn prepare(dir: &Path, plan: &SweepPlan, extend: bool) -> Result<SweepPlan> 
             });
         }
     };
+    // Extended: the stored plan with the new trials after its own, so that every trial keeps its
+    // index (and its shard).
     atomic_write(&path, plan.to_toml().as_bytes())?;
     Ok(plan)
+}
+
+/// Writes `plan` to `path` unless a plan is there: written to a temporary file, then linked to
+/// its name (which fails if the name exists), so two processes creating it at once never mix
+/// their writes. Returns the plan found there instead, if any.
+fn create_plan_file(path: &Path, plan: &SweepPlan) -> Result<Option<SweepPlan>> {
+    let tmp = crate::report::files::TempFile::next_to(path, "tmp").map_err(|e| Error::write(path, e))?;
+    fs::write(tmp.path(), plan.to_toml()).map_err(|e| Error::write(path, e))?;
+    match fs::hard_link(tmp.path(), path) {
+        Ok(()) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+            SweepPlan::from_toml(&text, path).map(Some)
+        }
+        Err(e) => Err(Error::write(path, e)),
+    }
+}
+
+/// The shards (of `count`) that hold a trial still to run: not finished, and not failed unless
+/// `retry_failed`. The tasks to submit to finish a sweep.
+pub fn pending_shards(dir: &Path, plan: &SweepPlan, count: usize, retry_failed: bool) -> Vec<usize> {
+    let mut pending = vec![false; count.max(1)];
+    for (i, t) in plan.trials.iter().enumerate() {
+        let todo = match status(dir, t) {
+            TrialStatus::Done => false,
+            TrialStatus::Failed(_) => retry_failed,
+            _ => true,
+        };
+        if todo {
+            pending[i % count.max(1)] = true;
+        }
+    }
+    pending.iter().enumerate().filter(|(_, &p)| p).map(|(i, _)| i).collect()
+}
+
+/// The process running a trial now, if any (from its lock; read only).
+pub fn running(dir: &Path, trial: &Trial) -> Option<LockHolder> {
+    crate::rundir::lock_holder(&trial_dir(dir, &trial.id))
 }
 
 /// Runs the trials of `plan` in `dir` that are not finished (see the module docs). `stop`
 /// interrupts the running trials after their current batch; finished trials are never touched.
 pub fn run_sweep(dir: &Path, plan: &SweepPlan, opts: &SweepOptions, stop: &AtomicBool) -> Result<SweepOutcome> {
     let started = Instant::now();
-    let _lock = Lock::acquire(dir)?;
+    if let Some(shard) = opts.shard {
+        shard.check(plan.trials.len())?;
+    }
+    let mine: Vec<&Trial> =
+        plan.trials.iter().enumerate().filter(|(i, _)| opts.shard.is_none_or(|s| s.contains(*i))).map(|(_, t)| t).collect();
     let mut outcome = SweepOutcome::default();
     let mut todo = VecDeque::new();
-    for t in &plan.trials {
+    for t in mine.iter().copied() {
         match status(dir, t) {
             TrialStatus::Done => outcome.skipped += 1,
             TrialStatus::Failed(msg) if !opts.retry_failed => outcome.failed.push((t.id.clone(), t.label(), msg)),
             _ => todo.push_back(t),
         }
     }
-    let total = plan.trials.len();
+    let total = mine.len();
     let jobs = opts.jobs.clamp(1, todo.len().max(1));
     let cores =
         if opts.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.threads };
@@ -191,7 +246,15 @@ pub fn run_sweep(dir: &Path, plan: &SweepPlan, opts: &SweepOptions, stop: &Atomi
                     let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
                     let out = &mut guard.1;
                     let line = match result {
-                        Ok(r) => {
+                        Ok(None) => {
+                            out.skipped += 1;
+                            format!("{} seed {}: finished by another process", trial.label(), trial.seed)
+                        }
+                        Err(Error::Locked { holder, .. }) => {
+                            out.running_elsewhere.push((trial.id.clone(), trial.label(), holder.to_string()));
+                            format!("{} seed {}: left to {holder}, which runs it", trial.label(), trial.seed)
+                        }
+                        Ok(Some(r)) => {
                             out.finished += 1;
                             format!(
                                 "{} seed {}: test accuracy {:.4}, loss {:.4} ({} epochs, {:.0} s)",
@@ -250,31 +313,42 @@ pub fn run_sweep(dir: &Path, plan: &SweepPlan, opts: &SweepOptions, stop: &Atomi
     Ok(outcome)
 }
 
-/// Runs (or continues) one trial in its directory.
+/// Runs (or continues) one trial in its directory, under the trial's lock ([`Error::Locked`]
+/// if another process holds it). `None` if it turns out finished (by another process).
 fn run_trial(
     dir: &Path,
     trial: &Trial,
     data: &DataCache,
     progress: Option<ProgressBar>,
     stop: &AtomicBool,
-) -> Result<RunResult> {
+) -> Result<Option<RunResult>> {
     let t = trial_dir(dir, &trial.id);
+    fs::create_dir_all(&t).map_err(|e| Error::write(&t, e))?;
+    let lock = Lock::acquire(&t)?;
+    if t.join(files::SUMMARY).is_file() {
+        return Ok(None);
+    }
     let _ = fs::remove_file(t.join(FAILED));
     let run = if t.join(files::CHECKPOINT).is_file() {
-        RunDir::open_for_resume(&t)?
+        RunDir::resume_locked(&t, lock)?
     } else {
-        // A directory without a checkpoint never finished an epoch: nothing to keep.
-        if t.exists() {
-            fs::remove_dir_all(&t).map_err(|e| Error::write(&t, e))?;
+        // A directory without a checkpoint never finished an epoch: nothing to keep but the lock.
+        for entry in fs::read_dir(&t).map_err(|e| Error::read(&t, e))? {
+            let path = entry.map_err(|e| Error::read(&t, e))?.path();
+            if path.file_name().is_some_and(|n| n == files::LOCK) {
+                continue;
+            }
+            let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+            removed.map_err(|e| Error::write(&path, e))?;
         }
-        RunDir::create(&t, &trial.config)?
+        RunDir::create_locked(&t, &trial.config, lock)?
     };
     let config = run.config()?;
     let mut callbacks = run.callbacks(&config, false);
     if let Some(progress) = progress {
         callbacks.list.insert(0, Box::new(progress));
     }
-    run.train_on(&config, data.get(&config)?, callbacks, stop)
+    run.train_on(&config, data.get(&config)?, callbacks, stop).map(Some)
 }
 
 /// Loads each dataset once per sweep; trials get their own copy.
@@ -334,7 +408,7 @@ mod tests {
     }
 
     fn opts() -> SweepOptions {
-        SweepOptions { jobs: 2, threads: 2, retry_failed: false, verbose: 0 }
+        SweepOptions { jobs: 2, threads: 2, retry_failed: false, verbose: 0, shard: None }
     }
 
     #[test]
