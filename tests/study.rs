@@ -182,3 +182,88 @@ fn the_html_report_renders_in_a_headless_browser_with_every_figure_and_no_consol
     assert!(shot.status.success(), "{:?}", text(&shot));
     assert!(std::fs::metadata(&png).unwrap().len() > 20_000, "the screenshot is blank");
 }
+
+#[test]
+fn shards_and_slurm_scripts_refuse_bad_input_and_write_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("sweep");
+    let grid = ["--activation", "relu,elu", "--epochs", "1", "--limit", "300", "--verbose", "0"];
+    let with = |more: &[&'static str]| -> Vec<String> {
+        let mut all = vec!["sweep", "--out", s(&out)];
+        all.extend(grid);
+        all.extend(more);
+        all.into_iter().map(String::from).collect()
+    };
+    for (more, needles) in [
+        (vec!["--shard", "3/2"], vec!["shard", "got 3/2"]),
+        (vec!["--shard", "0/0"], vec!["shard", "at least 1"]),
+        (vec!["--shard", "two"], vec!["I/N", "\"two\""]),
+        (vec!["--shard", "2/4"], vec!["shard 2/4 holds no trial: the plan has 2"]),
+        (vec!["--slurm", "--trials-per-task", "0"], vec!["--trials-per-task", "at least 1"]),
+        (vec!["--slurm", "--shard", "0/2"], vec!["--shard and --slurm"]),
+        (vec!["--slurm", "--sbatch-arg", "requeue"], vec!["--sbatch-arg", "\"requeue\""]),
+        (vec!["--submit"], vec!["--slurm"]),
+    ] {
+        let o = bin().args(with(&more)).output().unwrap();
+        let (_, err) = text(&o);
+        assert!(!o.status.success() && err.contains("error"), "{more:?}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{more:?} should say {n:?}: {err}");
+        }
+        assert!(!out.exists(), "{more:?} wrote something");
+    }
+    // An array task outside the plan (from Slurm's variables).
+    let o = bin()
+        .args(with(&[]))
+        .env("SLURM_ARRAY_TASK_ID", "9")
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env("SLURM_ARRAY_TASK_COUNT", "10")
+        .output()
+        .unwrap();
+    assert_clean_error(&o, &["shard 9/10 holds no trial: the plan has 2"]);
+    assert!(!out.exists());
+    // No sbatch to submit with: a clear error, before anything is written.
+    let o = bin().args(with(&["--slurm", "--submit"])).env("PATH", d.path()).output().unwrap();
+    assert_clean_error(&o, &["sbatch is not on PATH", "hint:", "without --submit"]);
+    assert!(!out.exists());
+    // --resume needs a stored plan and takes no grid flags.
+    assert_clean_error(&elu_lab(&["sweep", "--out", s(&out), "--resume"]), &["has no sweep plan", "sweep.toml"]);
+    assert_clean_error(&bin().args(with(&["--resume"])).output().unwrap(), &["--resume runs the plan stored", "--activation"]);
+    // Without --submit the script is written, with a warning for a node-local directory.
+    let o = run_ok(&with(&["--slurm", "--trials-per-task", "2", "--cpus-per-task", "2", "--time", "10:00"]));
+    let (stdout, stderr) = text(&o);
+    assert!(stderr.contains("warning:") && stderr.contains("node-local"), "{stderr}");
+    assert!(stdout.contains("sbatch ") && stdout.contains("sweep.sbatch"), "{stdout}");
+    let script = std::fs::read_to_string(out.join("sweep.sbatch")).unwrap();
+    for line in ["#SBATCH --array=0\n", "#SBATCH --cpus-per-task=2\n", "#SBATCH --time=10:00\n", "--resume --shard \"${SLURM_ARRAY_TASK_ID}/1\""] {
+        assert!(script.contains(line), "{line:?} not in\n{script}");
+    }
+    assert!(!out.join("trials").exists(), "--slurm runs nothing here");
+}
+
+#[test]
+fn shards_started_together_share_one_directory_and_equal_a_whole_sweep() {
+    let d = tempfile::tempdir().unwrap();
+    let (whole, shared) = (d.path().join("whole"), d.path().join("shared"));
+    let grid = ["--activation", "relu,elu", "--seeds", "2", "--epochs", "1", "--limit", "600", "--threads", "1"];
+    let mut args = vec!["sweep", "--verbose", "0", "--out"];
+    let shard_args = |i: &'static str| {
+        let mut a = args.clone();
+        a.push(s(&shared));
+        a.extend(grid);
+        a.extend(["--shard", i]);
+        a
+    };
+    let mut shards: Vec<_> = ["0/3", "1/3", "2/3"].into_iter().map(|i| spawn(&shard_args(i))).collect();
+    for child in shards.iter_mut() {
+        assert!(child.wait().unwrap().success());
+    }
+    assert!(!shared.join("results.csv").exists(), "a shard writes no report");
+    let st = text(&run_ok(&["status", s(&shared)])).0;
+    assert!(st.contains("4 trials: 4 done, 0 failed, 0 running, 0 interrupted, 0 pending"), "{st}");
+    run_ok(&["report", s(&shared)]);
+    args.push(s(&whole));
+    args.extend(grid);
+    run_ok(&args);
+    assert_eq!(results_without_times(&whole), results_without_times(&shared));
+}

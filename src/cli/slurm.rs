@@ -113,11 +113,11 @@ pub fn write(
 ) -> anyhow::Result<()> {
     let dir = fs::canonicalize(dir).map_err(|e| elu_lab::Error::read(dir, e))?;
     if let Some(tmp) = node_local(&dir) {
-        say(format_args!(
+        eprintln!(
             "warning: {} is in {tmp}, a node-local temporary directory on most clusters: the compute nodes may not see it; \
              give --out a directory on a shared filesystem",
             dir.display()
-        ));
+        );
     }
     let total = plan.trials.len();
     let tasks = total.div_ceil(flags.trials_per_task);

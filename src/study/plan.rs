@@ -273,10 +273,10 @@ mod tests {
 
     #[test]
     fn the_shard_of_an_array_task_comes_from_slurm_variables() {
-        let env = |id: &str, min: &str, count: &str| {
+        fn env(id: &'static str, min: &'static str, count: &'static str) -> impl Fn(&str) -> Option<String> {
             let vars = [("SLURM_ARRAY_TASK_ID", id), ("SLURM_ARRAY_TASK_MIN", min), ("SLURM_ARRAY_TASK_COUNT", count)];
             move |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
-        };
+        }
         assert_eq!(Shard::from_slurm(|_| None).unwrap(), None);
         assert_eq!(Shard::from_slurm(env("7", "5", "4")).unwrap(), Some(Shard { index: 2, count: 4 }));
         assert!(Shard::from_slurm(env("9", "5", "4")).unwrap_err().to_string().contains("got 4/4"));

@@ -451,4 +451,49 @@ mod tests {
         let o = run_sweep(d.path(), &p, &SweepOptions { retry_failed: true, ..opts() }, &stop).unwrap();
         assert_eq!((o.skipped, o.finished, o.failed.len()), (1, 0, 1), "it fails again, the same way");
     }
+
+    #[test]
+    fn a_trial_another_process_holds_is_left_to_it_and_shards_split_the_plan() {
+        let d = tempfile::tempdir().unwrap();
+        let p = prepare(d.path(), &plan(&[1, 2, 3]), false).unwrap();
+        // Trial 1 is held (by a live process: this one).
+        let held = trial_dir(d.path(), &p.trials[1].id);
+        fs::create_dir_all(&held).unwrap();
+        let lock = Lock::acquire(&held).unwrap();
+        let stop = AtomicBool::new(false);
+        let o = run_sweep(d.path(), &p, &opts(), &stop).unwrap();
+        assert_eq!((o.finished, o.failed.len(), o.running_elsewhere.len()), (2, 0, 1));
+        assert_eq!(o.running_elsewhere[0].0, p.trials[1].id);
+        assert!(!held.join(FAILED).exists() && !held.join(files::CONFIG).exists(), "the held trial is untouched");
+        assert_eq!(running(d.path(), &p.trials[1]).map(|h| h.pid), Some(std::process::id()));
+        assert_eq!(pending_shards(d.path(), &p, 2, false), [1]);
+        drop(lock);
+        assert_eq!(running(d.path(), &p.trials[1]), None);
+        // Shard 1/2 holds trial 1 (and 3, which has none): it runs it; shard 0/2 has nothing left.
+        let shard = |i| SweepOptions { shard: Some(Shard { index: i, count: 2 }), ..opts() };
+        let o = run_sweep(d.path(), &p, &shard(0), &stop).unwrap();
+        assert_eq!((o.skipped, o.finished), (2, 0));
+        let o = run_sweep(d.path(), &p, &shard(1), &stop).unwrap();
+        assert_eq!((o.skipped, o.finished), (0, 1));
+        assert!(pending_shards(d.path(), &p, 2, false).is_empty());
+        // A shard beyond the plan is refused.
+        let err = run_sweep(d.path(), &p, &SweepOptions { shard: Some(Shard { index: 3, count: 4 }), ..opts() }, &stop);
+        assert!(err.unwrap_err().to_string().contains("holds no trial"));
+    }
+
+    #[test]
+    fn the_plan_file_is_created_once_and_a_different_one_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        // Many shards starting at once all agree on one plan file.
+        let results: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8).map(|_| s.spawn(|| prepare(d.path(), &plan(&[1, 2]), false))).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(results.iter().all(|r| r.as_ref().unwrap() == &plan(&[1, 2])));
+        let left: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, [PLAN], "no temporary file is left");
+        let err = prepare(d.path(), &plan(&[1, 3]), false).unwrap_err().to_string();
+        assert!(err.contains("its plan has 2 trials"), "{err}");
+        assert_eq!(create_plan_file(&d.path().join(PLAN), &plan(&[4])).unwrap(), Some(plan(&[1, 2])));
+    }
 }
