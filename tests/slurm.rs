@@ -21,7 +21,9 @@ static CLUSTER: Mutex<()> = Mutex::new(());
 /// Whether to run, checking that Slurm is there when asked to.
 fn slurm() -> bool {
     if std::env::var("ELU_LAB_SLURM").as_deref() != Ok("1") {
-        eprintln!("skipped: set ELU_LAB_SLURM=1 with a Slurm running (scripts/slurm-local.sh start) to run the Slurm tests");
+        eprintln!(
+            "skipped: set ELU_LAB_SLURM=1 with a Slurm running (scripts/slurm-local.sh start) to run the Slurm tests"
+        );
         return false;
     }
     for tool in ["sbatch", "squeue", "scancel", "scontrol"] {
@@ -67,7 +69,11 @@ fn submit(dir: &Path, grid: &[String], more: &[&str]) -> String {
 fn queued(id: &str) -> String {
     let o = Command::new("squeue").args(["-h", "-j", id, "-o", "%i %T"]).output().unwrap();
     // squeue refuses the id of a job it has forgotten: nothing queued either.
-    if o.status.success() { text(&o).0 } else { String::new() }
+    if o.status.success() {
+        text(&o).0
+    } else {
+        String::new()
+    }
 }
 
 /// Waits until no task of job `id` is pending or running (10 minutes at most).
@@ -105,7 +111,12 @@ fn assert_same_results(local: &Path, array: &Path) {
         let id = entry.unwrap().file_name();
         for file in ["weights.safetensors", "history.csv"] {
             let (x, y) = (local.join("trials").join(&id).join(file), array.join("trials").join(&id).join(file));
-            assert!(std::fs::read(&x).unwrap() == std::fs::read(&y).unwrap(), "{} differs from {}", x.display(), y.display());
+            assert!(
+                std::fs::read(&x).unwrap() == std::fs::read(&y).unwrap(),
+                "{} differs from {}",
+                x.display(),
+                y.display()
+            );
         }
     }
 }

@@ -228,14 +228,22 @@ fn shards_and_slurm_scripts_refuse_bad_input_and_write_nothing() {
     assert!(!out.exists());
     // --resume needs a stored plan and takes no grid flags.
     assert_clean_error(&elu_lab(&["sweep", "--out", s(&out), "--resume"]), &["has no sweep plan", "sweep.toml"]);
-    assert_clean_error(&bin().args(with(&["--resume"])).output().unwrap(), &["--resume runs the plan stored", "--activation"]);
+    assert_clean_error(
+        &bin().args(with(&["--resume"])).output().unwrap(),
+        &["--resume runs the plan stored", "--activation"],
+    );
     // Without --submit the script is written, with a warning for a node-local directory.
     let o = run_ok(&with(&["--slurm", "--trials-per-task", "2", "--cpus-per-task", "2", "--time", "10:00"]));
     let (stdout, stderr) = text(&o);
     assert!(stderr.contains("warning:") && stderr.contains("node-local"), "{stderr}");
     assert!(stdout.contains("sbatch ") && stdout.contains("sweep.sbatch"), "{stdout}");
     let script = std::fs::read_to_string(out.join("sweep.sbatch")).unwrap();
-    for line in ["#SBATCH --array=0\n", "#SBATCH --cpus-per-task=2\n", "#SBATCH --time=10:00\n", "--resume --shard \"${SLURM_ARRAY_TASK_ID}/1\""] {
+    for line in [
+        "#SBATCH --array=0\n",
+        "#SBATCH --cpus-per-task=2\n",
+        "#SBATCH --time=10:00\n",
+        "--resume --shard \"${SLURM_ARRAY_TASK_ID}/1\"",
+    ] {
         assert!(script.contains(line), "{line:?} not in\n{script}");
     }
     assert!(!out.join("trials").exists(), "--slurm runs nothing here");

@@ -39,7 +39,8 @@ pub enum Command {
     /// Predict the digit in image files with a trained run's model.
     Predict(predict::PredictArgs),
     /// Run a grid of train settings × seeds as resumable trials (each flag a comma list), then
-    /// write the report.
+    /// write the report; --shard I/N runs one part of it, --slurm writes (--submit submits) a
+    /// Slurm array job that runs it (docs/CLUSTER.md).
     Sweep(Box<sweep::SweepArgs>),
     /// The article's study as a sweep: {relu, elu} × {glorot_uniform, he_normal}, 25 epochs,
     /// dropout 0.25, 5 seeds (--long adds the 250-epoch runs).

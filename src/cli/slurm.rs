@@ -152,7 +152,6 @@ pub fn write(
     let out = Command::new(sbatch)
         .arg("--parsable")
         .arg(&path)
-        .current_dir(&dir)
         .output()
         .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", sbatch.display()))?;
     if !out.status.success() {
@@ -177,7 +176,11 @@ pub fn write(
         .map_err(|e| elu_lab::Error::write(&jobs, e))?;
     say(format_args!("Submitted array job {id} ({} tasks)", pending.len()));
     println!("{id}");
-    say(format_args!("Follow it with `elu-lab status {}`; when it is done, `elu-lab report {}`", dir.display(), dir.display()));
+    say(format_args!(
+        "Follow it with `elu-lab status {}`; when it is done, `elu-lab report {}`",
+        dir.display(),
+        dir.display()
+    ));
     Ok(())
 }
 

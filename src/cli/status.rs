@@ -38,7 +38,9 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             (TrialStatus::Failed(msg), _) => {
                 (1, format!("failed: {}", msg.lines().next().unwrap_or_default().chars().take(160).collect::<String>()))
             }
-            (TrialStatus::Started { epochs_done }, Some(h)) => (2, format!("running, {epochs_done}/{epochs} epochs ({h})")),
+            (TrialStatus::Started { epochs_done }, Some(h)) => {
+                (2, format!("running, {epochs_done}/{epochs} epochs ({h})"))
+            }
             (TrialStatus::Pending, Some(h)) => (2, format!("running, 0/{epochs} epochs ({h})")),
             (TrialStatus::Started { epochs_done }, None) => {
                 (3, format!("interrupted after {epochs_done}/{epochs} epochs (continues from its checkpoint)"))
@@ -106,7 +108,13 @@ fn slurm_jobs(dir: &std::path::Path) -> Option<String> {
         })
         .map(|l| {
             let f: Vec<&str> = l.split('|').collect();
-            format!("  {} {} {} {}", f.first().unwrap_or(&""), f.get(1).unwrap_or(&""), f.get(2).unwrap_or(&""), f.get(3).unwrap_or(&""))
+            format!(
+                "  {} {} {} {}",
+                f.first().unwrap_or(&""),
+                f.get(1).unwrap_or(&""),
+                f.get(2).unwrap_or(&""),
+                f.get(3).unwrap_or(&"")
+            )
         })
         .collect();
     let last = ids.last().map(String::as_str).unwrap_or_default();

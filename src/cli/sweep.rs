@@ -417,8 +417,7 @@ fn execute(run: &RunFlags, plan: SweepPlan, slurm_flags: &SlurmFlags) -> anyhow:
         }
     }
     let stop = super::train::stop_flag()?;
-    let opts =
-        SweepOptions { jobs, threads: run.threads, retry_failed: run.retry_failed, verbose: run.verbose, shard };
+    let opts = SweepOptions { jobs, threads: run.threads, retry_failed: run.retry_failed, verbose: run.verbose, shard };
     let outcome = study::run_sweep(&run.out, &plan, &opts, &stop)?;
     if run.verbose > 0 {
         say(format_args!(

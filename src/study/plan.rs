@@ -263,7 +263,8 @@ mod tests {
         assert_eq!((0..8).filter(|&i| s.contains(i)).collect::<Vec<_>>(), [1, 4, 7]);
         let all: usize = (0..3).map(|i| (0..8).filter(|&p| Shard { index: i, count: 3 }.contains(p)).count()).sum();
         assert_eq!(all, 8);
-        for (bad, needle) in [("3/2", "got 3/2"), ("0/0", "at least 1"), ("1", "I/N"), ("a/2", "I/N"), ("-1/2", "I/N")] {
+        for (bad, needle) in [("3/2", "got 3/2"), ("0/0", "at least 1"), ("1", "I/N"), ("a/2", "I/N"), ("-1/2", "I/N")]
+        {
             let err = Shard::parse(bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad}: {err}");
         }

@@ -195,8 +195,13 @@ pub fn run_sweep(dir: &Path, plan: &SweepPlan, opts: &SweepOptions, stop: &Atomi
     if let Some(shard) = opts.shard {
         shard.check(plan.trials.len())?;
     }
-    let mine: Vec<&Trial> =
-        plan.trials.iter().enumerate().filter(|(i, _)| opts.shard.is_none_or(|s| s.contains(*i))).map(|(_, t)| t).collect();
+    let mine: Vec<&Trial> = plan
+        .trials
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| opts.shard.is_none_or(|s| s.contains(*i)))
+        .map(|(_, t)| t)
+        .collect();
     let mut outcome = SweepOutcome::default();
     let mut todo = VecDeque::new();
     for t in mine.iter().copied() {
