@@ -20,6 +20,12 @@ slurmd_port=$((ctld_port + 1))
 
 die() { echo "slurm-local: $*" >&2; exit 1; }
 
+# A start that fails stops what it started, then says why.
+fail_start() {
+    stop >/dev/null 2>&1 || true
+    die "$@"
+}
+
 alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # Waits up to $2 seconds for the command $1 to succeed.
@@ -91,18 +97,18 @@ start() {
         --log-file="$state/munge/munged.log" >"$state/munged.out" 2>&1 &
     echo $! >"$state/munged.pid"
     wait_for "munge --socket=$state/munge/munge.socket -n </dev/null" 10 ||
-        die "munged did not start: see $state/munge/munged.log and $state/munged.out"
+        fail_start "munged did not start: see $state/munge/munged.log and $state/munged.out"
 
     write_conf
     export SLURM_CONF="$state/slurm.conf"
     slurmctld -D -i -f "$SLURM_CONF" >"$state/slurmctld.out" 2>&1 &
     echo $! >"$state/slurmctld.pid"
     wait_for "scontrol ping | grep -q UP" 30 ||
-        die "slurmctld did not start: see $state/slurmctld.log and $state/slurmctld.out"
+        fail_start "slurmctld did not start: see $state/slurmctld.log and $state/slurmctld.out"
     slurmd -D -f "$SLURM_CONF" >"$state/slurmd.out" 2>&1 &
     echo $! >"$state/slurmd.pid"
     wait_for "sinfo -h -N -o %t | grep -Eq '^(idle|mix|alloc)'" 60 ||
-        die "slurmd did not come up: see $state/slurmd.log and $state/slurmd.out"
+        fail_start "slurmd did not come up: see $state/slurmd.log and $state/slurmd.out"
     echo "Slurm is running on $host ($(nproc) CPUs); state, conf and logs in $state"
     echo "Use it with:  export SLURM_CONF=$state/slurm.conf"
 }
@@ -114,7 +120,8 @@ stop() {
         pidfile="$state/$name.pid"
         [[ -s "$pidfile" ]] || continue
         pid=$(cat "$pidfile")
-        if kill -0 "$pid" 2>/dev/null; then
+        # Only the daemon started here: a pid reused by another program is left alone.
+        if kill -0 "$pid" 2>/dev/null && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]]; then
             kill -TERM "$pid"
             for ((i = 0; i < 100; i++)); do
                 kill -0 "$pid" 2>/dev/null || break

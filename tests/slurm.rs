@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
@@ -21,7 +22,9 @@ static CLUSTER: Mutex<()> = Mutex::new(());
 /// Whether to run, checking that Slurm is there when asked to.
 fn slurm() -> bool {
     if std::env::var("ELU_LAB_SLURM").as_deref() != Ok("1") {
-        eprintln!(
+        // Straight to stderr, past the test harness's capture, so that the skip is seen.
+        let _ = writeln!(
+            std::io::stderr().lock(),
             "skipped: set ELU_LAB_SLURM=1 with a Slurm running (scripts/slurm-local.sh start) to run the Slurm tests"
         );
         return false;
