@@ -269,6 +269,9 @@ fn shards_started_together_share_one_directory_and_equal_a_whole_sweep() {
     assert!(!shared.join("results.csv").exists(), "a shard writes no report");
     let st = text(&run_ok(&["status", s(&shared)])).0;
     assert!(st.contains("4 trials: 4 done, 0 failed, 0 running, 0 interrupted, 0 pending"), "{st}");
+    let all = text(&run_ok(&["status", s(&shared), "--all"])).0;
+    assert_eq!(all.lines().filter(|l| l.ends_with(": done")).count(), 4, "{all}");
+    assert_clean_error(&elu_lab(&["status", s(d.path())]), &["not a sweep directory"]);
     run_ok(&["report", s(&shared)]);
     args.push(s(&whole));
     args.extend(grid);
