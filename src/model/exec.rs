@@ -570,14 +570,43 @@ mod tests {
             spec.apply(&Overrides { activation: Some(act), ..Default::default() }).unwrap();
             assert_eq!(kinds(&spec), fused, "{act:?}");
         }
-        // PReLU (learned slopes, not monotone) runs layer by layer.
-        let mut spec = ModelSpec::article();
-        spec.apply(&Overrides { activation: Some(Activation::Prelu { init: 0.25 }), ..Default::default() }).unwrap();
-        assert_eq!(kinds(&spec), ["one"; 13]);
+        // PReLU (learned slopes) and GELU, SiLU, Mish (not monotone) run layer by layer: the
+        // activation before the pooling.
+        for act in Activation::ALL.into_iter().filter(|a| !a.is_monotone()) {
+            let mut spec = ModelSpec::article();
+            spec.apply(&Overrides { activation: Some(act), ..Default::default() }).unwrap();
+            assert_eq!(kinds(&spec), ["one"; 13], "{act:?}");
+        }
         // An activation then a pooling with no convolution before: pooling first.
         let text = "input_shape = [4, 4, 2]\n[[layers]]\ntype = 'relu'\n[[layers]]\ntype = 'max_pooling2d'\n";
         let spec = ModelSpec::parse(text, std::path::Path::new("x")).unwrap();
         assert_eq!(kinds(&spec), ["act_pool"]);
+    }
+
+    #[test]
+    fn non_monotone_activations_are_applied_before_the_pooling() {
+        // One 2×2 window holding −4 and −1: max(f(x)) is f(−4) for GELU, SiLU and Mish (they
+        // dip below 0 and come back), while f(max x) would be f(−1).
+        let x = [-4.0f32, -1.0, -4.0, -1.0];
+        for act in Activation::ALL {
+            let text = format!(
+                "input_shape = [2, 2, 1]\n[[layers]]\ntype = '{}'\n[[layers]]\ntype = 'max_pooling2d'\n",
+                act.name()
+            );
+            let model = Sequential::from_spec(&ModelSpec::parse(&text, std::path::Path::new("x")).unwrap()).unwrap();
+            let params = model.init_params(1);
+            let mut engine = Engine::new(&model, 1, false);
+            let got = engine.infer(&model, &params, &x).unwrap()[0];
+            let act = model.layers()[0].kind().activation().unwrap();
+            let after = x.iter().map(|&v| act.value(v)).fold(f32::NEG_INFINITY, f32::max);
+            let before = act.value(x.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+            assert_eq!(got, after, "{act:?}: the engine computes max f(x)");
+            if act.is_monotone() {
+                assert_eq!(before, after, "{act:?}");
+            } else if !act.is_learned() {
+                assert!(after > before + 0.1, "{act:?}: pooling first would give {before}, not {after}");
+            }
+        }
     }
 
     #[test]
