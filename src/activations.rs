@@ -512,20 +512,20 @@ impl Activation {
     #[inline(always)]
     pub fn forward_slice(&self, out: &mut [f32], inp: &[f32]) {
         match *self {
-            a @ Activation::Linear => map(out, inp, |x| a.value(x)),
-            a @ Activation::Relu => map(out, inp, |x| a.value(x)),
-            a @ Activation::Elu { .. } => map(out, inp, |x| a.value(x)),
-            a @ (Activation::LeakyRelu { .. } | Activation::Prelu { .. }) => map(out, inp, |x| a.value(x)),
-            a @ Activation::Selu => map(out, inp, |x| a.value(x)),
-            a @ Activation::Srelu => map(out, inp, |x| a.value(x)),
-            a @ Activation::Celu { .. } => map(out, inp, |x| a.value(x)),
-            a @ Activation::Gelu => map(out, inp, |x| a.value(x)),
-            a @ Activation::GeluTanh => map(out, inp, |x| a.value(x)),
-            a @ Activation::Silu => map(out, inp, |x| a.value(x)),
-            a @ Activation::Mish => map(out, inp, |x| a.value(x)),
-            a @ Activation::Softplus => map(out, inp, |x| a.value(x)),
-            a @ Activation::Tanh => map(out, inp, |x| a.value(x)),
-            a @ Activation::Sigmoid => map(out, inp, |x| a.value(x)),
+            a @ Activation::Linear => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Relu => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Elu { .. } => map!(out, inp, |x| a.value(x)),
+            a @ (Activation::LeakyRelu { .. } | Activation::Prelu { .. }) => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Selu => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Srelu => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Celu { .. } => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Gelu => map!(out, inp, |x| a.value(x)),
+            a @ Activation::GeluTanh => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Silu => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Mish => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Softplus => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Tanh => map!(out, inp, |x| a.value(x)),
+            a @ Activation::Sigmoid => map!(out, inp, |x| a.value(x)),
         }
     }
 
@@ -533,39 +533,51 @@ impl Activation {
     #[inline(always)]
     pub fn backward_slice(&self, dinp: &mut [f32], dout: &[f32], inp: &[f32], out: &[f32]) {
         match *self {
-            a @ Activation::Linear => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::Relu => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::Elu { .. } => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Linear => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Relu => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Elu { .. } => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
             a @ (Activation::LeakyRelu { .. } | Activation::Prelu { .. }) => {
-                map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y))
+                map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y))
             }
-            a @ Activation::Selu => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::Srelu => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::Celu { .. } => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::Gelu => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::GeluTanh => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::Silu => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::Mish => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::Softplus => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::Tanh => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
-            a @ Activation::Sigmoid => map_grad(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Selu => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Srelu => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Celu { .. } => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Gelu => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::GeluTanh => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Silu => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Mish => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Softplus => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Tanh => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
+            a @ Activation::Sigmoid => map_grad!(dinp, dout, inp, out, |x, y| a.derivative(x, y)),
         }
     }
 }
 
-#[inline(always)]
-fn map(out: &mut [f32], inp: &[f32], f: impl Fn(f32) -> f32) {
-    for (y, &x) in out.iter_mut().zip(inp) {
-        *y = f(x);
-    }
-}
+// The loops are macros, not functions taking a closure: a closure is a function of its own,
+// which the compiler need not inline (the smooth functions' bodies are large), and outside the
+// `#[target_feature]` copies of `kernels::elementwise` it is compiled without FMA or AVX, so
+// `mul_add` becomes a call to software `fmaf`. Written out here, the body is inlined into
+// each copy and vectorised.
 
-#[inline(always)]
-fn map_grad(dinp: &mut [f32], dout: &[f32], inp: &[f32], out: &[f32], f: impl Fn(f32, f32) -> f32) {
-    for (((dx, &dy), &x), &y) in dinp.iter_mut().zip(dout).zip(inp).zip(out) {
-        *dx = dy * f(x, y);
-    }
+/// out = f(inp), element-wise, the body written into the loop.
+macro_rules! map {
+    ($out:expr, $inp:expr, |$x:ident| $body:expr) => {
+        for (y, &$x) in $out.iter_mut().zip($inp) {
+            *y = $body;
+        }
+    };
 }
+use map;
+
+/// dinp = dout · f'(inp, out), element-wise, the body written into the loop.
+macro_rules! map_grad {
+    ($dinp:expr, $dout:expr, $inp:expr, $out:expr, |$x:ident, $y:ident| $body:expr) => {
+        for (((dx, &dy), &$x), &$y) in $dinp.iter_mut().zip($dout).zip($inp).zip($out) {
+            *dx = dy * $body;
+        }
+    };
+}
+use map_grad;
 
 #[cfg(test)]
 mod tests {

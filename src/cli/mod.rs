@@ -4,6 +4,7 @@ mod bench;
 mod evaluate;
 mod info;
 mod models;
+mod plot_activations;
 mod predict;
 mod report;
 mod summary;
@@ -47,6 +48,10 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print the version, the processor's instruction sets and the SIMD level the kernels run with.
     Info(info::InfoArgs),
+    /// Draw each activation function and its derivative (one PNG each, and a grid of all) and
+    /// tabulate their values at extreme inputs, the article's −5,000,000 included (extremes.md,
+    /// extremes.csv).
+    PlotActivations(plot_activations::PlotActivationsArgs),
 }
 
 /// Runs the parsed command (`matches`: what clap parsed it from, to tell given flags apart).
@@ -66,6 +71,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         Command::Reproduce(args) => sweep::reproduce(*args),
         Command::Report(args) => report::run(args),
         Command::Info(args) => info::run(args),
+        Command::PlotActivations(args) => plot_activations::run(args),
     };
     result.map_err(name_flags)
 }

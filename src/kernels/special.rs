@@ -64,7 +64,9 @@ pub fn tanh_derivative(x: f32) -> f32 {
 /// (the rest is below 2e-10 of the result).
 #[inline(always)]
 pub fn log1p_unit(u: f32) -> f32 {
-    let s = u / (2.0 + u);
+    // 2s directly (2u is exact), so that a subnormal u is not halved and doubled back.
+    let two_s = (2.0 * u) / (2.0 + u);
+    let s = 0.5 * two_s;
     let s2 = s * s;
     let p = (1.0f32 / 17.0).mul_add(s2, 1.0 / 15.0);
     let p = p.mul_add(s2, 1.0 / 13.0);
@@ -73,7 +75,6 @@ pub fn log1p_unit(u: f32) -> f32 {
     let p = p.mul_add(s2, 1.0 / 7.0);
     let p = p.mul_add(s2, 1.0 / 5.0);
     let p = p.mul_add(s2, 1.0 / 3.0);
-    let two_s = 2.0 * s;
     two_s.mul_add(p * s2, two_s)
 }
 
@@ -186,6 +187,8 @@ mod tests {
             assert_eq!(normal_cdf_pdf(-x), (0.0, 0.0), "{x}");
         }
         assert_eq!((sigmoid(0.0), tanh(0.0), softplus(0.0)), (0.5, 0.0, std::f32::consts::LN_2));
+        // Subnormal results are the nearest f32 (e^-100 = 3.72e-44 is 26.5 steps of 2^-149).
+        assert_eq!(softplus(-100.0), (-100f64).exp() as f32);
         assert_eq!(times(f32::NEG_INFINITY, 0.0), 0.0);
         for f in [sigmoid, sigmoid_derivative, tanh, tanh_derivative, softplus, |x| normal_cdf_pdf(x).0] {
             assert!(f(f32::NAN).is_nan());
