@@ -465,13 +465,7 @@ fn negative_part(x: f32) -> f32 {
 /// ±20 (beyond which σ(2u) is 0 or 1 and σ'(2u) is 0 in f32, and x³ could overflow).
 #[inline(always)]
 fn gelu_tanh_u(x: f32) -> (f32, f32) {
-    let c = if x < -20.0 {
-        -20.0
-    } else if x > 20.0 {
-        20.0
-    } else {
-        x
-    };
+    let c = x.clamp(-20.0, 20.0); // NaN stays NaN
     let c2 = c * c;
     let u = SQRT_2_OVER_PI * c * GELU_TANH_CUBIC.mul_add(c2, 1.0);
     let du = SQRT_2_OVER_PI * (3.0 * GELU_TANH_CUBIC).mul_add(c2, 1.0);

@@ -95,6 +95,7 @@ pub fn softplus(x: f32) -> f32 {
 /// FMA), so that the rounding of z does not reach the exponent, where it would be multiplied
 /// by z². The inputs are clamped to |x| ≤ 20, beyond which Φ is 0 or 1 and φ is 0 in f32.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Numerical Recipes' coefficients as published
 pub fn normal_cdf_pdf(x: f32) -> (f32, f32) {
     let a = x.abs();
     let a = if a > 20.0 { 20.0 } else { a }; // NaN stays NaN

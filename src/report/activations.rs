@@ -296,8 +296,11 @@ fn render(
     Ok(())
 }
 
+/// Points of a curve.
+type Points = Vec<(f64, f64)>;
+
 /// The points (x, f(x)) and (x, f'(x)) over [`PLOT_RANGE`].
-fn curves(activation: &Activation) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+fn curves(activation: &Activation) -> (Points, Points) {
     let (lo, hi) = PLOT_RANGE;
     let (mut f, mut d) = (Vec::with_capacity(SAMPLES), Vec::with_capacity(SAMPLES));
     for i in 0..SAMPLES {
@@ -355,7 +358,7 @@ fn draw_function(
     chart.draw_series(LineSeries::new([(PLOT_RANGE.0 as f64, 0.0), (PLOT_RANGE.1 as f64, 0.0)], zero)).map_err(msg)?;
     chart.draw_series(LineSeries::new([(0.0, lo), (0.0, hi)], zero)).map_err(msg)?;
     let width = 2;
-    let finite = |pts: Vec<(f64, f64)>| pts.into_iter().filter(|p| p.1.is_finite()).collect::<Vec<_>>();
+    let finite = |pts: Points| pts.into_iter().filter(|p| p.1.is_finite()).collect::<Points>();
     let value = VALUE_COLOR.stroke_width(width);
     let slope = DERIVATIVE_COLOR.stroke_width(width);
     chart
