@@ -651,6 +651,35 @@ mod tests {
     }
 
     #[test]
+    fn every_activation_fused_or_not_matches_the_reference() {
+        use crate::model::Overrides;
+        let mut rng = Rng::from_seed(12);
+        let n = SLICE + 3;
+        let x: Vec<f32> = (0..n * 784).map(|_| rng.uniform_f32()).collect();
+        let labels: Vec<u8> = (0..n).map(|_| rng.below(10) as u8).collect();
+        for act in Activation::ALL.into_iter().chain([Activation::Celu { alpha: 0.5 }]) {
+            let mut spec = ModelSpec::article();
+            spec.apply(&Overrides { activation: Some(act), ..Default::default() }).unwrap();
+            let model = Sequential::from_spec(&spec).unwrap();
+            let params = model.init_params(3);
+            let (ref_loss, ref_grads) = reference(&model, &params, &x, &labels, true, 2);
+            let mut engine = Engine::new(&model, n, true);
+            let mut grads = vec![0.0; params.len()];
+            let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
+                let m = r.len();
+                xs[..m * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
+                ys[..m].copy_from_slice(&labels[r]);
+            };
+            let (loss, _) = engine.train_step(&model, &params, &mut grads, n, &fill, 3, 2);
+            let scale = ref_grads.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+            let worst = grads.iter().zip(&ref_grads).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            eprintln!("{:<10} loss {loss:.6} vs {ref_loss:.6}, largest gradient difference {worst:e}", act.name());
+            assert!((loss - ref_loss).abs() < 1e-5 * ref_loss.abs(), "{act:?}: loss {loss} vs {ref_loss}");
+            assert!(worst <= 1e-4 * scale, "{act:?}: largest gradient difference {worst} (scale {scale})");
+        }
+    }
+
+    #[test]
     fn infer_gives_the_reference_probabilities_and_evaluates_argmax_on_the_same_values() {
         let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
         let params = model.init_params(5);
