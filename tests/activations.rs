@@ -133,6 +133,12 @@ fn unknown_activation_names_are_errors_listing_the_valid_ones() {
         }
     }
     assert!(!out.exists(), "nothing is written");
+    // --help names every function, in order.
+    let list: String = Activation::names().collect::<Vec<_>>().join(",");
+    for cmd in ["plot-activations", "bench"] {
+        let help = text(&run_ok(&[cmd, "--help"])).0.replace(['\n', ' '], "");
+        assert!(help.contains(&list), "{cmd} --help lacks {list}:\n{help}");
+    }
     // --activation elu and --alpha are the single-model flags; with --activations they conflict.
     let o = elu_lab(&["bench", "--activations", "relu", "--activation", "elu"]);
     assert!(!o.status.success());

@@ -37,7 +37,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Instead, seconds per epoch of the model with each of these activations (a comma list of
-    /// names, or `all`), as a table: the same steps and test-set passes for each.
+    /// names, or `all`), as a table: the same steps and test-set passes for each. Names: linear,
+    /// relu, elu, leaky_relu, selu, prelu, srelu, celu, gelu, gelu_tanh, silu, mish, softplus,
+    /// tanh, sigmoid.
     #[arg(long, value_name = "NAMES", conflicts_with_all = ["activation", "alpha", "negative_slope"])]
     pub activations: Option<String>,
 }

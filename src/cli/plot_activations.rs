@@ -11,7 +11,9 @@ use elu_lab::report::activations::{write_activation_figures, EXTREME_INPUTS};
 /// Arguments of `elu-lab plot-activations`.
 #[derive(Debug, Args)]
 pub struct PlotActivationsArgs {
-    /// The functions, a comma list of names (default parameters) or `all` (the default).
+    /// The functions, a comma list of names (default parameters) or `all` (the default): linear,
+    /// relu, elu, leaky_relu, selu, prelu, srelu, celu, gelu, gelu_tanh, silu, mish, softplus,
+    /// tanh, sigmoid.
     #[arg(long, value_name = "NAMES", default_value = "all")]
     pub activations: String,
     /// Directory for the figures and tables (created if missing; files of the same names are
