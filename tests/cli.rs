@@ -93,15 +93,20 @@ fn activation_flags_and_model_presets() {
     assert!(out.lines().next().unwrap().starts_with("article ") && out.contains("(default)"), "{out}");
     assert!(out.lines().any(|l| l.starts_with("paper_fc ")), "{out}");
 
-    // --alpha is ELU's α only, --negative-slope LeakyReLU's slope only.
+    // --alpha is ELU's and CELU's α only, --negative-slope LeakyReLU's slope only.
     let o = elu_lab(&["summary", "--activation", "leaky_relu", "--alpha", "0.1"]);
     assert_clean_error(&o, &["--alpha"]);
-    assert_clean_error(&o, &["no elu layer"]);
+    assert_clean_error(&o, &["no elu or celu layer"]);
+    ok(&["summary", "--activation", "celu", "--alpha", "0.5"]);
+    for bad in ["0", "-1", "inf", "NaN"] {
+        let o = elu_lab(&["summary", "--activation", "celu", "--alpha", bad]);
+        assert_clean_error(&o, &["--alpha", "must be a finite number > 0"]);
+    }
     assert_clean_error(&elu_lab(&["summary", "--negative-slope", "0.1"]), &["no leaky_relu layer"]);
     assert_clean_error(&elu_lab(&["train", "--activation", "leaky_relu", "--negative-slope=-1"]), &["negative_slope"]);
     // Unknown names list the known ones.
     let o = elu_lab(&["summary", "--activation", "tanhh"]);
-    for name in ["linear", "relu", "elu", "leaky_relu", "selu", "prelu"] {
+    for name in elu_lab::activations::Activation::names() {
         assert_clean_error(&o, &[name]);
     }
     let o = elu_lab(&["summary", "--model", "no-such-model"]);

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use elu_lab::data;
+use elu_lab::data::{self, Dataset};
 use elu_lab::kernels::gemm::sgemm_parallel;
 use elu_lab::kernels::simd::Level;
-use elu_lab::model::{Engine, ModelSpec, Sequential};
+use elu_lab::model::{Engine, ModelSpec, Overrides, Sequential};
 use elu_lab::optim::{Optimizer, OptimizerConfig};
 use elu_lab::train::evaluate;
 use serde_json::json;
@@ -36,6 +36,12 @@ pub struct BenchArgs {
     /// Also write the figures as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Instead, seconds per epoch of the model with each of these activations (a comma list of
+    /// names, or `all`), as a table: the same steps and test-set passes for each. Names: linear,
+    /// relu, elu, leaky_relu, selu, prelu, srelu, celu, gelu, gelu_tanh, silu, mish, softplus,
+    /// tanh, sigmoid.
+    #[arg(long, value_name = "NAMES", conflicts_with_all = ["activation", "alpha", "negative_slope"])]
+    pub activations: Option<String>,
 }
 
 /// Peak resident memory of this process so far, in MB (Linux; None elsewhere).
@@ -77,6 +83,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if bs >= n_train {
         let msg = format!("must be smaller than the {n_train} training images the benchmark cycles through, got {bs}");
         return Err(elu_lab::Error::config("--batch-size", msg).into());
+    }
+    if let Some(list) = &args.activations {
+        let acts = super::plot_activations::parse_list("--activations", list)?;
+        let base = match &args.model {
+            Some(p) => ModelSpec::from_name_or_file(p)?,
+            None => ModelSpec::article(),
+        };
+        return per_activation(&args, &acts, &base, &pool, &train, &mnist.test);
     }
     // The engine is sized for the batch and the threads: check that they fit in memory first.
     model.check_memory(bs, threads)?;
@@ -201,6 +215,117 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "seconds_per_epoch": epoch_s, "effective_gflops": epoch_flop / epoch_s / 1e9,
             "train_gflops": train_ips * train_flop / 1e9,
             "peak_rss_mb": rss, "gemm_peak_gflops": gemm_peak, "layers": layers_json,
+        });
+        elu_lab::report::atomic_write(path, serde_json::to_string_pretty(&j)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Training and evaluation speed of one model: images per second over `steps` timed training
+/// steps (after 3 warm-up steps), and over the best of three passes over `test`.
+struct Speed {
+    train_ips: f64,
+    eval_ips: f64,
+    test_loss: f64,
+    test_accuracy: f64,
+}
+
+impl Speed {
+    /// Seconds for an epoch of the article's fit: 48,000 training and 12,000 validation images.
+    fn epoch_s(&self) -> f64 {
+        48_000.0 / self.train_ips + 12_000.0 / self.eval_ips
+    }
+}
+
+fn measure(
+    model: &Sequential,
+    pool: &rayon::ThreadPool,
+    train: &Dataset,
+    test: &Dataset,
+    bs: usize,
+    steps: usize,
+) -> Speed {
+    let mut params = model.init_params(1);
+    let mut grads = vec![0.0; params.len()];
+    let mut opt = Optimizer::new(OptimizerConfig::adam(1e-3), params.len());
+    let mut engine = pool.install(|| Engine::new(model, bs, true));
+    let n_train = train.len();
+    let mut step = |engine: &mut Engine, params: &mut Vec<f32>, s: usize| {
+        let start = (s * bs) % (n_train - bs);
+        let ids: Vec<usize> = (start..start + bs).collect();
+        let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&ids[r], x, y);
+        pool.install(|| engine.train_step(model, params, &mut grads, bs, &fill, 1, s as u64));
+        opt.step(params, &grads);
+    };
+    for s in 0..3 {
+        step(&mut engine, &mut params, s);
+    }
+    let t0 = Instant::now();
+    for s in 0..steps {
+        step(&mut engine, &mut params, 3 + s);
+    }
+    let train_ips = (steps * bs) as f64 / secs(t0.elapsed());
+    let (mut test_loss, mut test_accuracy, mut eval_time) = (0.0, 0.0, Duration::MAX);
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        (test_loss, test_accuracy) = pool.install(|| evaluate(&mut engine, model, &params, test));
+        eval_time = eval_time.min(t0.elapsed());
+    }
+    Speed { train_ips, eval_ips: test.len() as f64 / secs(eval_time), test_loss, test_accuracy }
+}
+
+/// `bench --activations`: the model with each activation in turn (`--init` and `--dropout`
+/// still apply; SELU without `--init` brings lecun_normal, as in training), one table row each.
+fn per_activation(
+    args: &BenchArgs,
+    acts: &[elu_lab::activations::Activation],
+    base: &ModelSpec,
+    pool: &rayon::ThreadPool,
+    train: &Dataset,
+    test: &Dataset,
+) -> anyhow::Result<()> {
+    let threads = pool.current_num_threads();
+    let bs = args.batch_size;
+    println!(
+        "elu-lab bench --activations: batch {bs}, {threads} threads, simd: {}, {} timed steps each",
+        Level::current(),
+        args.steps
+    );
+    println!("  {:<12}{:>14}{:>14}{:>12}{:>10}", "activation", "train img/s", "eval img/s", "s/epoch", "vs first");
+    let mut rows = Vec::new();
+    let mut first = None;
+    for &act in acts {
+        let mut spec = base.clone();
+        let o = Overrides {
+            activation: Some(act),
+            init: args.overrides.init,
+            dropout: args.overrides.dropout,
+            ..Default::default()
+        };
+        spec.apply(&o)?;
+        let model = Sequential::from_spec(&spec)?;
+        model.check_memory(bs, threads)?;
+        let speed = measure(&model, pool, train, test, bs, args.steps);
+        let epoch = speed.epoch_s();
+        let base_epoch = *first.get_or_insert(epoch);
+        println!(
+            "  {:<12}{:>14.0}{:>14.0}{:>12.2}{:>9.2}x",
+            act.name(),
+            speed.train_ips,
+            speed.eval_ips,
+            epoch,
+            epoch / base_epoch
+        );
+        rows.push(json!({
+            "activation": act.name(), "train_images_per_s": speed.train_ips, "eval_images_per_s": speed.eval_ips,
+            "seconds_per_epoch": epoch, "test_loss": speed.test_loss, "test_accuracy": speed.test_accuracy,
+        }));
+    }
+    println!("  (s/epoch: 48k training + 12k validation images, as the article's fit)");
+    if let Some(path) = &args.json {
+        let j = json!({
+            "batch_size": bs, "threads": threads, "simd": Level::current().name(), "steps": args.steps,
+            "activations": rows,
         });
         elu_lab::report::atomic_write(path, serde_json::to_string_pretty(&j)?.as_bytes())?;
     }

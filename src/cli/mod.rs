@@ -4,6 +4,7 @@ mod bench;
 mod evaluate;
 mod info;
 mod models;
+mod plot_activations;
 mod predict;
 mod report;
 mod slurm;
@@ -53,6 +54,10 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Print the version, the processor's instruction sets and the SIMD level the kernels run with.
     Info(info::InfoArgs),
+    /// Draw each activation function and its derivative (one PNG each, and a grid of all) and
+    /// tabulate their values at extreme inputs, the article's −5,000,000 included (extremes.md,
+    /// extremes.csv).
+    PlotActivations(plot_activations::PlotActivationsArgs),
 }
 
 /// Runs the parsed command (`matches`: what clap parsed it from, to tell given flags apart).
@@ -73,6 +78,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
         Command::Report(args) => report::run(args),
         Command::Status(args) => status::run(args),
         Command::Info(args) => info::run(args),
+        Command::PlotActivations(args) => plot_activations::run(args),
     };
     result.map_err(name_flags)
 }

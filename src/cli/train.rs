@@ -25,18 +25,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Args, Clone, Default, Serialize, Deserialize)]
 pub struct ModelOverrides {
     /// Function of every activation layer, with its default parameters (the final softmax
-    /// stays).
+    /// stays). selu without --init also sets every kernel initialiser to lecun_normal, its own.
     #[arg(long, value_name = "NAME", value_parser = activation_parser())]
     #[serde(default, with = "activation_name")]
     pub activation: Option<Activation>,
-    /// ELU's α (> 0) in every ELU layer. The article's results use α = 1.0.
+    /// α (> 0) in every ELU and CELU layer. The article's results use ELU with α = 1.0.
     #[arg(long, allow_negative_numbers = true)]
     pub alpha: Option<f32>,
     /// LeakyReLU's negative slope (>= 0) in every LeakyReLU layer (default 0.3, as in Keras).
     #[arg(long, allow_negative_numbers = true)]
     #[serde(default)]
     pub negative_slope: Option<f32>,
-    /// Kernel initialiser of every Conv2D and Dense layer (Keras's definitions).
+    /// Kernel initialiser of every Conv2D and Dense layer (Keras's definitions); default: the
+    /// model's (he_normal in the article's), or lecun_normal with --activation selu.
     #[arg(long, value_enum)]
     pub init: Option<Init>,
     /// Rate of every Dropout layer, in [0, 1).
@@ -194,7 +195,7 @@ pub enum OptimizerChoice {
 }
 
 /// The flags a config field comes from, for error messages (the library names fields).
-pub const FLAGS: [(&str, &str); 17] = [
+pub const FLAGS: [(&str, &str); 18] = [
     ("epochs", "--epochs"),
     ("batch_size", "--batch-size"),
     ("optimizer.lr", "--lr"),
@@ -209,6 +210,7 @@ pub const FLAGS: [(&str, &str); 17] = [
     ("monitor", "--monitor"),
     ("mode", "--mode"),
     ("elu alpha", "--alpha"),
+    ("celu alpha", "--alpha"),
     ("leaky_relu negative_slope", "--negative-slope"),
     ("dropout rate", "--dropout"),
     ("threads", "--threads"),

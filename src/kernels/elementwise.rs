@@ -70,13 +70,10 @@ mod tests {
         (0..n).map(|_| 8.0 * rng.uniform_f32() - 6.0).collect()
     }
 
-    fn activations() -> [Activation; 4] {
-        [
-            Activation::Elu { alpha: 1.0 },
-            Activation::Relu,
-            Activation::LeakyRelu { negative_slope: 0.3 },
-            Activation::Selu,
-        ]
+    fn activations() -> Vec<Activation> {
+        let mut all = Activation::ALL.to_vec();
+        all.push(Activation::Celu { alpha: 0.5 });
+        all
     }
 
     #[test]

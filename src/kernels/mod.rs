@@ -10,4 +10,5 @@ pub mod elementwise;
 pub mod exp;
 pub mod lanes;
 pub mod simd;
+pub mod special;
 pub mod winograd;

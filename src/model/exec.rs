@@ -570,14 +570,43 @@ mod tests {
             spec.apply(&Overrides { activation: Some(act), ..Default::default() }).unwrap();
             assert_eq!(kinds(&spec), fused, "{act:?}");
         }
-        // PReLU (learned slopes, not monotone) runs layer by layer.
-        let mut spec = ModelSpec::article();
-        spec.apply(&Overrides { activation: Some(Activation::Prelu { init: 0.25 }), ..Default::default() }).unwrap();
-        assert_eq!(kinds(&spec), ["one"; 13]);
+        // PReLU (learned slopes) and GELU, SiLU, Mish (not monotone) run layer by layer: the
+        // activation before the pooling.
+        for act in Activation::ALL.into_iter().filter(|a| !a.is_monotone()) {
+            let mut spec = ModelSpec::article();
+            spec.apply(&Overrides { activation: Some(act), ..Default::default() }).unwrap();
+            assert_eq!(kinds(&spec), ["one"; 13], "{act:?}");
+        }
         // An activation then a pooling with no convolution before: pooling first.
         let text = "input_shape = [4, 4, 2]\n[[layers]]\ntype = 'relu'\n[[layers]]\ntype = 'max_pooling2d'\n";
         let spec = ModelSpec::parse(text, std::path::Path::new("x")).unwrap();
         assert_eq!(kinds(&spec), ["act_pool"]);
+    }
+
+    #[test]
+    fn non_monotone_activations_are_applied_before_the_pooling() {
+        // One 2×2 window holding −4 and −1: max(f(x)) is f(−4) for GELU, SiLU and Mish (they
+        // dip below 0 and come back), while f(max x) would be f(−1).
+        let x = [-4.0f32, -1.0, -4.0, -1.0];
+        for act in Activation::ALL {
+            let text = format!(
+                "input_shape = [2, 2, 1]\n[[layers]]\ntype = '{}'\n[[layers]]\ntype = 'max_pooling2d'\n",
+                act.name()
+            );
+            let model = Sequential::from_spec(&ModelSpec::parse(&text, std::path::Path::new("x")).unwrap()).unwrap();
+            let params = model.init_params(1);
+            let mut engine = Engine::new(&model, 1, false);
+            let got = engine.infer(&model, &params, &x).unwrap()[0];
+            let act = model.layers()[0].kind().activation().unwrap();
+            let after = x.iter().map(|&v| act.value(v)).fold(f32::NEG_INFINITY, f32::max);
+            let before = act.value(x.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+            assert_eq!(got, after, "{act:?}: the engine computes max f(x)");
+            if act.is_monotone() {
+                assert_eq!(before, after, "{act:?}");
+            } else if !act.is_learned() {
+                assert!(after > before + 0.1, "{act:?}: pooling first would give {before}, not {after}");
+            }
+        }
     }
 
     #[test]
@@ -619,6 +648,35 @@ mod tests {
         let (ref_eval, _) = reference(&model, &params, &x, &labels, false, 0);
         assert!((eval_loss - ref_eval).abs() < 1e-5 * ref_eval.abs(), "inference loss {eval_loss} vs {ref_eval}");
         assert_ne!(eval_loss, loss, "dropout is off at inference");
+    }
+
+    #[test]
+    fn every_activation_fused_or_not_matches_the_reference() {
+        use crate::model::Overrides;
+        let mut rng = Rng::from_seed(12);
+        let n = SLICE + 3;
+        let x: Vec<f32> = (0..n * 784).map(|_| rng.uniform_f32()).collect();
+        let labels: Vec<u8> = (0..n).map(|_| rng.below(10) as u8).collect();
+        for act in Activation::ALL.into_iter().chain([Activation::Celu { alpha: 0.5 }]) {
+            let mut spec = ModelSpec::article();
+            spec.apply(&Overrides { activation: Some(act), ..Default::default() }).unwrap();
+            let model = Sequential::from_spec(&spec).unwrap();
+            let params = model.init_params(3);
+            let (ref_loss, ref_grads) = reference(&model, &params, &x, &labels, true, 2);
+            let mut engine = Engine::new(&model, n, true);
+            let mut grads = vec![0.0; params.len()];
+            let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
+                let m = r.len();
+                xs[..m * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
+                ys[..m].copy_from_slice(&labels[r]);
+            };
+            let (loss, _) = engine.train_step(&model, &params, &mut grads, n, &fill, 3, 2);
+            let scale = ref_grads.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+            let worst = grads.iter().zip(&ref_grads).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            eprintln!("{:<10} loss {loss:.6} vs {ref_loss:.6}, largest gradient difference {worst:e}", act.name());
+            assert!((loss - ref_loss).abs() < 1e-5 * ref_loss.abs(), "{act:?}: loss {loss} vs {ref_loss}");
+            assert!(worst <= 1e-4 * scale, "{act:?}: largest gradient difference {worst} (scale {scale})");
+        }
     }
 
     #[test]

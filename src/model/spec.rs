@@ -284,9 +284,10 @@ fn char_floor(text: &str, i: usize) -> usize {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Overrides {
     /// The function of every activation layer (the softmax and Conv2D's or Dense's own
-    /// `activation` stay).
+    /// `activation` stay). SELU without an `init` also sets every kernel initialiser to
+    /// lecun_normal, SELU's own (Klambauer et al. 2017): see [`Overrides::kernel_initializer`].
     pub activation: Option<Activation>,
-    /// ELU's α in every ELU layer (after `activation`); the model must have one.
+    /// α in every ELU and CELU layer (after `activation`); the model must have one.
     pub alpha: Option<f32>,
     /// LeakyReLU's negative slope in every LeakyReLU layer (after `activation`); the model must
     /// have one.
@@ -295,6 +296,31 @@ pub struct Overrides {
     pub init: Option<Init>,
     /// The rate of every Dropout layer.
     pub dropout: Option<f32>,
+}
+
+impl Overrides {
+    /// The kernel initialiser these overrides give every Conv2D and Dense layer: `init` when it
+    /// is set; otherwise lecun_normal when `activation` is SELU, whose self-normalisation
+    /// assumes it (as `--activation selu` without `--init` trains); otherwise none (the model's
+    /// own initialisers stay).
+    ///
+    /// ```
+    /// use elu_lab::activations::Activation;
+    /// use elu_lab::init::Init;
+    /// use elu_lab::model::Overrides;
+    ///
+    /// let selu = Overrides { activation: Some(Activation::Selu), ..Default::default() };
+    /// assert_eq!(selu.kernel_initializer(), Some(Init::LecunNormal));
+    /// let given = Overrides { init: Some(Init::HeNormal), ..selu };
+    /// assert_eq!(given.kernel_initializer(), Some(Init::HeNormal));
+    /// assert_eq!(Overrides::default().kernel_initializer(), None);
+    /// ```
+    pub fn kernel_initializer(&self) -> Option<Init> {
+        self.init.or(match self.activation {
+            Some(Activation::Selu) => Some(Init::LecunNormal),
+            _ => None,
+        })
+    }
 }
 
 impl ModelSpec {
@@ -368,8 +394,8 @@ impl ModelSpec {
         let after: Vec<Activation> =
             self.layers.iter().filter_map(LayerSpec::activation).map(|a| o.activation.unwrap_or(a)).collect();
         let has = |name: &str| after.iter().any(|a| a.name() == name);
-        if o.alpha.is_some() && !has("elu") {
-            return Err(Error::config("alpha", "sets ELU's α, but the model has no elu layer"));
+        if o.alpha.is_some() && !has("elu") && !has("celu") {
+            return Err(Error::config("alpha", "sets ELU's and CELU's α, but the model has no elu or celu layer"));
         }
         if o.negative_slope.is_some() && !has("leaky_relu") {
             return Err(Error::config(
@@ -384,7 +410,7 @@ impl ModelSpec {
                         *act = a;
                     }
                     match act {
-                        Activation::Elu { alpha } => *alpha = o.alpha.unwrap_or(*alpha),
+                        Activation::Elu { alpha } | Activation::Celu { alpha } => *alpha = o.alpha.unwrap_or(*alpha),
                         Activation::LeakyRelu { negative_slope } => {
                             *negative_slope = o.negative_slope.unwrap_or(*negative_slope)
                         }
@@ -392,11 +418,18 @@ impl ModelSpec {
                         | Activation::Relu
                         | Activation::Selu
                         | Activation::Prelu { .. }
-                        | Activation::Srelu => {}
+                        | Activation::Srelu
+                        | Activation::Gelu
+                        | Activation::GeluTanh
+                        | Activation::Silu
+                        | Activation::Mish
+                        | Activation::Softplus
+                        | Activation::Tanh
+                        | Activation::Sigmoid => {}
                     }
                 }
                 LayerSpec::Conv2d { kernel_initializer, .. } | LayerSpec::Dense { kernel_initializer, .. } => {
-                    *kernel_initializer = o.init.unwrap_or(*kernel_initializer);
+                    *kernel_initializer = o.kernel_initializer().unwrap_or(*kernel_initializer);
                 }
                 LayerSpec::Dropout { rate } => *rate = o.dropout.unwrap_or(*rate),
                 LayerSpec::MaxPooling2d { .. } | LayerSpec::Flatten | LayerSpec::Softmax => {}
@@ -463,7 +496,7 @@ mod tests {
         // --alpha no longer reaches LeakyReLU: with no ELU layer it is an error, and nothing changes.
         let mut spec = ModelSpec::article();
         let err = spec.apply(&Overrides { alpha: Some(0.1), ..o }).unwrap_err().to_string();
-        assert!(err.contains("alpha") && err.contains("no elu layer"), "{err}");
+        assert!(err.contains("alpha") && err.contains("no elu or celu layer"), "{err}");
         assert_eq!(spec, ModelSpec::article());
         let err = spec.apply(&Overrides { negative_slope: Some(0.1), ..Default::default() }).unwrap_err().to_string();
         assert!(err.contains("negative_slope") && err.contains("no leaky_relu layer"), "{err}");
@@ -473,6 +506,38 @@ mod tests {
         let o = Overrides { activation: Some(Activation::from_name("elu").unwrap()), alpha: Some(0.5), ..o };
         spec.apply(&o).unwrap();
         assert_eq!(spec.layers.iter().filter(|l| **l == elu(0.5)).count(), 3);
+        // And CELU's.
+        let o = Overrides { activation: Some(Activation::from_name("celu").unwrap()), alpha: Some(0.25), ..o };
+        spec.apply(&o).unwrap();
+        let celu = LayerSpec::Activation(Activation::Celu { alpha: 0.25 });
+        assert_eq!(spec.layers.iter().filter(|l| **l == celu).count(), 3);
+    }
+
+    #[test]
+    fn selu_brings_lecun_normal_unless_an_init_is_given() {
+        let inits = |spec: &ModelSpec| -> Vec<Init> {
+            spec.layers
+                .iter()
+                .filter_map(|l| match l {
+                    LayerSpec::Conv2d { kernel_initializer, .. } | LayerSpec::Dense { kernel_initializer, .. } => {
+                        Some(*kernel_initializer)
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let selu = Overrides { activation: Some(Activation::Selu), ..Default::default() };
+        let mut spec = ModelSpec::article();
+        assert_eq!(inits(&spec), [Init::HeNormal; 4]);
+        spec.apply(&selu).unwrap();
+        assert_eq!(inits(&spec), [Init::LecunNormal; 4]);
+        let mut spec = ModelSpec::article();
+        spec.apply(&Overrides { init: Some(Init::GlorotUniform), ..selu }).unwrap();
+        assert_eq!(inits(&spec), [Init::GlorotUniform; 4]);
+        // Other activations keep the model's initialisers.
+        let mut spec = ModelSpec::article();
+        spec.apply(&Overrides { activation: Some(Activation::Gelu), ..Default::default() }).unwrap();
+        assert_eq!(inits(&spec), [Init::HeNormal; 4]);
     }
 
     #[test]

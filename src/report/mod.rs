@@ -5,11 +5,15 @@
 //!   clean-up of temporary files: [`remove_temp_files_in_progress`], [`remove_stale_temp_files`].
 //! - [`plot`]: [`plot_curves`], [`plot_comparison`], [`write_plots`].
 //! - [`confusion`]: the confusion-matrix picture, [`plot_confusion`].
+//! - [`activations`]: the activation functions and their derivatives as figures, and their
+//!   values at extreme inputs, [`write_activation_figures`].
 
+pub mod activations;
 pub mod confusion;
 pub mod files;
 pub mod plot;
 
+pub use activations::write_activation_figures;
 pub use confusion::plot_confusion;
 pub use files::{
     atomic_write, history_csv, history_json, remove_stale_temp_files, remove_temp_files_in_progress, write_history,
