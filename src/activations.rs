@@ -175,6 +175,36 @@ impl Activation {
         }
     }
 
+    /// Whether a unit whose pre-activation is `x` is *inactive* there, as diagnostics count dead
+    /// units (a unit inactive on every image of the sample is dead): ReLU-like functions when
+    /// their output is at its floor (x ≤ 0; the shifted ReLU's floor −1 at x ≤ −1), ELU-like
+    /// functions when the pre-activation is ≤ 0, in their exponential part; never for
+    /// functions without such a region (linear). A new function gets one arm here.
+    pub fn is_inactive(&self, x: f32) -> bool {
+        match *self {
+            Activation::Relu | Activation::LeakyRelu { .. } | Activation::Prelu { .. } => x <= 0.0,
+            Activation::Srelu => x <= -1.0,
+            Activation::Elu { .. } | Activation::Selu => x <= 0.0,
+            Activation::Linear => false,
+        }
+    }
+
+    /// Whether the output `y` is *saturated*: within 1% of a bound the function approaches
+    /// without reaching it (ELU-like functions near −α, SELU near −λα; a sigmoid or tanh would
+    /// count both ends). Functions without such a bound never saturate (a ReLU at 0 is
+    /// inactive, see [`Activation::is_inactive`]). A new function gets one arm here.
+    pub fn is_saturated(&self, y: f32) -> bool {
+        match *self {
+            Activation::Elu { alpha } => y <= -0.99 * alpha,
+            Activation::Selu => y <= -0.99 * SELU_SCALE * SELU_ALPHA,
+            Activation::Linear
+            | Activation::Relu
+            | Activation::LeakyRelu { .. }
+            | Activation::Prelu { .. }
+            | Activation::Srelu => false,
+        }
+    }
+
     /// Whether the function has learned parameters (and so is a layer with weights).
     pub fn is_learned(&self) -> bool {
         matches!(self, Activation::Prelu { .. })
@@ -427,6 +457,22 @@ mod tests {
         assert_eq!(Activation::Srelu.value(-0.5), -0.5);
         assert_eq!(Activation::Srelu.derivative(-3.0, -1.0), 0.0);
         assert_eq!(Activation::Srelu.derivative(-0.5, -0.5), 1.0);
+    }
+
+    #[test]
+    fn inactive_and_saturated_regions_follow_each_family() {
+        for a in [Activation::Relu, Activation::LeakyRelu { negative_slope: 0.1 }, Activation::Prelu { init: 0.25 }] {
+            assert!(a.is_inactive(0.0) && a.is_inactive(-0.5) && !a.is_inactive(1e-6), "{a:?}");
+            assert!(!a.is_saturated(a.value(-100.0)), "{a:?}");
+        }
+        let s = Activation::Srelu;
+        assert!(s.is_inactive(-1.0) && s.is_inactive(-3.0) && !s.is_inactive(-0.5) && !s.is_inactive(0.0));
+        let elu = Activation::Elu { alpha: 0.5 };
+        assert!(elu.is_inactive(0.0) && elu.is_inactive(-0.1) && !elu.is_inactive(0.1));
+        assert!(elu.is_saturated(elu.value(-6.0)) && !elu.is_saturated(elu.value(-4.0)), "within 1% of -alpha");
+        assert!(Activation::Selu.is_saturated(Activation::Selu.value(-6.0)));
+        assert!(!Activation::Selu.is_saturated(Activation::Selu.value(-1.0)));
+        assert!(!Activation::Linear.is_inactive(-1e9) && !Activation::Linear.is_saturated(-1e9));
     }
 
     #[test]

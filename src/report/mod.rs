@@ -5,12 +5,15 @@
 //!   clean-up of temporary files: [`remove_temp_files_in_progress`], [`remove_stale_temp_files`].
 //! - [`plot`]: [`plot_curves`], [`plot_comparison`], [`write_plots`].
 //! - [`confusion`]: the confusion-matrix picture, [`plot_confusion`].
+//! - [`diagnostics`]: a run's diagnostics per epoch, [`plot_diagnostics`].
 
 pub mod confusion;
+pub mod diagnostics;
 pub mod files;
 pub mod plot;
 
 pub use confusion::plot_confusion;
+pub use diagnostics::plot_diagnostics;
 pub use files::{
     atomic_write, history_csv, history_json, remove_stale_temp_files, remove_temp_files_in_progress, write_history,
 };
