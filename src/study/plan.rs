@@ -47,6 +47,9 @@ pub struct SweepPlan {
     /// The command line settings every trial shares (for the record).
     pub fixed: Vec<(String, String)>,
     pub trials: Vec<Trial>,
+    /// The named study the plan is, whose report has a part of its own (`paper-mnist`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<String>,
 }
 
 impl SweepPlan {
