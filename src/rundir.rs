@@ -10,7 +10,7 @@
 //! | `checkpoint.safetensors` | before epoch 1, after every epoch | weights, optimiser and callback state, history |
 //! | `history.csv`, `history.json` | after every epoch | Keras's CSVLogger layout and History keys |
 //! | `accuracy.png`, `loss.png` | after every epoch | the article's curves |
-//! | `diagnostics.csv`, `diagnostics.png` | before epoch 1, after every epoch, with diagnostics on | per layer: median unit mean, mean, sd, dead and saturated fractions, gradient and weight norms |
+//! | `diagnostics.csv` (`diagnostics.png` at the end) | before epoch 1, after every epoch, with diagnostics on | per layer: median unit mean, mean, sd, dead and saturated fractions, gradient and weight norms |
 //! | `train_eval.csv` | before epoch 1, after every epoch, with `evaluate_training_set` | the training and validation sets' loss and accuracy in inference mode |
 //! | `weights.safetensors` | at the end | the final weights (the best epoch's with `restore_best_weights`) |
 //! | `summary.json` | last | test loss and accuracy, timings, provenance: its presence marks a finished run |

@@ -177,6 +177,7 @@ fn epoch_list(epochs: &[usize]) -> String {
 /// The verdict sentence of one check: `what` names the quantity ("median unit mean").
 pub fn verdict(what: &str, other: &str, c: &Check) -> String {
     let test = match c.paired {
+        Ok(t) if t.p < 0.001 => format!("paired t over {} seeds: t = {:.2}, p < 0.001", c.pairs, t.t),
         Ok(t) => format!("paired t over {} seeds: t = {:.2}, p = {:.3}", c.pairs, t.t, t.p),
         Err(_) => format!("no paired test with {} shared seed(s)", c.pairs),
     };
@@ -195,6 +196,8 @@ pub fn verdict(what: &str, other: &str, c: &Check) -> String {
             "Holds: ELU's mean {what} is lower than {other}'s at every epoch 1–{}; {support}; {averages}.",
             c.epochs
         )
+    } else if c.not_lower.len() == c.epochs {
+        format!("Fails: ELU's mean {what} is not lower than {other}'s at any epoch 1–{}; {averages}.", c.epochs)
     } else {
         format!(
             "Fails: ELU's mean {what} is lower than {other}'s at {} of {} epochs, not at epoch(s) {}; {averages}.",
@@ -475,7 +478,11 @@ mod tests {
         let same = curves(|e| e as f64);
         let c = check(&runs(&same), &runs(&same));
         assert_eq!(c.not_lower, [1, 2, 3, 4], "equal is not lower");
-        assert!(verdict("training loss", "relu", &c).starts_with("Fails"));
+        let text = verdict("training loss", "relu", &c);
+        assert!(
+            text.starts_with("Fails: ELU's mean training loss is not lower than relu's at any epoch 1–4"),
+            "{text}"
+        );
         // Lower at every epoch by a hair in the mean, but one seed is higher on average.
         let elu = vec![vec![0.0, 1.0, 1.0], vec![0.0, 0.5, 0.5], vec![0.0, 1.2, 1.2]];
         let other = vec![vec![0.0, 0.9, 0.9], vec![0.0, 0.7, 0.7], vec![0.0, 1.2, 1.2]];

@@ -160,6 +160,7 @@ mod tests {
             seeds: vec![1, 2],
             fixed: vec![("epochs".into(), "2".into())],
             trials: vec![trial(1, "elu"), trial(2, "elu"), trial(1, "relu"), trial(2, "relu")],
+            study: Some("paper-mnist".into()),
         };
         plan.validate().unwrap();
         assert_eq!(SweepPlan::from_toml(&plan.to_toml(), std::path::Path::new("s.toml")).unwrap(), plan);

@@ -80,17 +80,19 @@ impl Sums {
     /// Adds the outputs `out` of pre-activations `pre` (rows of `units` values).
     fn add(&mut self, act: Activation, pre: &[f32], out: &[f32]) {
         let units = self.unit_sum.len();
+        let (mut sum, mut sum_sq, mut saturated) = (self.sum, self.sum_sq, self.saturated);
         for (x_row, y_row) in pre.chunks_exact(units).zip(out.chunks_exact(units)) {
-            for u in 0..units {
-                let (x, y) = (x_row[u], y_row[u]);
+            let unit = self.unit_sum.iter_mut().zip(self.unit_active.iter_mut());
+            for ((unit_sum, active), (&x, &y)) in unit.zip(x_row.iter().zip(y_row)) {
                 let y64 = y as f64;
-                self.unit_sum[u] += y64;
-                self.sum += y64;
-                self.sum_sq += y64 * y64;
-                self.unit_active[u] |= !act.is_inactive(x);
-                self.saturated += usize::from(act.is_saturated(y));
+                *unit_sum += y64;
+                sum += y64;
+                sum_sq += y64 * y64;
+                *active |= !act.is_inactive(x);
+                saturated += usize::from(act.is_saturated(y));
             }
         }
+        (self.sum, self.sum_sq, self.saturated) = (sum, sum_sq, saturated);
         self.count += out.len();
     }
 
@@ -189,15 +191,26 @@ pub fn activation_stats(model: &Sequential, params: &[f32], data: &Dataset, samp
     out
 }
 
+/// The sum of squares of `v` in f64, with eight running sums so that it vectorises (it runs on
+/// every batch's gradient).
+fn sum_of_squares(v: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let rest: f64 = chunks.remainder().iter().map(|&x| (x as f64) * (x as f64)).sum();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += (x as f64) * (x as f64);
+        }
+    }
+    acc.iter().sum::<f64>() + rest
+}
+
 /// (layer name, L2 norm) of `values` (in the flat parameter layout) for every layer with
 /// parameters.
 fn norms(model: &Sequential, values: &[f32]) -> Vec<(String, f64)> {
     (0..model.layers().len())
         .filter(|&i| !model.param_range(i).is_empty())
-        .map(|i| {
-            let norm = values[model.param_range(i)].iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>().sqrt();
-            (model.names()[i].clone(), norm)
-        })
+        .map(|i| (model.names()[i].clone(), sum_of_squares(&values[model.param_range(i)]).sqrt()))
         .collect()
 }
 
@@ -444,6 +457,15 @@ mod tests {
         assert_eq!(a, sample_indices(50_000, 1000, 1));
         assert_ne!(a, sample_indices(50_000, 1000, 2));
         assert_eq!(sample_indices(30, 1000, 1), (0..30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn sums_of_squares_of_any_length() {
+        for n in [0usize, 1, 7, 8, 9, 100, 1001] {
+            let v: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let plain: f64 = v.iter().map(|&x| (x as f64) * (x as f64)).sum();
+            assert!((sum_of_squares(&v) - plain).abs() <= 1e-12 * plain.max(1.0), "{n}");
+        }
     }
 
     #[test]

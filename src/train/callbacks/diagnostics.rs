@@ -16,9 +16,9 @@ use crate::train::diagnostics::{
 };
 
 /// Writes `diagnostics.csv` (columns [`CSV_COLUMNS`], one row per layer and epoch, epoch 0
-/// before training) and `diagnostics.png` (median unit mean and dead fraction per activation
-/// layer, gradient norms on a log scale) after every epoch, and with `verbose` prints a one-line
-/// summary. The sample is `sample` training images drawn by `seed` (all of them, with a warning,
+/// before training) before training and after every epoch, with `verbose` a one-line summary
+/// each time, and `diagnostics.png` (median unit mean and dead fraction per activation layer,
+/// gradient norms on a log scale) when training ends. The sample is `sample` training images drawn by `seed` (all of them, with a warning,
 /// when the training set is smaller). A resumed run keeps the rows of the epochs before the
 /// interruption.
 pub struct Diagnostics {
@@ -94,8 +94,7 @@ impl Diagnostics {
             text.push_str(&r.to_csv());
             text.push('\n');
         }
-        atomic_write(&self.csv, text.as_bytes())?;
-        plot_diagnostics(&self.png, &self.rows)
+        atomic_write(&self.csv, text.as_bytes())
     }
 }
 
@@ -140,6 +139,11 @@ impl Callback for Diagnostics {
         let means: Vec<(String, f64)> = self.grad_sums.iter().map(|(n, s)| (n.clone(), s / batches)).collect();
         self.measure(end.epoch + 1, end.model, end.params, Some(&means))?;
         Ok(Control::Continue)
+    }
+
+    fn on_train_end(&mut self, _params: &mut Vec<f32>) -> Result<()> {
+        // Drawn once, at the end: redrawing it every epoch would cost more than the measures.
+        plot_diagnostics(&self.png, &self.rows)
     }
 }
 
