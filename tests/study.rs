@@ -124,7 +124,7 @@ fn the_paper_experiment_writes_curves_panels_and_a_verdict_per_claim() {
         let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
         for needle in [
             "batch_size = 64",
-            "type = \"sgd\"",
+            "name = \"sgd\"",
             "momentum = 0.0",
             "diagnostics = true",
             "evaluate_training_set = true",

@@ -174,7 +174,8 @@ fn diagnostics_figures(g: &Group, index: usize) -> Vec<Figure> {
     if layers.is_empty() {
         return Vec::new();
     }
-    let quantities: [(&str, &str, fn(&DiagnosticsRow) -> f64); 2] = [
+    type Pick = fn(&DiagnosticsRow) -> f64;
+    let quantities: [(&str, &str, Pick); 2] = [
         ("median-unit-mean", "median unit mean", |d| d.median_unit_mean),
         ("dead-fraction", "dead fraction", |d| d.dead_fraction),
     ];

