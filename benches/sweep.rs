@@ -26,6 +26,7 @@ fn plan(trials: Vec<Trial>) -> SweepPlan {
         seeds: trials.iter().map(|t| t.seed).collect(),
         fixed: vec![],
         trials,
+        study: None,
     }
 }
 

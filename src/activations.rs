@@ -315,6 +315,49 @@ impl Activation {
         }
     }
 
+    /// Whether a unit whose pre-activation is `x` is *inactive* there, as diagnostics count dead
+    /// units (a unit inactive on every image of the sample is dead): ReLU-like functions when
+    /// their output is at its floor (x ≤ 0; the shifted ReLU's floor −1 at x ≤ −1), ELU-like
+    /// functions when the pre-activation is ≤ 0, in their exponential part, and the smooth
+    /// ReLU-like functions (GELU, SiLU, Mish, softplus) likewise at x ≤ 0, where their output
+    /// is at most a small fraction of |x|; never for functions without such a region (linear,
+    /// and tanh and sigmoid, which saturate instead). A new function gets one arm here.
+    pub fn is_inactive(&self, x: f32) -> bool {
+        match *self {
+            Activation::Relu | Activation::LeakyRelu { .. } | Activation::Prelu { .. } => x <= 0.0,
+            Activation::Srelu => x <= -1.0,
+            Activation::Elu { .. } | Activation::Selu | Activation::Celu { .. } => x <= 0.0,
+            Activation::Gelu | Activation::GeluTanh | Activation::Silu | Activation::Mish | Activation::Softplus => {
+                x <= 0.0
+            }
+            Activation::Linear | Activation::Tanh | Activation::Sigmoid => false,
+        }
+    }
+
+    /// Whether the output `y` is *saturated*: within 1% of a bound the function approaches
+    /// without reaching it (ELU-like functions near −α, SELU near −λα; tanh near ±1 and the
+    /// sigmoid near 0 or 1, both ends counting). Functions without such a bound never saturate
+    /// (a ReLU at 0 is inactive, see [`Activation::is_inactive`]). A new function gets one arm
+    /// here.
+    pub fn is_saturated(&self, y: f32) -> bool {
+        match *self {
+            Activation::Elu { alpha } | Activation::Celu { alpha } => y <= -0.99 * alpha,
+            Activation::Selu => y <= -0.99 * SELU_SCALE * SELU_ALPHA,
+            Activation::Tanh => y.abs() >= 0.99,
+            Activation::Sigmoid => !(0.01..0.99).contains(&y),
+            Activation::Linear
+            | Activation::Relu
+            | Activation::LeakyRelu { .. }
+            | Activation::Prelu { .. }
+            | Activation::Srelu
+            | Activation::Gelu
+            | Activation::GeluTanh
+            | Activation::Silu
+            | Activation::Mish
+            | Activation::Softplus => false,
+        }
+    }
+
     /// Whether the function has learned parameters (and so is a layer with weights).
     pub fn is_learned(&self) -> bool {
         matches!(self, Activation::Prelu { .. })
@@ -709,6 +752,33 @@ mod tests {
         assert_eq!(Activation::Srelu.value(-0.5), -0.5);
         assert_eq!(Activation::Srelu.derivative(-3.0, -1.0), 0.0);
         assert_eq!(Activation::Srelu.derivative(-0.5, -0.5), 1.0);
+    }
+
+    #[test]
+    fn inactive_and_saturated_regions_follow_each_family() {
+        for a in [Activation::Relu, Activation::LeakyRelu { negative_slope: 0.1 }, Activation::Prelu { init: 0.25 }] {
+            assert!(a.is_inactive(0.0) && a.is_inactive(-0.5) && !a.is_inactive(1e-6), "{a:?}");
+            assert!(!a.is_saturated(a.value(-100.0)), "{a:?}");
+        }
+        let s = Activation::Srelu;
+        assert!(s.is_inactive(-1.0) && s.is_inactive(-3.0) && !s.is_inactive(-0.5) && !s.is_inactive(0.0));
+        let elu = Activation::Elu { alpha: 0.5 };
+        assert!(elu.is_inactive(0.0) && elu.is_inactive(-0.1) && !elu.is_inactive(0.1));
+        assert!(elu.is_saturated(elu.value(-6.0)) && !elu.is_saturated(elu.value(-4.0)), "within 1% of -alpha");
+        assert!(Activation::Selu.is_saturated(Activation::Selu.value(-6.0)));
+        assert!(!Activation::Selu.is_saturated(Activation::Selu.value(-1.0)));
+        assert!(!Activation::Linear.is_inactive(-1e9) && !Activation::Linear.is_saturated(-1e9));
+        let celu = Activation::Celu { alpha: 2.0 };
+        assert!(celu.is_inactive(-0.1) && celu.is_saturated(celu.value(-12.0)) && !celu.is_saturated(celu.value(-6.0)));
+        for a in [Activation::Gelu, Activation::GeluTanh, Activation::Silu, Activation::Mish, Activation::Softplus] {
+            assert!(a.is_inactive(0.0) && a.is_inactive(-2.0) && !a.is_inactive(0.1), "{a:?}");
+            assert!(!a.is_saturated(a.value(-100.0)) && !a.is_saturated(a.value(100.0)), "{a:?}");
+        }
+        for a in [Activation::Tanh, Activation::Sigmoid] {
+            assert!(!a.is_inactive(-100.0), "{a:?}: saturates, never inactive");
+            assert!(a.is_saturated(a.value(-10.0)) && a.is_saturated(a.value(10.0)), "{a:?}: both ends");
+            assert!(!a.is_saturated(a.value(0.5)) && !a.is_saturated(a.value(-0.5)), "{a:?}");
+        }
     }
 
     #[test]

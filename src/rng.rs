@@ -14,6 +14,8 @@ pub enum Stream {
     Shuffle = 2,
     Dropout = 3,
     Test = 4,
+    /// The sample of training images diagnostics measure.
+    Diagnostics = 5,
 }
 
 /// SplitMix64 finaliser: a strong 64-bit mixing function.

@@ -10,7 +10,8 @@
 //! | `checkpoint.safetensors` | before epoch 1, after every epoch | weights, optimiser and callback state, history |
 //! | `history.csv`, `history.json` | after every epoch | Keras's CSVLogger layout and History keys |
 //! | `accuracy.png`, `loss.png` | after every epoch | the article's curves |
-//! | `diagnostics.csv` | after every epoch, with diagnostics on | activation statistics, gradient norms |
+//! | `diagnostics.csv` (`diagnostics.png` at the end) | before epoch 1, after every epoch, with diagnostics on | per layer: median unit mean, mean, sd, dead and saturated fractions, gradient and weight norms |
+//! | `train_eval.csv` | before epoch 1, after every epoch, with `evaluate_training_set` | the training and validation sets' loss and accuracy in inference mode |
 //! | `weights.safetensors` | at the end | the final weights (the best epoch's with `restore_best_weights`) |
 //! | `summary.json` | last | test loss and accuracy, timings, provenance: its presence marks a finished run |
 //! | `.lock` | while a process writes the directory | pid, host and start time of the writer |
@@ -31,7 +32,7 @@ use crate::data::Mnist;
 use crate::error::{Error, Result};
 use crate::model::{ModelSpec, Sequential};
 use crate::report::atomic_write;
-use crate::train::callbacks::{CsvLogger, Diagnostics, JsonLogger, ModelCheckpoint, Plots};
+use crate::train::callbacks::{CsvLogger, Diagnostics, JsonLogger, ModelCheckpoint, Plots, TrainEval};
 use crate::train::checkpoint;
 use crate::train::{Callbacks, History, RunConfig, RunResult};
 
@@ -46,6 +47,8 @@ pub mod files {
     pub const HISTORY_CSV: &str = "history.csv";
     pub const HISTORY_JSON: &str = "history.json";
     pub const DIAGNOSTICS: &str = "diagnostics.csv";
+    pub const DIAGNOSTICS_PNG: &str = "diagnostics.png";
+    pub const TRAIN_EVAL: &str = "train_eval.csv";
     pub const LOCK: &str = ".lock";
 }
 
@@ -263,7 +266,11 @@ impl RunDir {
         c.push(CsvLogger::new(self.file(files::HISTORY_CSV)));
         c.push(JsonLogger::new(self.file(files::HISTORY_JSON)));
         if config.callbacks.diagnostics {
-            c.push(Diagnostics::new(self.file(files::DIAGNOSTICS), verbose));
+            let (csv, png) = (self.file(files::DIAGNOSTICS), self.file(files::DIAGNOSTICS_PNG));
+            c.push(Diagnostics::new(csv, png, verbose, config.callbacks.diagnostics_sample(), config.seed));
+        }
+        if config.callbacks.evaluate_training_set {
+            c.push(TrainEval::new(self.file(files::TRAIN_EVAL)));
         }
         c.push(Plots::new(&self.path));
         if let Some(mc) = &config.callbacks.model_checkpoint {

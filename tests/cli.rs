@@ -187,22 +187,64 @@ fn diagnostics_write_activation_and_gradient_rows_per_epoch() {
         elu_lab(&["train", "--limit", "1000", "--epochs", "2", "--diagnostics", "--verbose", "2", "--out", s(&out)]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(stdout.matches("diagnostics: elu mean").count(), 2, "{stdout}");
+    // Before training and after each epoch.
+    assert_eq!(stdout.matches("diagnostics after epoch").count(), 3, "{stdout}");
+    // 800 training images: the default sample of 1,000 is clamped, with a warning.
+    assert!(
+        stderr
+            .contains("warning: the diagnostics sample of 1000 images is larger than the training set; using all 800"),
+        "{stderr}"
+    );
+    assert!(out.join("diagnostics.png").is_file());
     let csv = std::fs::read_to_string(out.join("diagnostics.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("epoch,layer,metric,value"));
+    assert_eq!(
+        lines.next(),
+        Some("epoch,layer,units,mean,sd,median_unit_mean,dead_fraction,saturated_fraction,grad_norm,weight_norm")
+    );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    // Per epoch: 3 activation layers x 3 metrics + 4 layers with parameters.
-    assert_eq!(rows.len(), 2 * (3 * 3 + 4));
+    // Per epoch 0..=2: 3 activation layers, 4 layers with parameters, and the pooled row.
+    assert_eq!(rows.len(), 3 * (3 + 4 + 1));
+    let num = |r: &Vec<&str>, i: usize| r[i].parse::<f64>().unwrap();
     for r in &rows {
-        let v: f64 = r[3].parse().unwrap();
-        assert!(v.is_finite(), "{r:?}");
-        if r[2] == "dead_fraction" {
-            assert!((0.0..=1.0).contains(&v));
-        }
-        if r[2] == "grad_norm" {
-            assert!(v > 0.0, "gradients do not vanish: {r:?}");
+        if r[1].starts_with("elu") || r[1] == "all" {
+            for i in 3..8 {
+                assert!(num(r, i).is_finite(), "{r:?}");
+            }
+            assert!((0.0..=1.0).contains(&num(r, 6)) && (0.0..=1.0).contains(&num(r, 7)), "{r:?}");
+            assert!(r[8].is_empty() && r[9].is_empty(), "an activation has no parameters: {r:?}");
+        } else {
+            assert!(num(r, 9) > 0.0, "{r:?}");
+            if r[0] == "0" {
+                assert!(r[8].is_empty(), "no gradient before training: {r:?}");
+            } else {
+                assert!(num(r, 8) > 0.0, "gradients do not vanish: {r:?}");
+            }
         }
     }
-    assert!(rows.iter().any(|r| r[0] == "1" && r[1] == "elu_2" && r[2] == "mean_activation"));
+    assert!(rows.iter().any(|r| r[0] == "2" && r[1] == "elu_2" && r[2] == "256"));
+    assert!(rows.iter().any(|r| r[0] == "0" && r[1] == "all" && r[2] == "352"));
+
+    // A sample size of 0 is refused; a smaller sample is used as given.
+    let o = elu_lab(&["train", "--limit", "1000", "--epochs", "1", "--diagnostics", "--diagnostics-sample", "0"]);
+    assert_clean_error(&o, &["--diagnostics-sample", "0"]);
+    let small = d.path().join("small");
+    let o = elu_lab(&[
+        "train",
+        "--limit",
+        "1000",
+        "--epochs",
+        "1",
+        "--diagnostics",
+        "--diagnostics-sample",
+        "100",
+        "--verbose",
+        "0",
+        "--out",
+        s(&small),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success() && !stderr.contains("warning"), "{stdout}\n{stderr}");
+    let config = std::fs::read_to_string(small.join("config.toml")).unwrap();
+    assert!(config.contains("diagnostics_sample = 100"), "{config}");
 }

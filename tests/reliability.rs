@@ -98,8 +98,8 @@ fn assert_same_run(resumed: &Path, reference: &Path) {
 fn interrupted_and_resumed_matches_uninterrupted(sig: &str) {
     let d = tempfile::tempdir().unwrap();
     let (reference, run) = (d.path().join("reference"), d.path().join("run"));
-    run_ok(&quick("11", "6", &reference, &["--threads", "1"]));
-    let epoch = interrupt(&quick("11", "6", &run, &["--threads", "2"]), &run, sig, 1);
+    run_ok(&quick("11", "6", &reference, &["--threads", "1", "--diagnostics"]));
+    let epoch = interrupt(&quick("11", "6", &run, &["--threads", "2", "--diagnostics"]), &run, sig, 1);
     assert!(epoch < 6);
     // Resume with yet another thread count: only --threads and --verbose come from this command line.
     let o = run_ok(&["train", "--resume", s(&run), "--threads", "3", "--verbose", "2"].map(String::from));
@@ -107,6 +107,11 @@ fn interrupted_and_resumed_matches_uninterrupted(sig: &str) {
     assert!(out.contains(&format!("Resuming {} after epoch {epoch}", run.display())), "{out}");
     assert!(out.contains(&format!("Epoch {}/6", epoch + 1)) && !out.contains(&format!("Epoch {epoch}/6")), "{out}");
     assert_same_run(&run, &reference);
+    // The diagnostics too: every epoch's rows once, the same numbers (they do not depend on
+    // the thread count either).
+    let diagnostics = |dir: &Path| std::fs::read_to_string(dir.join("diagnostics.csv")).unwrap();
+    assert_eq!(diagnostics(&run), diagnostics(&reference));
+    assert_eq!(diagnostics(&run).lines().filter(|l| l.contains(",all,")).count(), 7, "epochs 0..=6");
     let (_, ck) = checkpoint_of(&run);
     assert_eq!(ck.epoch, 6);
 }

@@ -95,6 +95,99 @@ fn reproduce_writes_every_report_file_and_a_resumed_study_equals_an_uninterrupte
 }
 
 #[test]
+fn the_paper_experiment_writes_curves_panels_and_a_verdict_per_claim() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("paper");
+    let args = [
+        "reproduce",
+        "--paper-mnist",
+        "--out",
+        s(&out),
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--limit",
+        "600",
+        "--verbose",
+        "0",
+    ];
+    run_ok(&args);
+    let plan = std::fs::read_to_string(out.join("sweep.toml")).unwrap();
+    assert!(plan.contains("study = \"paper-mnist\""), "{plan}");
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(results.matches(",done,").count(), 8, "{results}");
+    // The trials' settings: paper_fc, SGD 0.01 without momentum, batch 64, 1/6 held out (500 of
+    // 600 images train), LeakyReLU's slope 0.1, diagnostics and the training set's loss on.
+    for entry in std::fs::read_dir(out.join("trials")).unwrap() {
+        let dir = entry.unwrap().path();
+        let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+        for needle in [
+            "batch_size = 64",
+            "name = \"sgd\"",
+            "momentum = 0.0",
+            "diagnostics = true",
+            "evaluate_training_set = true",
+        ] {
+            assert!(config.contains(needle), "{needle} not in {config}");
+        }
+        if config.contains("leaky_relu") {
+            assert!(config.contains("negative_slope = 0.10000000149011612"), "{config}");
+        }
+        let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        assert!(summary.contains("\"train_samples\": 500") || summary.contains("\"train_samples\":500"), "{summary}");
+        assert_eq!(std::fs::read_to_string(dir.join("train_eval.csv")).unwrap().lines().count(), 1 + 3);
+    }
+    let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    let mut lines = curves.lines();
+    assert_eq!(
+        lines.next(),
+        Some("activation,seed,epoch,train_loss,val_loss,val_accuracy,median_unit_mean,dead_fraction")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4 * 2 * 3, "4 activations x 2 seeds x epochs 0..=2");
+    for act in ["elu", "relu", "leaky_relu", "srelu"] {
+        for epoch in ["0", "1", "2"] {
+            assert_eq!(rows.iter().filter(|r| r[0] == act && r[2] == epoch).count(), 2, "{act} {epoch}");
+        }
+    }
+    for r in &rows {
+        let v: Vec<f64> = r[3..].iter().map(|x| x.parse().unwrap()).collect();
+        assert!(v.iter().all(|x| x.is_finite()), "{r:?}");
+        assert!((0.0..=1.0).contains(&v[2]) && (0.0..=1.0).contains(&v[4]), "{r:?}");
+    }
+    let md = std::fs::read_to_string(out.join("PAPER.md")).unwrap();
+    for needle in ["### Lower median unit mean", "### Training loss falls faster", "figures/paper-median-unit-mean.svg"]
+    {
+        assert!(md.contains(needle), "{needle} not in\n{md}");
+    }
+    let verdicts: Vec<&str> = md.lines().filter(|l| l.starts_with("- ELU vs ")).collect();
+    assert_eq!(verdicts.len(), 2 * 3, "{md}");
+    assert!(verdicts.iter().all(|v| v.contains(": Holds: ") || v.contains(": Fails: ")), "{md}");
+    let html = std::fs::read_to_string(out.join("PAPER.html")).unwrap();
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() },
+    )
+    .expect("PAPER.html parses");
+    assert_eq!(doc.descendants().filter(|n| n.has_tag_name("svg")).count(), 3);
+    // The sweep's own report aggregates the diagnostics over seeds: per configuration, the
+    // median unit mean and the dead fraction of each layer.
+    let report = std::fs::read_to_string(out.join("REPORT.html")).unwrap();
+    let doc = roxmltree::Document::parse_with_options(
+        &report,
+        roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() },
+    )
+    .expect("REPORT.html parses");
+    assert_eq!(doc.descendants().filter(|n| n.has_tag_name("svg")).count(), 4 * 4 + 1);
+    assert!(std::fs::read_to_string(out.join("REPORT.md")).unwrap().contains("figures/median-unit-mean-1.svg"));
+    // `report` rewrites the same curves.
+    std::fs::remove_file(out.join("curves.csv")).unwrap();
+    run_ok(&["report", s(&out)]);
+    assert_eq!(std::fs::read_to_string(out.join("curves.csv")).unwrap(), curves);
+}
+
+#[test]
 fn bad_sweeps_are_refused_before_anything_runs() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("sweep");

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser};
-use elu_lab::study::{self, SweepOptions, SweepPlan, Trial};
+use elu_lab::activations::Activation;
+use elu_lab::model::Overrides;
+use elu_lab::study::{self, paper, SweepOptions, SweepPlan, Trial};
 use elu_lab::train::callbacks::progress::say;
 use elu_lab::Error;
 
@@ -174,6 +176,12 @@ pub struct ReproduceArgs {
     /// Also the article's long runs: {relu, elu} × he_normal, 250 epochs, dropout 0.5.
     #[arg(long)]
     pub long: bool,
+    /// The ELU paper's MNIST experiment instead: 784 → 8 × 128 → 10 (paper_fc), SGD lr 0.01,
+    /// batch 64, the first 50,000 training images against the last 10,000, {elu, relu,
+    /// leaky_relu 0.1, srelu} × 5 seeds, 25 epochs (--epochs 300 for the paper's length), with
+    /// diagnostics; adds curves.csv and PAPER.md/PAPER.html with a verdict per claim.
+    #[arg(long, conflicts_with = "long")]
+    pub paper_mnist: bool,
     /// Any train setting, to narrow the study for a quick look (e.g. --epochs 1 --limit 6000).
     #[command(flatten)]
     pub grid: GridFlags,
@@ -365,6 +373,19 @@ pub fn reproduce(mut args: ReproduceArgs) -> anyhow::Result<()> {
         axes
     };
     let list = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    if args.paper_mnist {
+        let axes = article(vec![
+            ("activation".into(), list(&paper::ACTIVATIONS)),
+            ("model".into(), list(&["paper_fc"])),
+            ("optimizer".into(), list(&["sgd"])),
+            ("lr".into(), list(&["0.01"])),
+            ("momentum".into(), list(&["0"])),
+            ("batch-size".into(), list(&["64"])),
+            ("validation-split".into(), vec![paper::VALIDATION_SPLIT.to_string()]),
+            ("epochs".into(), list(&["25"])),
+        ]);
+        return execute(&args.run, paper_plan(plan(&axes, &seeds)?)?, &args.slurm);
+    }
     let mut study = plan(
         &article(vec![
             ("activation".into(), list(&["relu", "elu"])),
@@ -387,6 +408,24 @@ pub fn reproduce(mut args: ReproduceArgs) -> anyhow::Result<()> {
         study.extend(&long);
     }
     execute(&args.run, study, &args.slurm)
+}
+
+/// The paper's settings that are not flags: LeakyReLU's slope 0.1, diagnostics on the default
+/// 1,000 training images, the training set's loss after every epoch; the trials' ids follow.
+fn paper_plan(mut plan: SweepPlan) -> anyhow::Result<SweepPlan> {
+    for trial in &mut plan.trials {
+        let mut config = trial.config.clone();
+        if config.model.layers.iter().any(|l| matches!(l.activation(), Some(Activation::LeakyRelu { .. }))) {
+            let slope = Overrides { negative_slope: Some(paper::LEAKY_RELU_SLOPE), ..Default::default() };
+            config.model.apply(&slope)?;
+        }
+        config.callbacks.diagnostics = true;
+        config.callbacks.evaluate_training_set = true;
+        *trial = Trial::new(trial.settings.clone(), config);
+    }
+    plan.study = Some(paper::STUDY.to_string());
+    plan.validate()?;
+    Ok(plan)
 }
 
 /// Runs the plan in the sweep directory and reports (or, with `--slurm`, writes the array job

@@ -175,11 +175,17 @@ pub struct TrainArgs {
     /// ModelCheckpoint: save only when --monitor improves on the best so far.
     #[arg(long, help_heading = "Early stopping and checkpoints")]
     pub save_best_only: bool,
-    /// After every epoch, measure what the ELU paper claims: per activation layer the mean and
-    /// standard deviation of its outputs and the fraction of dead units (never positive on 2,000
-    /// validation images), and each layer's gradient norm; written to diagnostics.csv.
+    /// Before training and after every epoch, measure what the ELU paper claims on a sample of
+    /// training images drawn by the seed: per activation layer the median over units of each
+    /// unit's mean activation, the mean and sd of its outputs, the fractions of dead units and
+    /// saturated outputs; per layer the gradient norm (mean over the epoch's batches) and weight
+    /// norm. Written to diagnostics.csv and diagnostics.png.
     #[arg(long)]
     pub diagnostics: bool,
+    /// Training images the diagnostics measure (more than the training set: all of it, with a
+    /// warning).
+    #[arg(long, value_name = "N", requires = "diagnostics")]
+    pub diagnostics_sample: Option<usize>,
     /// Continue the interrupted run in DIR from its last checkpoint, with its saved settings
     /// (only --threads and --verbose may be given with it). Ends with the same numbers as an
     /// uninterrupted run.
@@ -195,7 +201,7 @@ pub enum OptimizerChoice {
 }
 
 /// The flags a config field comes from, for error messages (the library names fields).
-pub const FLAGS: [(&str, &str); 18] = [
+pub const FLAGS: [(&str, &str); 19] = [
     ("epochs", "--epochs"),
     ("batch_size", "--batch-size"),
     ("optimizer.lr", "--lr"),
@@ -207,6 +213,7 @@ pub const FLAGS: [(&str, &str); 18] = [
     ("callbacks.early_stopping.baseline", "--baseline"),
     ("callbacks.model_checkpoint.monitor", "--monitor"),
     ("callbacks.model_checkpoint.filepath", "--checkpoint"),
+    ("callbacks.diagnostics_sample", "--diagnostics-sample"),
     ("monitor", "--monitor"),
     ("mode", "--mode"),
     ("elu alpha", "--alpha"),
@@ -273,7 +280,13 @@ impl TrainArgs {
             batch_size: self.batch_size,
             optimizer,
             data: DataConfig { dir, limit: self.limit, validation_split: self.validation_split },
-            callbacks: CallbackConfig { early_stopping, model_checkpoint, diagnostics: self.diagnostics },
+            callbacks: CallbackConfig {
+                early_stopping,
+                model_checkpoint,
+                diagnostics: self.diagnostics,
+                diagnostics_sample: self.diagnostics_sample,
+                evaluate_training_set: false,
+            },
             model,
         };
         config.validate()?;

@@ -122,6 +122,19 @@ impl Dataset {
         }
     }
 
+    /// The samples `indices`, in that order, as a new dataset.
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn select(&self, indices: &[usize]) -> Dataset {
+        Dataset {
+            images: indices.iter().flat_map(|&i| self.image(i).iter().copied()).collect(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            rows: self.rows,
+            cols: self.cols,
+        }
+    }
+
     /// The first `min(n, len)` samples (for `--limit`).
     pub fn take(&self, n: usize) -> Dataset {
         self.slice(0, n.min(self.len()))

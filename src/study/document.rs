@@ -9,6 +9,7 @@ use super::plan::SweepPlan;
 use super::report::{compare_all, groups, pairs, verdict, Group, Metric, TrialRow};
 use super::stats;
 use super::svg::{self, DotPlot, DotRow, LineChart, Run, Series};
+use crate::train::diagnostics::{DiagnosticsRow, ALL_LAYERS};
 
 /// The article's single-run results: (activation, init, long run, test loss, test accuracy).
 /// The long runs are 250 epochs with dropout 0.5, the others 25 epochs with dropout 0.25.
@@ -117,6 +118,7 @@ pub fn build(plan: &SweepPlan, rows: &[TrialRow], title: &str, provenance: Prove
                     Series { name: format!("training {metric}"), runs: runs(train), dashed: false },
                     Series { name: format!("validation {metric}"), runs: runs(val), dashed: true },
                 ],
+                first_epoch: 1,
             };
             figures.push(Figure {
                 file: format!("figures/{metric}-{}.svg", i + 1),
@@ -124,6 +126,9 @@ pub fn build(plan: &SweepPlan, rows: &[TrialRow], title: &str, provenance: Prove
                 svg: svg::line_chart(&chart),
             });
         }
+    }
+    for (i, g) in groups.iter().enumerate() {
+        figures.extend(diagnostics_figures(g, i + 1));
     }
     let dots = DotPlot {
         title: "Final test accuracy of every run".into(),
@@ -152,6 +157,64 @@ pub fn build(plan: &SweepPlan, rows: &[TrialRow], title: &str, provenance: Prove
         trials: (count("done"), count("failed"), rows.len()),
         total_seconds: rows.iter().map(|r| r.wall_seconds).filter(|s| s.is_finite()).sum(),
     }
+}
+
+/// The diagnostics of a configuration aggregated over its seeds: the median unit mean and the
+/// dead fraction of each activation layer (and of all pooled) per epoch, mean and band; none
+/// when its runs recorded no diagnostics.
+fn diagnostics_figures(g: &Group, index: usize) -> Vec<Figure> {
+    let mut layers: Vec<&str> = Vec::new();
+    for r in &g.rows {
+        for d in r.diagnostics.iter().filter(|d| d.units > 0) {
+            if !layers.contains(&d.layer.as_str()) {
+                layers.push(&d.layer);
+            }
+        }
+    }
+    if layers.is_empty() {
+        return Vec::new();
+    }
+    type Pick = fn(&DiagnosticsRow) -> f64;
+    let quantities: [(&str, &str, Pick); 2] = [
+        ("median-unit-mean", "median unit mean", |d| d.median_unit_mean),
+        ("dead-fraction", "dead fraction", |d| d.dead_fraction),
+    ];
+    quantities
+        .iter()
+        .map(|(file, what, pick)| {
+            let series = layers
+                .iter()
+                .map(|layer| Series {
+                    name: layer.to_string(),
+                    runs: g
+                        .rows
+                        .iter()
+                        .map(|r| {
+                            let epochs = r.diagnostics.iter().map(|d| d.epoch + 1).max().unwrap_or(0);
+                            let mut values = vec![f64::NAN; epochs];
+                            for d in r.diagnostics.iter().filter(|d| d.layer == *layer) {
+                                values[d.epoch] = pick(d);
+                            }
+                            Run { label: format!("seed {}", r.trial.seed), values }
+                        })
+                        .collect(),
+                    dashed: *layer == ALL_LAYERS,
+                })
+                .collect();
+            let chart = LineChart {
+                title: format!("{}: {what} per activation layer", g.label()),
+                x_label: "epoch (0: before training)".into(),
+                y_label: what.to_string(),
+                series,
+                first_epoch: 0,
+            };
+            Figure {
+                file: format!("figures/{file}-{index}.svg"),
+                title: chart.title.clone(),
+                svg: svg::line_chart(&chart),
+            }
+        })
+        .collect()
 }
 
 const HEADERS: [&str; 7] = [

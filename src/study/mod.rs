@@ -7,9 +7,11 @@
 //! - [`stats`]: summaries (mean, sd, t and bootstrap intervals) and comparisons (Welch, paired t,
 //!   Mann–Whitney U, Hedges' g, P(A>B), Holm) of per-run metrics, each matching SciPy, with a
 //!   plain-words verdict per comparison.
+//! - [`paper`]: the ELU paper's MNIST experiment: its curves, panels and a verdict per claim.
 //! - [`svg`]: self-contained SVG charts (seed bands per epoch, dot plots) for the HTML report.
 
 pub mod document;
+pub mod paper;
 pub mod plan;
 pub mod report;
 pub mod stats;

@@ -47,6 +47,9 @@ pub struct SweepPlan {
     /// The command line settings every trial shares (for the record).
     pub fixed: Vec<(String, String)>,
     pub trials: Vec<Trial>,
+    /// The named study the plan is, whose report has a part of its own (`paper-mnist`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<String>,
 }
 
 impl SweepPlan {
@@ -237,6 +240,7 @@ mod tests {
             seeds: vec![1, 2],
             fixed: vec![("epochs".into(), "2".into())],
             trials: vec![trial(1, "elu"), trial(2, "elu"), trial(1, "relu"), trial(2, "relu")],
+            study: Some("paper-mnist".into()),
         };
         plan.validate().unwrap();
         assert_eq!(SweepPlan::from_toml(&plan.to_toml(), std::path::Path::new("s.toml")).unwrap(), plan);

@@ -16,6 +16,8 @@ use super::sweep::{status, trial_dir, TrialStatus, PLAN};
 use crate::error::{Error, Result};
 use crate::report::atomic_write;
 use crate::rundir::{files, Summary};
+use crate::train::callbacks::train_eval::TrainEvalRow;
+use crate::train::diagnostics::DiagnosticsRow;
 
 /// One trial's results.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +40,10 @@ pub struct TrialRow {
     pub wall_seconds: f64,
     /// Per epoch (Keras's keys): loss, accuracy, val_loss, val_accuracy; empty unless done.
     pub curves: [Vec<f64>; 4],
+    /// The rows of `diagnostics.csv` (empty unless done with diagnostics).
+    pub diagnostics: Vec<DiagnosticsRow>,
+    /// The rows of `train_eval.csv` (empty unless done with the training set evaluated).
+    pub train_eval: Vec<TrainEvalRow>,
 }
 
 /// The history keys the report reads from `history.json`.
@@ -80,6 +86,8 @@ fn row(dir: &Path, trial: &Trial) -> Result<TrialRow> {
         best_val_accuracy: f64::NAN,
         wall_seconds: f64::NAN,
         curves: Default::default(),
+        diagnostics: Vec::new(),
+        train_eval: Vec::new(),
     };
     match status(dir, trial) {
         TrialStatus::Pending => {}
@@ -111,6 +119,9 @@ fn row(dir: &Path, trial: &Trial) -> Result<TrialRow> {
                 h.val_loss.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i, v))).min_by(|a, b| a.1.total_cmp(&b.1));
             let nan = |xs: &[Option<f64>]| xs.iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<_>>();
             row.curves = [nan(&h.loss), nan(&h.accuracy), nan(&h.val_loss), nan(&h.val_accuracy)];
+            let read = |name: &str| fs::read_to_string(t.join(name)).unwrap_or_default();
+            row.diagnostics = DiagnosticsRow::parse_csv(&read(files::DIAGNOSTICS));
+            row.train_eval = TrainEvalRow::parse_csv(&read(files::TRAIN_EVAL));
             if let Some((i, v)) = best {
                 row.best_epoch = Some(i + 1);
                 row.best_val_loss = v;
@@ -458,6 +469,9 @@ pub fn write_report(dir: &Path, provenance: super::document::Provenance) -> Resu
     }
     atomic_write(&dir.join("comparisons.csv"), comparisons_csv(&compared).as_bytes())?;
     let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+    if plan.study.as_deref() == Some(super::paper::STUDY) {
+        super::paper::write(dir, &plan, &rows, &provenance)?;
+    }
     let doc = super::document::build(&plan, &rows, &format!("elu-lab study: {name}"), provenance);
     let figures = dir.join("figures");
     fs::create_dir_all(&figures).map_err(|e| Error::write(&figures, e))?;

@@ -39,6 +39,9 @@ pub struct LineChart {
     pub x_label: String,
     pub y_label: String,
     pub series: Vec<Series>,
+    /// The epoch of each run's first value: 1 for per-epoch metrics, 0 for curves that start
+    /// with a measurement before training.
+    pub first_epoch: usize,
 }
 
 /// One row of a dot plot: a configuration and one value per run.
@@ -252,7 +255,9 @@ pub fn line_chart(chart: &LineChart) -> String {
     let y = range(values.chain(bands));
     let legend_w = chart.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64 * CHAR_W + 40.0;
     let (width, height) = (560.0 + legend_w, 380.0);
-    let frame = Frame { left: 70.0, top: 34.0, width: 460.0, height: 290.0, x: (0.5, epochs.max(1) as f64 + 0.5), y };
+    let first = chart.first_epoch;
+    let x = (first as f64 - 0.5, (first + epochs.max(1)) as f64 - 0.5);
+    let frame = Frame { left: 70.0, top: 34.0, width: 460.0, height: 290.0, x, y };
 
     let mut out = String::new();
     open_svg(&mut out, width, height, &chart.title);
@@ -276,8 +281,10 @@ pub fn line_chart(chart: &LineChart) -> String {
                 e += 1;
             }
             let band: Vec<stats::Interval> = st.band[start..e].iter().flatten().copied().collect();
-            let upper = band.iter().enumerate().map(|(i, b)| Some((frame.px((start + i + 1) as f64), frame.py(b.hi))));
-            let lower = band.iter().enumerate().rev().map(|(i, b)| (frame.px((start + i + 1) as f64), frame.py(b.lo)));
+            let upper =
+                band.iter().enumerate().map(|(i, b)| Some((frame.px((start + i + first) as f64), frame.py(b.hi))));
+            let lower =
+                band.iter().enumerate().rev().map(|(i, b)| (frame.px((start + i + first) as f64), frame.py(b.lo)));
             let mut d = broken_path(&upper.collect::<Vec<_>>());
             for (x, y) in lower {
                 d.push_str(&format!(" L{x:.1} {y:.1}"));
@@ -289,7 +296,7 @@ pub fn line_chart(chart: &LineChart) -> String {
                 .values
                 .iter()
                 .enumerate()
-                .map(|(i, v)| v.is_finite().then(|| (frame.px((i + 1) as f64), frame.py(*v))))
+                .map(|(i, v)| v.is_finite().then(|| (frame.px((i + first) as f64), frame.py(*v))))
                 .collect();
             out.push_str(&format!(
                 "<path d=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-opacity=\"0.3\" stroke-width=\"1\"><title>{name}: {}</title></path>\n",
@@ -298,7 +305,7 @@ pub fn line_chart(chart: &LineChart) -> String {
             ));
         }
         let mean: Vec<Option<(f64, f64)>> =
-            st.mean.iter().enumerate().map(|(i, m)| m.map(|m| (frame.px((i + 1) as f64), frame.py(m)))).collect();
+            st.mean.iter().enumerate().map(|(i, m)| m.map(|m| (frame.px((i + first) as f64), frame.py(m)))).collect();
         let dash = if series.dashed { " stroke-dasharray=\"6 4\"" } else { "" };
         out.push_str(&format!(
             "<path d=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>\n",
@@ -313,7 +320,7 @@ pub fn line_chart(chart: &LineChart) -> String {
             let runs = if st.n[i] == 1 { "1 run".to_string() } else { format!("{} runs", st.n[i]) };
             out.push_str(&format!(
                 "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{colour}\"><title>{name}, epoch {}: mean {}{ci} ({runs})</title></circle>\n",
-                i + 1,
+                i + first,
                 value(m)
             ));
         }
@@ -432,6 +439,7 @@ mod tests {
             x_label: "epoch".into(),
             y_label: "accuracy".into(),
             series,
+            first_epoch: 1,
         }
     }
 

@@ -409,6 +409,7 @@ mod tests {
             seeds: seeds.to_vec(),
             fixed: vec![],
             trials: seeds.iter().map(|&s| tiny(s)).collect(),
+            ..Default::default()
         }
     }
 

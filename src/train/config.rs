@@ -66,6 +66,24 @@ pub struct CallbackConfig {
     /// Per-epoch activation and gradient statistics (diagnostics.csv).
     #[serde(default)]
     pub diagnostics: bool,
+    /// Training images the diagnostics measure, drawn by the run's seed (`None`:
+    /// [`DIAGNOSTICS_SAMPLE`]); more than the training set holds means all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics_sample: Option<usize>,
+    /// The loss and accuracy of the whole training and validation sets in inference mode,
+    /// before training and after every epoch (train_eval.csv).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evaluate_training_set: bool,
+}
+
+/// The training images diagnostics measure unless told otherwise (the ELU paper's 1,000).
+pub const DIAGNOSTICS_SAMPLE: usize = 1000;
+
+impl CallbackConfig {
+    /// The number of training images the diagnostics measure.
+    pub fn diagnostics_sample(&self) -> usize {
+        self.diagnostics_sample.unwrap_or(DIAGNOSTICS_SAMPLE)
+    }
 }
 
 /// A quantity of the epoch logs that callbacks can watch (Keras's history keys).
@@ -246,6 +264,9 @@ impl RunConfig {
                     format!("must be a finite number, got {b}"),
                 ));
             }
+        }
+        if self.callbacks.diagnostics_sample == Some(0) {
+            return Err(Error::config("callbacks.diagnostics_sample", "must be at least 1, got 0"));
         }
         if let Some(mc) = &self.callbacks.model_checkpoint {
             check_monitor("callbacks.model_checkpoint.monitor", mc.monitor, validated)?;

@@ -3,94 +3,353 @@
 //!
 //! [`activation_stats`] runs the model's reference forward ([`Sequential::forward_reference`]:
 //! layer by layer, no fused kernels, inference mode) over a sample of images and reports, for
-//! each activation layer (PReLU included), the mean and standard
-//! deviation of its outputs and the fraction of *dead* units: channels (or neurons) whose
-//! output is never positive on any of the images. [`gradient_norms`] gives the L2 norm of each
-//! layer's parameter gradient.
+//! each activation layer (PReLU included) and for all of them together, the paper's measure
+//! (the median over units of each unit's mean activation), the mean and standard deviation of
+//! the outputs, the fraction of *dead* units (inactive, [`Activation::is_inactive`], on every
+//! image of the sample) and the fraction of *saturated* outputs ([`Activation::is_saturated`]).
+//! A unit is a neuron of a dense output or a channel of a convolutional one (its mean then runs
+//! over positions too). [`gradient_norms`] and [`weight_norms`] give the L2 norm of each
+//! layer's parameter gradient and parameters; [`sample_indices`] draws the sample by seed.
 
+use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::model::exec::SLICE;
 use crate::model::Sequential;
+use crate::rng::{Rng, Stream};
 
-/// Statistics of one activation layer's outputs.
+/// The name of the row that pools every activation layer's units.
+pub const ALL_LAYERS: &str = "all";
+
+/// Statistics of one activation layer's outputs (or of all of them: [`ALL_LAYERS`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ActivationStats {
-    /// Keras-style layer name, e.g. "elu_1".
+    /// Keras-style layer name, e.g. "elu_1", or [`ALL_LAYERS`].
     pub layer: String,
+    /// Units: channels of a conv output, neurons of a dense one.
+    pub units: usize,
+    /// Mean and standard deviation of every output value on the sample.
     pub mean: f64,
     pub std: f64,
-    /// Fraction of units (channels of a conv output, neurons of a dense one) never > 0.
+    /// The median over units of each unit's mean output (the ELU paper's measure).
+    pub median_unit_mean: f64,
+    /// Fraction of units inactive on every value of the sample.
     pub dead_fraction: f64,
+    /// Fraction of output values within 1% of a bound the function saturates to.
+    pub saturated_fraction: f64,
 }
 
-/// Activation statistics of every hidden activation layer over the first `max_samples` images
-/// of `data`.
-pub fn activation_stats(
-    model: &Sequential,
-    params: &[f32],
-    data: &Dataset,
-    max_samples: usize,
-) -> Vec<ActivationStats> {
-    let layers = model.layers();
-    let watched: Vec<usize> = (0..layers.len()).filter(|&i| layers[i].kind().activation().is_some()).collect();
-    let mut sums = vec![(0.0f64, 0.0f64, 0usize); layers.len()];
-    let mut unit_max: Vec<Vec<f32>> = layers.iter().map(|l| vec![f32::NEG_INFINITY; l.out_shape().c]).collect();
-    let mut x = vec![0.0; SLICE * model.input_shape().len()];
-    let mut labels = vec![0u8; SLICE];
-    let n = data.len().min(max_samples);
-    let ids: Vec<usize> = (0..n).collect();
-    for chunk in ids.chunks(SLICE) {
-        let m = chunk.len();
-        data.fill_batch(chunk, &mut x, &mut labels);
-        let acts = model.forward_reference(params, &x[..m * model.input_shape().len()], m);
-        for &i in &watched {
-            let c = layers[i].out_shape().c;
-            let out = &acts[i + 1][..m * layers[i].out_shape().len()];
-            let (s, s2, cnt) = &mut sums[i];
-            for row in out.chunks_exact(c) {
-                for (mx, &v) in unit_max[i].iter_mut().zip(row) {
-                    *s += v as f64;
-                    *s2 += (v as f64) * (v as f64);
-                    *mx = mx.max(v);
-                }
-            }
-            *cnt += out.len();
+/// The sample of `n` images of a set of `len` (all of them when `n ≥ len`), drawn without
+/// replacement by `seed` from its own stream, in increasing order.
+pub fn sample_indices(len: usize, n: usize, seed: u64) -> Vec<usize> {
+    if n >= len {
+        return (0..len).collect();
+    }
+    let mut all: Vec<usize> = (0..len).collect();
+    Rng::stream(seed, Stream::Diagnostics, &[]).shuffle(&mut all);
+    let mut sample = all[..n].to_vec();
+    sample.sort_unstable();
+    sample
+}
+
+/// Running sums of one activation layer's values, per unit.
+#[derive(Clone, Debug)]
+struct Sums {
+    unit_sum: Vec<f64>,
+    unit_active: Vec<bool>,
+    sum: f64,
+    sum_sq: f64,
+    saturated: usize,
+    count: usize,
+}
+
+impl Sums {
+    fn new(units: usize) -> Self {
+        Sums {
+            unit_sum: vec![0.0; units],
+            unit_active: vec![false; units],
+            sum: 0.0,
+            sum_sq: 0.0,
+            saturated: 0,
+            count: 0,
         }
     }
-    watched
-        .iter()
-        .map(|&i| {
-            let (s, s2, cnt) = sums[i];
-            let cnt = cnt.max(1) as f64;
-            let mean = s / cnt;
-            let dead = unit_max[i].iter().filter(|&&m| m <= 0.0).count();
-            ActivationStats {
-                layer: model.names()[i].clone(),
-                mean,
-                std: (s2 / cnt - mean * mean).max(0.0).sqrt(),
-                dead_fraction: dead as f64 / unit_max[i].len() as f64,
+
+    /// Adds the outputs `out` of pre-activations `pre` (rows of `units` values).
+    fn add(&mut self, act: Activation, pre: &[f32], out: &[f32]) {
+        let units = self.unit_sum.len();
+        let (mut sum, mut sum_sq, mut saturated) = (self.sum, self.sum_sq, self.saturated);
+        for (x_row, y_row) in pre.chunks_exact(units).zip(out.chunks_exact(units)) {
+            let unit = self.unit_sum.iter_mut().zip(self.unit_active.iter_mut());
+            for ((unit_sum, active), (&x, &y)) in unit.zip(x_row.iter().zip(y_row)) {
+                let y64 = y as f64;
+                *unit_sum += y64;
+                sum += y64;
+                sum_sq += y64 * y64;
+                *active |= !act.is_inactive(x);
+                saturated += usize::from(act.is_saturated(y));
             }
+        }
+        (self.sum, self.sum_sq, self.saturated) = (sum, sum_sq, saturated);
+        self.count += out.len();
+    }
+
+    /// Adds another chunk's sums (in chunk order, so the result does not depend on threads).
+    fn merge(&mut self, other: &Sums) {
+        for (a, b) in self.unit_sum.iter_mut().zip(&other.unit_sum) {
+            *a += b;
+        }
+        for (a, b) in self.unit_active.iter_mut().zip(&other.unit_active) {
+            *a |= b;
+        }
+        self.sum += other.sum;
+        self.sum_sq += other.sum_sq;
+        self.saturated += other.saturated;
+        self.count += other.count;
+    }
+
+    /// Each unit's mean.
+    fn unit_means(&self) -> Vec<f64> {
+        let per_unit = (self.count / self.unit_sum.len().max(1)).max(1) as f64;
+        self.unit_sum.iter().map(|s| s / per_unit).collect()
+    }
+}
+
+/// The median of `xs` (the mean of the middle two for an even count; NaN when empty).
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v: Vec<f64> = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn stats_of(layer: String, sums: &[&Sums]) -> ActivationStats {
+    let units: usize = sums.iter().map(|s| s.unit_sum.len()).sum();
+    let (sum, sum_sq, saturated, count) =
+        sums.iter().fold((0.0, 0.0, 0, 0), |(a, b, c, d), s| (a + s.sum, b + s.sum_sq, c + s.saturated, d + s.count));
+    let means: Vec<f64> = sums.iter().flat_map(|s| s.unit_means()).collect();
+    let dead = sums.iter().flat_map(|s| &s.unit_active).filter(|&&a| !a).count();
+    let n = count.max(1) as f64;
+    let mean = sum / n;
+    ActivationStats {
+        layer,
+        units,
+        mean,
+        std: (sum_sq / n - mean * mean).max(0.0).sqrt(),
+        median_unit_mean: median(&means),
+        dead_fraction: dead as f64 / units.max(1) as f64,
+        saturated_fraction: saturated as f64 / n,
+    }
+}
+
+/// Activation statistics of every hidden activation layer on the images `sample` of `data`,
+/// then those of all of them together (the row [`ALL_LAYERS`]; none when the model has no
+/// activation layer). Slices of the sample run in parallel; the result does not depend on the
+/// thread count.
+pub fn activation_stats(model: &Sequential, params: &[f32], data: &Dataset, sample: &[usize]) -> Vec<ActivationStats> {
+    let layers = model.layers();
+    let watched: Vec<(usize, Activation)> =
+        layers.iter().enumerate().filter_map(|(i, l)| l.kind().activation().map(|a| (i, a))).collect();
+    if watched.is_empty() {
+        return Vec::new();
+    }
+    let input = model.input_shape().len();
+    let chunks: Vec<Vec<Sums>> = sample
+        .par_chunks(SLICE)
+        .map(|chunk| {
+            let m = chunk.len();
+            let mut x = vec![0.0; m * input];
+            let mut labels = vec![0u8; m];
+            data.fill_batch(chunk, &mut x, &mut labels);
+            let acts = model.forward_reference(params, &x, m);
+            watched
+                .iter()
+                .map(|&(i, act)| {
+                    let len = m * layers[i].out_shape().len();
+                    let mut s = Sums::new(layers[i].out_shape().c);
+                    // A PReLU's inputs are its pre-activations like any other's.
+                    s.add(act, &acts[i][..len], &acts[i + 1][..len]);
+                    s
+                })
+                .collect()
         })
+        .collect();
+    let mut totals: Vec<Sums> = watched.iter().map(|&(i, _)| Sums::new(layers[i].out_shape().c)).collect();
+    for chunk in &chunks {
+        for (t, s) in totals.iter_mut().zip(chunk) {
+            t.merge(s);
+        }
+    }
+    let mut out: Vec<ActivationStats> =
+        watched.iter().zip(&totals).map(|(&(i, _), s)| stats_of(model.names()[i].clone(), &[s])).collect();
+    out.push(stats_of(ALL_LAYERS.to_string(), &totals.iter().collect::<Vec<_>>()));
+    out
+}
+
+/// The sum of squares of `v` in f64, with eight running sums so that it vectorises (it runs on
+/// every batch's gradient).
+fn sum_of_squares(v: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let rest: f64 = chunks.remainder().iter().map(|&x| (x as f64) * (x as f64)).sum();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += (x as f64) * (x as f64);
+        }
+    }
+    acc.iter().sum::<f64>() + rest
+}
+
+/// (layer name, L2 norm) of `values` (in the flat parameter layout) for every layer with
+/// parameters.
+fn norms(model: &Sequential, values: &[f32]) -> Vec<(String, f64)> {
+    (0..model.layers().len())
+        .filter(|&i| !model.param_range(i).is_empty())
+        .map(|i| (model.names()[i].clone(), sum_of_squares(&values[model.param_range(i)]).sqrt()))
         .collect()
 }
 
 /// (layer name, L2 norm of its parameter gradient) for every layer with parameters.
 pub fn gradient_norms(model: &Sequential, grads: &[f32]) -> Vec<(String, f64)> {
-    (0..model.layers().len())
-        .filter(|&i| !model.param_range(i).is_empty())
-        .map(|i| {
-            let norm = grads[model.param_range(i)].iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>().sqrt();
-            (model.names()[i].clone(), norm)
+    norms(model, grads)
+}
+
+/// (layer name, L2 norm of its parameters) for every layer with parameters.
+pub fn weight_norms(model: &Sequential, params: &[f32]) -> Vec<(String, f64)> {
+    norms(model, params)
+}
+
+/// The columns of `diagnostics.csv`, in order.
+pub const CSV_COLUMNS: &str =
+    "epoch,layer,units,mean,sd,median_unit_mean,dead_fraction,saturated_fraction,grad_norm,weight_norm";
+
+/// One row of `diagnostics.csv`: one layer (or [`ALL_LAYERS`]) after one epoch (epoch 0: before
+/// training). Activation layers have the activation figures, layers with parameters the norms;
+/// what a layer does not have is NaN (an empty cell).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiagnosticsRow {
+    pub epoch: usize,
+    pub layer: String,
+    /// Units of an activation layer (0 for a layer that only has parameters).
+    pub units: usize,
+    pub mean: f64,
+    pub sd: f64,
+    pub median_unit_mean: f64,
+    pub dead_fraction: f64,
+    pub saturated_fraction: f64,
+    /// The mean over the epoch's batches of the L2 norm of the layer's batch-mean gradient.
+    pub grad_norm: f64,
+    /// The L2 norm of the layer's parameters at the end of the epoch.
+    pub weight_norm: f64,
+}
+
+impl DiagnosticsRow {
+    /// A row of `layer` at `epoch` with every figure missing.
+    pub fn empty(epoch: usize, layer: &str) -> Self {
+        let nan = f64::NAN;
+        DiagnosticsRow {
+            epoch,
+            layer: layer.to_string(),
+            units: 0,
+            mean: nan,
+            sd: nan,
+            median_unit_mean: nan,
+            dead_fraction: nan,
+            saturated_fraction: nan,
+            grad_norm: nan,
+            weight_norm: nan,
+        }
+    }
+
+    /// The row as a CSV line (without the line break); NaN is an empty cell.
+    pub fn to_csv(&self) -> String {
+        let num = |v: f64| if v.is_nan() { String::new() } else { format!("{v}") };
+        format!(
+            "{},{},{},{},{},{},{},{},{},{}",
+            self.epoch,
+            self.layer,
+            self.units,
+            num(self.mean),
+            num(self.sd),
+            num(self.median_unit_mean),
+            num(self.dead_fraction),
+            num(self.saturated_fraction),
+            num(self.grad_norm),
+            num(self.weight_norm)
+        )
+    }
+
+    /// Parses a line written by [`DiagnosticsRow::to_csv`]; `None` for anything else.
+    pub fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.trim_end().split(',').collect();
+        if f.len() != 10 {
+            return None;
+        }
+        let num = |s: &str| if s.is_empty() { Some(f64::NAN) } else { s.parse::<f64>().ok() };
+        Some(DiagnosticsRow {
+            epoch: f[0].parse().ok()?,
+            layer: f[1].to_string(),
+            units: f[2].parse().ok()?,
+            mean: num(f[3])?,
+            sd: num(f[4])?,
+            median_unit_mean: num(f[5])?,
+            dead_fraction: num(f[6])?,
+            saturated_fraction: num(f[7])?,
+            grad_norm: num(f[8])?,
+            weight_norm: num(f[9])?,
         })
-        .collect()
+    }
+
+    /// The rows of a `diagnostics.csv` text (its header and lines that are not rows skipped).
+    pub fn parse_csv(text: &str) -> Vec<Self> {
+        text.lines().filter_map(Self::parse).collect()
+    }
+}
+
+/// The rows of one measurement: per layer in model order (activation layers with their
+/// statistics, layers with parameters with their norms), then [`ALL_LAYERS`]. `grad_norms` are
+/// the epoch's mean gradient norms per layer with parameters (none before training).
+pub fn rows(
+    epoch: usize,
+    model: &Sequential,
+    stats: &[ActivationStats],
+    grad_norms: Option<&[(String, f64)]>,
+    params: &[f32],
+) -> Vec<DiagnosticsRow> {
+    let weights = weight_norms(model, params);
+    let mut out = Vec::new();
+    for name in model.names().iter().map(String::as_str).chain([ALL_LAYERS]) {
+        let mut row = DiagnosticsRow::empty(epoch, name);
+        let mut any = false;
+        if let Some(s) = stats.iter().find(|s| s.layer == name) {
+            row.units = s.units;
+            row.mean = s.mean;
+            row.sd = s.std;
+            row.median_unit_mean = s.median_unit_mean;
+            row.dead_fraction = s.dead_fraction;
+            row.saturated_fraction = s.saturated_fraction;
+            any = true;
+        }
+        if let Some((_, w)) = weights.iter().find(|(n, _)| n == name) {
+            row.weight_norm = *w;
+            row.grad_norm = grad_norms.and_then(|g| g.iter().find(|(n, _)| n == name)).map_or(f64::NAN, |(_, g)| *g);
+            any = true;
+        }
+        if any {
+            out.push(row);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::activations::Activation;
     use crate::model::{ModelSpec, Overrides};
 
     fn dataset(n: usize) -> Dataset {
@@ -98,6 +357,10 @@ mod tests {
         let images = (0..n * 784).map(|_| (rng.next_u64() % 256) as u8).collect();
         let labels = (0..n).map(|i| (i % 10) as u8).collect();
         Dataset::new(images, labels, 28, 28).unwrap()
+    }
+
+    fn all(n: usize) -> Vec<usize> {
+        (0..n).collect()
     }
 
     #[test]
@@ -115,16 +378,50 @@ mod tests {
             }
         }
         b[..8].fill(-1.0);
-        let stats = activation_stats(&model, &params, &dataset(40), 40);
-        assert_eq!(stats.len(), 3);
+        let stats = activation_stats(&model, &params, &dataset(40), &all(40));
+        assert_eq!(stats.len(), 4);
         assert_eq!(stats[0].layer, "re_lu");
+        assert_eq!(stats[0].units, 32);
         assert!((stats[0].dead_fraction - 0.25).abs() < 1e-9, "{:?}", stats[0]);
-        assert!(stats.iter().all(|s| s.mean >= 0.0), "ReLU outputs are non-negative");
+        assert!(stats.iter().all(|s| s.mean >= 0.0 && s.saturated_fraction == 0.0), "ReLU outputs are non-negative");
+        // The pooled row: the dead units of all 32 + 64 + 256 units.
+        assert_eq!(stats[3].layer, ALL_LAYERS);
+        assert_eq!(stats[3].units, 352);
+        let dead: f64 = stats[..3].iter().map(|s| s.dead_fraction * s.units as f64).sum();
+        assert!((stats[3].dead_fraction - dead / 352.0).abs() < 1e-9, "{:?}", stats[3]);
 
         let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
-        let stats = activation_stats(&model, &model.init_params(1), &dataset(40), 40);
+        let stats = activation_stats(&model, &model.init_params(1), &dataset(40), &all(40));
         assert_eq!(stats[2].layer, "elu_2");
-        assert!(stats.iter().all(|s| s.mean.is_finite() && s.std > 0.0));
+        assert!(stats.iter().all(|s| s.mean.is_finite() && s.std > 0.0 && s.median_unit_mean.is_finite()));
+    }
+
+    /// The measures by hand on a dense ELU layer whose units are set up to be dead, saturated,
+    /// or neither.
+    #[test]
+    fn median_unit_mean_dead_and_saturated_fractions_by_hand() {
+        let text = "input_shape = [1, 2, 1]\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 3\n\
+                    [[layers]]\ntype = \"elu\"\n[[layers]]\ntype = \"dense\"\nunits = 2\nactivation = \"softmax\"\n";
+        let spec = ModelSpec::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let model = Sequential::from_spec(&spec).unwrap();
+        let mut params = model.init_params(1);
+        // Dense (in 2, units 3): kernel (2, 3) then bias. Unit 0: x0 (active where x0 > 0);
+        // unit 1: bias -10 (dead, saturated at -1); unit 2: bias 2 (always active).
+        let r = model.param_range(1);
+        params[r.clone()].copy_from_slice(&[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -10.0, 2.0]);
+        // Two images: pixels (255, 0) and (0, 0): x0 = 1 then 0.
+        let data = Dataset::new(vec![255, 0, 0, 0], vec![0, 1], 1, 2).unwrap();
+        let stats = activation_stats(&model, &params, &data, &[0, 1]);
+        let s = &stats[0];
+        assert_eq!((s.layer.as_str(), s.units), ("elu", 3));
+        let sat = Activation::Elu { alpha: 1.0 }.value(-10.0) as f64;
+        // Unit means: 0.5 (1 and 0), elu(-10), 2.
+        assert!((s.median_unit_mean - 0.5).abs() < 1e-7, "{s:?}");
+        assert!((s.dead_fraction - 1.0 / 3.0).abs() < 1e-12, "{s:?}");
+        assert!((s.saturated_fraction - 2.0 / 6.0).abs() < 1e-12, "{s:?}");
+        assert!((s.mean - (1.0 + 2.0 * sat + 4.0) / 6.0).abs() < 1e-6, "{s:?}");
+        assert_eq!(stats[1].layer, ALL_LAYERS);
+        assert_eq!(stats[1].median_unit_mean, s.median_unit_mean);
     }
 
     #[test]
@@ -132,14 +429,55 @@ mod tests {
         let mut spec = ModelSpec::article();
         spec.apply(&Overrides { activation: Some(Activation::Prelu { init: 0.25 }), ..Default::default() }).unwrap();
         let model = Sequential::from_spec(&spec).unwrap();
-        let stats = activation_stats(&model, &model.init_params(1), &dataset(20), 20);
+        let stats = activation_stats(&model, &model.init_params(1), &dataset(20), &all(20));
         let names: Vec<_> = stats.iter().map(|s| s.layer.as_str()).collect();
-        assert_eq!(names, ["p_re_lu", "p_re_lu_1", "p_re_lu_2"]);
+        assert_eq!(names, ["p_re_lu", "p_re_lu_1", "p_re_lu_2", ALL_LAYERS]);
         assert!(stats.iter().all(|s| s.mean.is_finite() && s.std > 0.0));
     }
 
     #[test]
-    fn gradient_norms_cover_layers_with_parameters() {
+    fn the_result_does_not_depend_on_the_thread_count() {
+        let model = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
+        let params = model.init_params(3);
+        let data = dataset(150);
+        let sample = sample_indices(150, 130, 9);
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let a = one.install(|| activation_stats(&model, &params, &data, &sample));
+        let b = three.install(|| activation_stats(&model, &params, &data, &sample));
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 9);
+    }
+
+    #[test]
+    fn samples_are_drawn_by_seed_without_replacement_and_clamped() {
+        let a = sample_indices(50_000, 1000, 1);
+        assert_eq!(a.len(), 1000);
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "sorted, distinct");
+        assert!(*a.last().unwrap() < 50_000);
+        assert_eq!(a, sample_indices(50_000, 1000, 1));
+        assert_ne!(a, sample_indices(50_000, 1000, 2));
+        assert_eq!(sample_indices(30, 1000, 1), (0..30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn sums_of_squares_of_any_length() {
+        for n in [0usize, 1, 7, 8, 9, 100, 1001] {
+            let v: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let plain: f64 = v.iter().map(|&x| (x as f64) * (x as f64)).sum();
+            assert!((sum_of_squares(&v) - plain).abs() <= 1e-12 * plain.max(1.0), "{n}");
+        }
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn gradient_and_weight_norms_cover_layers_with_parameters() {
         let model = Sequential::from_spec(&ModelSpec::article()).unwrap();
         let mut grads = vec![0.0; model.param_count()];
         grads[model.param_range(0)][0] = 3.0;
@@ -148,5 +486,6 @@ mod tests {
         assert_eq!(norms.len(), 4);
         assert_eq!(norms[0], ("conv2d".to_string(), 5.0));
         assert_eq!(norms[3].1, 0.0);
+        assert_eq!(weight_norms(&model, &grads), norms);
     }
 }

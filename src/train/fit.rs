@@ -111,6 +111,7 @@ impl<'m> Trainer<'m> {
                 let step = self.optimizer.iterations;
                 let (l, c) =
                     self.engine.train_step(self.model, &self.params, &mut self.grads, idx.len(), &fill, cfg.seed, step);
+                callbacks.iter_mut().for_each(|c| c.on_gradients(self.model, &self.grads));
                 self.optimizer.step(&mut self.params, &self.grads);
                 loss_sum += l;
                 correct += c;

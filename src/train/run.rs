@@ -182,7 +182,7 @@ fn train_and_test(
         }
     };
     let batches = train.len().div_ceil(config.batch_size);
-    let begin = TrainBegin { model, train, val, start_epoch, epochs: config.epochs, batches };
+    let begin = TrainBegin { model, train, val, params: &trainer.params, start_epoch, epochs: config.epochs, batches };
     for c in list.iter_mut() {
         c.on_train_begin(&begin)?;
     }

@@ -19,6 +19,7 @@ pub mod model_checkpoint;
 pub mod plots;
 pub mod progress;
 pub mod terminate_on_nan;
+pub mod train_eval;
 
 use std::path::PathBuf;
 
@@ -30,6 +31,7 @@ pub use model_checkpoint::ModelCheckpoint;
 pub use plots::Plots;
 pub use progress::ProgressBar;
 pub use terminate_on_nan::TerminateOnNaN;
+pub use train_eval::TrainEval;
 
 use super::history::{EpochMetrics, History};
 use crate::data::Dataset;
@@ -49,6 +51,8 @@ pub struct TrainBegin<'a> {
     pub model: &'a Sequential,
     pub train: &'a Dataset,
     pub val: Option<&'a Dataset>,
+    /// The weights training starts from (the initial ones, or a resumed run's).
+    pub params: &'a [f32],
     /// Epochs already finished (0 for a fresh run, more when resuming).
     pub start_epoch: usize,
     /// The epoch count the run is configured for.
@@ -132,6 +136,9 @@ pub trait Callback: Send {
         Ok(())
     }
     fn on_epoch_begin(&mut self, _epoch: usize, _batches: usize) {}
+    /// After each batch's gradient is computed, before the update: the batch-mean gradient in
+    /// the model's flat parameter layout (diagnostics average its norm over the epoch).
+    fn on_gradients(&mut self, _model: &Sequential, _gradients: &[f32]) {}
     /// After each batch's update (`batch` counted from 0 within `epoch`).
     fn on_batch_end(&mut self, _epoch: usize, _batch: usize, _logs: &BatchLogs) -> Result<()> {
         Ok(())
