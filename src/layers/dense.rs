@@ -3,7 +3,7 @@
 use super::{Ctx, Layer, Shape};
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::kernels::sgemm;
+use crate::kernels::gemm::{small_gemm, transpose, Start};
 use crate::rng::Rng;
 
 /// Settings of a Dense layer.
@@ -77,18 +77,17 @@ impl Layer for Dense {
         params[kl..].fill(0.0);
     }
 
-    // out: (n, UNITS) ← inp: (n, IN) · w: (IN, UNITS) + b
+    /// Room for the kernel transposed (UNITS, IN), which the input gradient is formed with.
+    fn scratch_for(&self, _n: usize) -> usize {
+        self.n_in() * self.cfg.units
+    }
+
+    // out: (n, UNITS) ← inp: (n, IN) · w: (IN, UNITS) + b, the bias added first.
     fn forward(&self, out: &mut [f32], _scratch: &mut [f32], inp: &[f32], params: &[f32], n: usize, _ctx: &Ctx) {
         let (ni, u) = (self.n_in(), self.cfg.units);
         let (w, b) = params.split_at(ni * u);
-        sgemm(out, false, inp, false, w, false, n, u, ni);
-        if self.cfg.use_bias {
-            for row in out[..n * u].chunks_exact_mut(u) {
-                for (y, b) in row.iter_mut().zip(b) {
-                    *y += b;
-                }
-            }
-        }
+        let start = if self.cfg.use_bias { Start::Bias(b) } else { Start::Zero };
+        small_gemm(out, start, inp, false, w, n, u, ni);
     }
 
     fn backward(
@@ -96,7 +95,7 @@ impl Layer for Dense {
         dinp: Option<&mut [f32]>,
         dparams: &mut [f32],
         dout: &[f32],
-        _scratch: &mut [f32],
+        scratch: &mut [f32],
         inp: &[f32],
         _out: &[f32],
         params: &[f32],
@@ -105,7 +104,7 @@ impl Layer for Dense {
         let (ni, u) = (self.n_in(), self.cfg.units);
         let (dw, db) = dparams.split_at_mut(ni * u);
         // dw (IN, UNITS) = inpᵀ · dout
-        sgemm(dw, false, inp, true, dout, false, ni, u, n);
+        small_gemm(dw, Start::Zero, inp, true, dout, ni, u, n);
         if self.cfg.use_bias {
             db.fill(0.0);
             for row in dout[..n * u].chunks_exact(u) {
@@ -115,8 +114,10 @@ impl Layer for Dense {
             }
         }
         if let Some(dinp) = dinp {
-            // dinp (n, IN) = dout · wᵀ
-            sgemm(dinp, false, dout, false, &params[..ni * u], true, n, ni, u);
+            // dinp (n, IN) = dout · wᵀ, with wᵀ (UNITS, IN) formed in the scratch.
+            let wt = &mut scratch[..ni * u];
+            transpose(wt, &params[..ni * u], ni, u);
+            small_gemm(dinp, Start::Zero, dout, false, wt, n, ni, u);
         }
     }
 
