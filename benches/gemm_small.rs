@@ -10,9 +10,11 @@ use std::time::Instant;
 use elu_lab::kernels::gemm::{sgemm, small_gemm, transpose, Start};
 use elu_lab::kernels::simd::Level;
 
+/// GFLOP/s of the fastest of many short batches of calls: on a busy machine, the batches that
+/// ran undisturbed.
 fn best_of<F: FnMut()>(repeats: usize, flop: f64, mut f: F) -> f64 {
     let mut best = f64::INFINITY;
-    for _ in 0..7 {
+    for _ in 0..200 {
         let t = Instant::now();
         for _ in 0..repeats {
             f();
@@ -23,7 +25,7 @@ fn best_of<F: FnMut()>(repeats: usize, flop: f64, mut f: F) -> f64 {
 }
 
 fn main() {
-    let repeats: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2000);
+    let repeats: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20);
     println!("level in force: {}", Level::current());
     // (what, m, n, k, A transposed, B transposed)
     let shapes = [

@@ -115,7 +115,7 @@ pub fn small_gemm(c: &mut [f32], start: Start, a: &[f32], ta: bool, b: &[f32], m
     }
     check(c, start, a, b, m, n, k);
     let level = Level::current();
-    // Blocks of whole 4-row tiles, one per thread.
+    // One block of rows per thread, a multiple of 4 rows each.
     let rows = m.div_ceil(threads).next_multiple_of(4);
     use rayon::prelude::*;
     c[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(t, c)| {
@@ -236,6 +236,22 @@ mod x86 {
     macro_rules! by_size {
         ($tile:ident, $rows:expr, $vecs:expr, $full:expr, $($args:expr),*) => {
             match ($rows, $vecs, $full) {
+                (6, 4, true) => $tile::<6, 4, true>($($args),*),
+                (6, 4, false) => $tile::<6, 4, false>($($args),*),
+                (6, 3, true) => $tile::<6, 3, true>($($args),*),
+                (6, 3, false) => $tile::<6, 3, false>($($args),*),
+                (6, 2, true) => $tile::<6, 2, true>($($args),*),
+                (6, 2, false) => $tile::<6, 2, false>($($args),*),
+                (6, 1, true) => $tile::<6, 1, true>($($args),*),
+                (6, 1, false) => $tile::<6, 1, false>($($args),*),
+                (5, 4, true) => $tile::<5, 4, true>($($args),*),
+                (5, 4, false) => $tile::<5, 4, false>($($args),*),
+                (5, 3, true) => $tile::<5, 3, true>($($args),*),
+                (5, 3, false) => $tile::<5, 3, false>($($args),*),
+                (5, 2, true) => $tile::<5, 2, true>($($args),*),
+                (5, 2, false) => $tile::<5, 2, false>($($args),*),
+                (5, 1, true) => $tile::<5, 1, true>($($args),*),
+                (5, 1, false) => $tile::<5, 1, false>($($args),*),
                 (4, 4, true) => $tile::<4, 4, true>($($args),*),
                 (4, 4, false) => $tile::<4, 4, false>($($args),*),
                 (4, 3, true) => $tile::<4, 3, true>($($args),*),
@@ -377,13 +393,14 @@ mod x86 {
         }
     }
 
-    /// AVX-512: tiles of 4 rows × 4 vectors of 16 columns (16 accumulators).
+    /// AVX-512: tiles of 6 rows × 4 vectors of 16 columns (24 accumulators of the 32 registers:
+    /// 10 loads for 24 multiply-adds per step of k).
     ///
     /// # Safety
     /// The processor must have AVX-512 F/BW/VL/DQ, AVX2 and FMA.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
     pub(super) unsafe fn avx512(args: Args) {
-        walk(args, 4, 4, 16, |r, nv, p| {
+        walk(args, 6, 4, 16, |r, nv, p| {
             // SAFETY: `walk` gives a tile inside C, A, B and the bias (see `tile512`), and the
             // caller has checked the processor's features.
             unsafe { by_size!(tile512, r, nv, p.last == 16, p) }
