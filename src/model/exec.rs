@@ -482,7 +482,7 @@ impl Engine {
     /// ```
     pub fn infer(&mut self, model: &Sequential, params: &[f32], images: &[f32]) -> crate::Result<Vec<f32>> {
         let per = model.input_shape().len();
-        if images.len() % per != 0 {
+        if !images.len().is_multiple_of(per) {
             return Err(crate::Error::DataMismatch {
                 msg: format!("{} values are not a whole number of {per}-value images", images.len()),
             });

@@ -194,7 +194,7 @@ impl<'m> Trainer<'m> {
     }
 }
 
-/// Whether every value is finite: one vectorised pass without early exit (x − x is 0 for a
+/// Whether every value is finite: one vectorised pass without early exit (x · 0 is 0 for a
 /// finite x, NaN for an infinite or NaN one, and a NaN stays in its lane's sum).
 fn all_finite(xs: &[f32]) -> bool {
     all_finite_at(Level::current(), xs)
@@ -209,7 +209,7 @@ multiversion! {
         let tail = chunks.remainder();
         for c in chunks {
             for (a, &x) in acc.iter_mut().zip(c) {
-                *a += x - x;
+                *a += x * 0.0;
             }
         }
         acc.iter().chain(tail).all(|v| v.is_finite())
