@@ -94,9 +94,32 @@ pub enum Start<'a> {
 /// the thread pool costs a few microseconds, as much as about 10⁵ multiply-adds.
 pub const SPLIT_MACS: usize = 1 << 17;
 
+thread_local! {
+    /// Set while [`serial`] runs on this thread: [`small_gemm`] then never forks.
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every [`small_gemm`] it calls on the calling thread.
+///
+/// A thread that forks waits for the other half by running other tasks of the pool; if it holds
+/// a lock that such a task takes (a per-thread workspace of the engine, when a batch's slices are
+/// spread over the pool), it would wait for itself. Code that holds such a lock while running a
+/// product runs under `serial`, and the parallelism is the caller's.
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SERIAL.with(|s| s.replace(true)));
+    f()
+}
+
 /// C = start + op(A)·B for the small products of dense layers (a slice of a batch against a
 /// weight matrix that fits in cache), with the level in force ([`Level::current`]); rows of C
-/// are shared among the current thread pool's threads when the product is large enough.
+/// are shared among the current thread pool's threads when the product is large enough (and
+/// the call is not inside [`serial`]).
 ///
 /// `c`: (m, n). `a`: (m, k), or stored (k, m) when `ta`. `b`: (k, n). All row-major.
 ///
@@ -110,7 +133,7 @@ pub const SPLIT_MACS: usize = 1 << 17;
 #[allow(clippy::too_many_arguments)]
 pub fn small_gemm(c: &mut [f32], start: Start, a: &[f32], ta: bool, b: &[f32], m: usize, n: usize, k: usize) {
     let threads = rayon::current_num_threads();
-    if threads < 2 || m * n * k < SPLIT_MACS || m < 8 {
+    if threads < 2 || m * n * k < SPLIT_MACS || m < 8 || SERIAL.with(|s| s.get()) {
         return small_gemm_at(Level::current(), c, start, a, ta, b, m, n, k);
     }
     check(c, start, a, b, m, n, k);

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::Sequential;
 use crate::activations::Activation;
-use crate::kernels::{conv_pool, elementwise, winograd};
+use crate::kernels::{conv_pool, elementwise, gemm, winograd};
 use crate::layers::{Conv2d, Ctx, Layer, LayerKind, MaxPool2d};
 use crate::loss::softmax_cross_entropy;
 
@@ -419,15 +419,18 @@ impl Engine {
         }
         let slices = self.slice_grads[..used].par_iter_mut().zip(&mut self.slice_totals[..used]);
         slices.enumerate().for_each(|(s, (dparams, totals))| {
-            let mut guard = worker(workers);
-            let ws = &mut *guard;
-            let first = s * SLICE;
-            let m = SLICE.min(n - first);
-            fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
-            let ctx = Ctx { train: true, seed, step, first_sample: first as u64, layer: 0 };
-            ws.forward(plan, model, params, m, ctx);
-            *totals = ws.loss(model, m, Some(scale));
-            ws.backward(dparams, plan, model, params, m);
+            // Slices share the threads and their locked workspaces: products stay serial.
+            gemm::serial(|| {
+                let mut guard = worker(workers);
+                let ws = &mut *guard;
+                let first = s * SLICE;
+                let m = SLICE.min(n - first);
+                fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
+                let ctx = Ctx { train: true, seed, step, first_sample: first as u64, layer: 0 };
+                ws.forward(plan, model, params, m, ctx);
+                *totals = ws.loss(model, m, Some(scale));
+                ws.backward(dparams, plan, model, params, m);
+            })
         });
         // Sum the slices' gradients in slice order (parallel over parameters, not slices).
         let slices = &self.slice_grads[..used];
@@ -447,13 +450,15 @@ impl Engine {
         let used = n.div_ceil(EVAL_SLICE);
         let (workers, plan) = (&self.workers, &self.plan);
         self.slice_totals[..used].par_iter_mut().enumerate().for_each(|(s, totals)| {
-            let mut guard = worker(workers);
-            let ws = &mut *guard;
-            let first = s * EVAL_SLICE;
-            let m = EVAL_SLICE.min(n - first);
-            fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
-            ws.forward(plan, model, params, m, Ctx::inference());
-            *totals = ws.loss(model, m, None);
+            gemm::serial(|| {
+                let mut guard = worker(workers);
+                let ws = &mut *guard;
+                let first = s * EVAL_SLICE;
+                let m = EVAL_SLICE.min(n - first);
+                fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
+                ws.forward(plan, model, params, m, Ctx::inference());
+                *totals = ws.loss(model, m, None);
+            })
         });
         self.totals(used)
     }
@@ -493,13 +498,15 @@ impl Engine {
         let bs = self.batch_size.max(1);
         for (xs, ps) in images.chunks(bs * per).zip(probs.chunks_mut(bs * classes)) {
             ps.par_chunks_mut(EVAL_SLICE * classes).enumerate().for_each(|(s, p)| {
-                let mut guard = worker(workers);
-                let ws = &mut *guard;
-                let m = p.len() / classes;
-                let x = &xs[s * EVAL_SLICE * per..][..m * per];
-                ws.acts[0][..m * per].copy_from_slice(x);
-                ws.forward(plan, model, params, m, Ctx::inference());
-                p.copy_from_slice(&ws.acts[last][..m * classes]);
+                gemm::serial(|| {
+                    let mut guard = worker(workers);
+                    let ws = &mut *guard;
+                    let m = p.len() / classes;
+                    let x = &xs[s * EVAL_SLICE * per..][..m * per];
+                    ws.acts[0][..m * per].copy_from_slice(x);
+                    ws.forward(plan, model, params, m, Ctx::inference());
+                    p.copy_from_slice(&ws.acts[last][..m * classes]);
+                })
             });
         }
         Ok(probs)
@@ -666,6 +673,36 @@ mod tests {
             assert_eq!(loss.to_bits(), loss1.to_bits(), "{threads} threads");
             assert!(grads.iter().zip(&grads1).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
         }
+    }
+
+    #[test]
+    fn many_slices_on_more_threads_than_workspaces_finish() {
+        // Slices spread over the pool hold their workspace's lock while they run; a product that
+        // forked there could wait on a task that wants the same lock. Run it on a watchdog.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let model = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
+            let params = model.init_params(3);
+            let n = 3 * SLICE + 5;
+            let x: Vec<f32> = (0..n * 784).map(|i| (i % 251) as f32 / 251.0).collect();
+            let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+            let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
+                xs[..r.len() * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
+                ys[..r.len()].copy_from_slice(&labels[r]);
+            };
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            let mut engine = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| {
+                Engine::new(&model, n, true) // two workspaces for three threads
+            });
+            let mut grads = vec![0.0; params.len()];
+            for step in 0..20 {
+                pool.install(|| engine.train_step(&model, &params, &mut grads, n, &fill, 1, step));
+                pool.install(|| engine.evaluate(&model, &params, n, &fill));
+            }
+            pool.install(|| engine.infer(&model, &params, &x)).unwrap();
+            tx.send(()).unwrap();
+        });
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(120)).is_ok(), "training did not finish");
     }
 
     #[test]
