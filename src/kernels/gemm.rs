@@ -90,67 +90,25 @@ pub enum Start<'a> {
     Bias(&'a [f32]),
 }
 
-/// Multiply-adds below which [`small_gemm`] stays on the calling thread: a fork and join of
-/// the thread pool costs a few microseconds, as much as about 10⁵ multiply-adds.
-pub const SPLIT_MACS: usize = 1 << 17;
-
-thread_local! {
-    /// Set while [`serial`] runs on this thread: [`small_gemm`] then never forks.
-    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` with every [`small_gemm`] it calls on the calling thread.
-///
-/// A thread that forks waits for the other half by running other tasks of the pool; if it holds
-/// a lock that such a task takes (a per-thread workspace of the engine, when a batch's slices are
-/// spread over the pool), it would wait for itself. Code that holds such a lock while running a
-/// product runs under `serial`, and the parallelism is the caller's.
-pub fn serial<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            SERIAL.with(|s| s.set(self.0));
-        }
-    }
-    let _restore = Restore(SERIAL.with(|s| s.replace(true)));
-    f()
-}
-
 /// C = start + op(A)·B for the small products of dense layers (a slice of a batch against a
-/// weight matrix that fits in cache), with the level in force ([`Level::current`]); rows of C
-/// are shared among the current thread pool's threads when the product is large enough (and
-/// the call is not inside [`serial`]).
+/// weight matrix that fits in cache), with the level in force ([`Level::current`]), on the
+/// calling thread.
 ///
 /// `c`: (m, n). `a`: (m, k), or stored (k, m) when `ta`. `b`: (k, n). All row-major.
 ///
 /// Every output element is one chain of multiply-adds over p = 0, 1, …, k − 1 in that order,
-/// started from its `start` value: neither the blocking into register tiles nor the split into
-/// blocks of rows changes a rounding, so the result is the same whatever the number of threads,
-/// and the AVX2 and AVX-512 copies (both with fused multiply-adds) agree bit for bit.
+/// started from its `start` value: the blocking into register tiles changes no rounding, so any
+/// block of rows or columns computed on its own gives the bits it has in the whole product, and
+/// the AVX2 and AVX-512 copies (both with fused multiply-adds) agree bit for bit.
 ///
 /// # Panics
 /// If a slice is shorter than its shape says (checked before any work).
 #[allow(clippy::too_many_arguments)]
 pub fn small_gemm(c: &mut [f32], start: Start, a: &[f32], ta: bool, b: &[f32], m: usize, n: usize, k: usize) {
-    let threads = rayon::current_num_threads();
-    if threads < 2 || m * n * k < SPLIT_MACS || m < 8 || SERIAL.with(|s| s.get()) {
-        return small_gemm_at(Level::current(), c, start, a, ta, b, m, n, k);
-    }
-    check(c, start, a, b, m, n, k);
-    let level = Level::current();
-    // One block of rows per thread, a multiple of 4 rows each.
-    let rows = m.div_ceil(threads).next_multiple_of(4);
-    use rayon::prelude::*;
-    c[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(t, c)| {
-        let (i0, mt) = (t * rows, c.len() / n);
-        let (a, a_rs, a_cs) = if ta { (&a[i0..], 1, m) } else { (&a[i0 * k..], k, 1) };
-        let args = Args { c, start, a, a_rs, a_cs, b, m: mt, n, k };
-        run(level, args)
-    });
+    small_gemm_at(Level::current(), c, start, a, ta, b, m, n, k)
 }
 
-/// [`small_gemm`] compiled for `level` (the best supported level at or below it), on the
-/// calling thread.
+/// [`small_gemm`] compiled for `level` (the best supported level at or below it).
 #[allow(clippy::too_many_arguments)]
 pub fn small_gemm_at(
     level: Level,
@@ -712,18 +670,6 @@ mod tests {
             small_gemm_at(level, &mut part, Start::Bias(&bias[16..33]), &a, false, &bc, m, 17, k);
             for i in 0..m {
                 assert_eq!(part[i * 17..(i + 1) * 17], whole[i * n + 16..i * n + 33], "{level}: row {i}");
-            }
-        }
-        // Split among the threads of pools of 1, 2 and 3 threads: the same bits.
-        assert!(m * n * k >= SPLIT_MACS);
-        let mut alone = vec![0.0; m * n];
-        small_gemm_at(Level::current(), &mut alone, Start::Bias(&bias), &at, true, &b, m, n, k);
-        for threads in 1..=3 {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            for (ta, a) in [(false, &a), (true, &at)] {
-                let mut split = vec![0.0; m * n];
-                pool.install(|| small_gemm(&mut split, Start::Bias(&bias), a, ta, &b, m, n, k));
-                assert_eq!(split, alone, "{threads} threads, ta {ta}");
             }
         }
         // With fused multiply-adds, the AVX2 and AVX-512 copies agree bit for bit.

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::Sequential;
 use crate::activations::Activation;
-use crate::kernels::{conv_pool, elementwise, gemm, winograd};
+use crate::kernels::{conv_pool, elementwise, winograd};
 use crate::layers::{Conv2d, Ctx, Layer, LayerKind, MaxPool2d};
 use crate::loss::softmax_cross_entropy;
 
@@ -406,31 +406,28 @@ impl Engine {
         let scale = 1.0 / n as f32;
         let (workers, plan) = (&self.workers, &self.plan);
         if used == 1 {
-            // One slice: its gradient is the batch's, formed in place (no copy, no fork); the
-            // dense layers share their products among the threads themselves.
+            // One slice: its gradient is the batch's, formed in place (no copy, no fork).
             let mut guard = worker(workers);
             let ws = &mut *guard;
             fill(0..n, &mut ws.acts[0], &mut ws.labels);
             let ctx = Ctx { train: true, seed, step, first_sample: 0, layer: 0 };
             ws.forward(plan, model, params, n, ctx);
-            self.slice_totals[0] = ws.loss(model, n, Some(scale));
+            let totals = ws.loss(model, n, Some(scale));
             ws.backward(grads, plan, model, params, n);
+            self.slice_totals[0] = totals;
             return self.totals(1);
         }
         let slices = self.slice_grads[..used].par_iter_mut().zip(&mut self.slice_totals[..used]);
         slices.enumerate().for_each(|(s, (dparams, totals))| {
-            // Slices share the threads and their locked workspaces: products stay serial.
-            gemm::serial(|| {
-                let mut guard = worker(workers);
-                let ws = &mut *guard;
-                let first = s * SLICE;
-                let m = SLICE.min(n - first);
-                fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
-                let ctx = Ctx { train: true, seed, step, first_sample: first as u64, layer: 0 };
-                ws.forward(plan, model, params, m, ctx);
-                *totals = ws.loss(model, m, Some(scale));
-                ws.backward(dparams, plan, model, params, m);
-            })
+            let mut guard = worker(workers);
+            let ws = &mut *guard;
+            let first = s * SLICE;
+            let m = SLICE.min(n - first);
+            fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
+            let ctx = Ctx { train: true, seed, step, first_sample: first as u64, layer: 0 };
+            ws.forward(plan, model, params, m, ctx);
+            *totals = ws.loss(model, m, Some(scale));
+            ws.backward(dparams, plan, model, params, m);
         });
         // Sum the slices' gradients in slice order (parallel over parameters, not slices).
         let slices = &self.slice_grads[..used];
@@ -450,15 +447,13 @@ impl Engine {
         let used = n.div_ceil(EVAL_SLICE);
         let (workers, plan) = (&self.workers, &self.plan);
         self.slice_totals[..used].par_iter_mut().enumerate().for_each(|(s, totals)| {
-            gemm::serial(|| {
-                let mut guard = worker(workers);
-                let ws = &mut *guard;
-                let first = s * EVAL_SLICE;
-                let m = EVAL_SLICE.min(n - first);
-                fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
-                ws.forward(plan, model, params, m, Ctx::inference());
-                *totals = ws.loss(model, m, None);
-            })
+            let mut guard = worker(workers);
+            let ws = &mut *guard;
+            let first = s * EVAL_SLICE;
+            let m = EVAL_SLICE.min(n - first);
+            fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
+            ws.forward(plan, model, params, m, Ctx::inference());
+            *totals = ws.loss(model, m, None);
         });
         self.totals(used)
     }
@@ -498,15 +493,13 @@ impl Engine {
         let bs = self.batch_size.max(1);
         for (xs, ps) in images.chunks(bs * per).zip(probs.chunks_mut(bs * classes)) {
             ps.par_chunks_mut(EVAL_SLICE * classes).enumerate().for_each(|(s, p)| {
-                gemm::serial(|| {
-                    let mut guard = worker(workers);
-                    let ws = &mut *guard;
-                    let m = p.len() / classes;
-                    let x = &xs[s * EVAL_SLICE * per..][..m * per];
-                    ws.acts[0][..m * per].copy_from_slice(x);
-                    ws.forward(plan, model, params, m, Ctx::inference());
-                    p.copy_from_slice(&ws.acts[last][..m * classes]);
-                })
+                let mut guard = worker(workers);
+                let ws = &mut *guard;
+                let m = p.len() / classes;
+                let x = &xs[s * EVAL_SLICE * per..][..m * per];
+                ws.acts[0][..m * per].copy_from_slice(x);
+                ws.forward(plan, model, params, m, Ctx::inference());
+                p.copy_from_slice(&ws.acts[last][..m * classes]);
             });
         }
         Ok(probs)
@@ -642,7 +635,7 @@ mod tests {
 
     #[test]
     fn a_one_slice_batch_of_the_fully_connected_net_gives_the_same_bits_on_any_number_of_threads() {
-        // Batch 64 is one slice: the dense layers share their products among the threads.
+        // Batch 64 is one slice, formed in place on the calling thread.
         let model = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
         let params = model.init_params(2);
         let mut rng = Rng::from_seed(4);
@@ -677,8 +670,8 @@ mod tests {
 
     #[test]
     fn many_slices_on_more_threads_than_workspaces_finish() {
-        // Slices spread over the pool hold their workspace's lock while they run; a product that
-        // forked there could wait on a task that wants the same lock. Run it on a watchdog.
+        // Slices spread over the pool hold their workspace's lock while they run; nothing inside
+        // a slice may wait on a task that wants the same lock. Run it on a watchdog.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let model = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
