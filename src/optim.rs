@@ -92,11 +92,23 @@ impl Optimizer {
                     .for_each(|(((p, g), m), v)| adam_at(level, p, g, m, v, (a1, a2), lr_t, epsilon));
             }
             OptimizerConfig::Sgd { lr, momentum } => {
-                for ((p, &g), vel) in params.iter_mut().zip(grads).zip(&mut self.m) {
-                    *vel = momentum * *vel - lr * g;
-                    *p += *vel;
-                }
+                // Element-wise, as Adam's.
+                const CHUNK: usize = 64 * 1024;
+                let level = Level::current();
+                let parts = params.par_chunks_mut(CHUNK).zip(grads.par_chunks(CHUNK));
+                parts.zip(self.m.par_chunks_mut(CHUNK)).for_each(|((p, g), m)| sgd_at(level, p, g, m, lr, momentum));
             }
+        }
+    }
+}
+
+multiversion! {
+    /// SGD's update of one chunk, compiled for `level`: v ← μv − lr·g; θ ← θ + v (no fused
+    /// multiply-add at any level, so every level gives the same bits).
+    fn sgd_at(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momentum: f32) {
+        for ((p, &g), vel) in p.iter_mut().zip(g).zip(vel) {
+            *vel = momentum * *vel - lr * g;
+            *p += *vel;
         }
     }
 }

@@ -85,7 +85,7 @@ fn forward_general(
             for px in 0..pool.ow {
                 let o = ((bi * pool.oh + py) * pool.ow + px) * oc;
                 let (y, a) = (&mut pooled[o..o + oc], &mut arg[o..o + oc]);
-                if let Some(at) = window4(conv, pool, py, px).filter(|_| oc % 16 == 0) {
+                if let Some(at) = window4(conv, pool, py, px).filter(|_| oc.is_multiple_of(16)) {
                     window4_direct(y, a, xb, conv, at, w, b);
                     continue;
                 }
@@ -316,7 +316,7 @@ fn backward_general(
 fn one_channel_3x3(conv: &ConvGeometry, oc: usize, pool: &ConvGeometry) -> bool {
     (conv.c, conv.kh, conv.kw, conv.sh, conv.sw, conv.pad_top, conv.pad_left) == (1, 3, 3, 1, 1, 0, 0)
         && (pool.kh, pool.kw, pool.sh, pool.sw) == (2, 2, 2, 2)
-        && oc % LANES == 0
+        && oc.is_multiple_of(LANES)
 }
 
 /// The 4×4 input values under a 2×2 pooling window of 3×3 convolutions: `p[r][s]`, from the

@@ -1,4 +1,8 @@
-//! Row-major f32 matrix products on top of the `gemm` crate, behind a safe, checked interface.
+//! Row-major f32 matrix products: the `gemm` crate behind a safe, checked interface, and a
+//! register-blocked kernel of our own for the small products of dense layers.
+
+use super::lanes::{load, store, Lanes, LANES};
+use super::simd::Level;
 
 /// C = op(A)·op(B) (+ C when `accumulate`), all row-major.
 ///
@@ -77,6 +81,474 @@ fn sgemm_with(
     }
 }
 
+/// How [`small_gemm`] starts each output element before adding the products.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// C = op(A)·B.
+    Zero,
+    /// C = bias + op(A)·B, `bias` holding one value per column (n).
+    Bias(&'a [f32]),
+}
+
+/// C = start + op(A)·B for the small products of dense layers (a slice of a batch against a
+/// weight matrix that fits in cache), with the level in force ([`Level::current`]), on the
+/// calling thread.
+///
+/// `c`: (m, n). `a`: (m, k), or stored (k, m) when `ta`. `b`: (k, n). All row-major.
+///
+/// Every output element is one chain of multiply-adds over p = 0, 1, …, k − 1 in that order,
+/// started from its `start` value: the blocking into register tiles changes no rounding, so any
+/// block of rows or columns computed on its own gives the bits it has in the whole product, and
+/// the AVX2 and AVX-512 copies (both with fused multiply-adds) agree bit for bit.
+///
+/// # Panics
+/// If a slice is shorter than its shape says (checked before any work).
+#[allow(clippy::too_many_arguments)]
+pub fn small_gemm(c: &mut [f32], start: Start, a: &[f32], ta: bool, b: &[f32], m: usize, n: usize, k: usize) {
+    small_gemm_at(Level::current(), c, start, a, ta, b, m, n, k)
+}
+
+/// [`small_gemm`] compiled for `level` (the best supported level at or below it).
+#[allow(clippy::too_many_arguments)]
+pub fn small_gemm_at(
+    level: Level,
+    c: &mut [f32],
+    start: Start,
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    check(c, start, a, b, m, n, k);
+    let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
+    run(level, Args { c: &mut c[..m * n], start, a, a_rs, a_cs, b, m, n, k })
+}
+
+/// Panics unless the slices hold the shapes.
+#[allow(clippy::too_many_arguments)]
+fn check(c: &[f32], start: Start, a: &[f32], b: &[f32], m: usize, n: usize, k: usize) {
+    assert!(c.len() >= m * n, "small_gemm: c has {} elements, needs {m}x{n}", c.len());
+    assert!(a.len() >= m * k, "small_gemm: a has {} elements, needs {m}x{k}", a.len());
+    assert!(b.len() >= k * n, "small_gemm: b has {} elements, needs {k}x{n}", b.len());
+    if let Start::Bias(bias) = start {
+        assert!(bias.len() >= n, "small_gemm: bias has {} elements, needs {n}", bias.len());
+    }
+}
+
+/// Runs one block of rows with the copy for `level`.
+fn run(level: Level, args: Args) {
+    args.check();
+    match level {
+        // SAFETY: the guard has just asked the processor (std's cached detection) for AVX-512
+        // F/BW/VL/DQ, AVX2 and FMA, which is all `x86::avx512` needs besides the bounds that
+        // `Args::check` has just proved.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 if Level::Avx512.is_supported() => unsafe { x86::avx512(args) },
+        // SAFETY: as above, for AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 | Level::Avx2 if Level::Avx2.is_supported() => unsafe { x86::avx2(args) },
+        _ => portable(args),
+    }
+}
+
+/// The operands of one block of rows of a [`small_gemm`]: C (m, n) = start + A·B, where
+/// A(i, p) = a[i·a_rs + p·a_cs] and B(p, j) = b[p·n + j].
+struct Args<'a, 'c> {
+    c: &'c mut [f32],
+    start: Start<'a>,
+    a: &'a [f32],
+    a_rs: usize,
+    a_cs: usize,
+    b: &'a [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+}
+
+impl Args<'_, '_> {
+    /// Panics unless every element the product reads or writes lies inside its slice.
+    fn check(&self) {
+        let Args { c, start, a, a_rs, a_cs, b, m, n, k } = self;
+        assert!(c.len() >= m * n && b.len() >= k * n, "small_gemm: c or b shorter than its shape");
+        if *m > 0 && *k > 0 {
+            assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "small_gemm: a shorter than its shape");
+        }
+        if let Start::Bias(bias) = start {
+            assert!(bias.len() >= *n, "small_gemm: bias shorter than n");
+        }
+    }
+}
+
+/// The copy for processors without FMA: one row at a time, [`LANES`] columns at a time,
+/// multiply then add (two roundings per step).
+fn portable(args: Args) {
+    let Args { c, start, a, a_rs, a_cs, b, m, n, k } = args;
+    for i in 0..m {
+        for j0 in (0..n).step_by(LANES) {
+            let w = (n - j0).min(LANES);
+            let mut acc: Lanes = match start {
+                Start::Bias(bias) => load(&bias[j0..], w),
+                Start::Zero => [0.0; LANES],
+            };
+            for p in 0..k {
+                let x = a[i * a_rs + p * a_cs];
+                let bv = load(&b[p * n + j0..], w);
+                for (s, y) in acc.iter_mut().zip(bv) {
+                    *s += x * y;
+                }
+            }
+            store(&mut c[i * n + j0..], &acc, w);
+        }
+    }
+}
+
+/// The register-tile kernels of [`small_gemm`] for x86-64, written with intrinsics so that the
+/// tile's accumulators are certain to stay in vector registers over the whole k loop.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{Args, Start};
+
+    /// Expands to a `match` over (rows, vectors) that calls `$tile::<rows, vectors>($args)`:
+    /// the tiles at the edges of C are smaller, each size compiled with its loops unrolled.
+    macro_rules! by_size {
+        ($tile:ident, $rows:expr, $vecs:expr, $full:expr, $($args:expr),*) => {
+            match ($rows, $vecs, $full) {
+                (6, 4, true) => $tile::<6, 4, true>($($args),*),
+                (6, 4, false) => $tile::<6, 4, false>($($args),*),
+                (6, 3, true) => $tile::<6, 3, true>($($args),*),
+                (6, 3, false) => $tile::<6, 3, false>($($args),*),
+                (6, 2, true) => $tile::<6, 2, true>($($args),*),
+                (6, 2, false) => $tile::<6, 2, false>($($args),*),
+                (6, 1, true) => $tile::<6, 1, true>($($args),*),
+                (6, 1, false) => $tile::<6, 1, false>($($args),*),
+                (5, 4, true) => $tile::<5, 4, true>($($args),*),
+                (5, 4, false) => $tile::<5, 4, false>($($args),*),
+                (5, 3, true) => $tile::<5, 3, true>($($args),*),
+                (5, 3, false) => $tile::<5, 3, false>($($args),*),
+                (5, 2, true) => $tile::<5, 2, true>($($args),*),
+                (5, 2, false) => $tile::<5, 2, false>($($args),*),
+                (5, 1, true) => $tile::<5, 1, true>($($args),*),
+                (5, 1, false) => $tile::<5, 1, false>($($args),*),
+                (4, 4, true) => $tile::<4, 4, true>($($args),*),
+                (4, 4, false) => $tile::<4, 4, false>($($args),*),
+                (4, 3, true) => $tile::<4, 3, true>($($args),*),
+                (4, 3, false) => $tile::<4, 3, false>($($args),*),
+                (4, 2, true) => $tile::<4, 2, true>($($args),*),
+                (4, 2, false) => $tile::<4, 2, false>($($args),*),
+                (4, 1, true) => $tile::<4, 1, true>($($args),*),
+                (4, 1, false) => $tile::<4, 1, false>($($args),*),
+                (3, 4, true) => $tile::<3, 4, true>($($args),*),
+                (3, 4, false) => $tile::<3, 4, false>($($args),*),
+                (3, 3, true) => $tile::<3, 3, true>($($args),*),
+                (3, 3, false) => $tile::<3, 3, false>($($args),*),
+                (3, 2, true) => $tile::<3, 2, true>($($args),*),
+                (3, 2, false) => $tile::<3, 2, false>($($args),*),
+                (3, 1, true) => $tile::<3, 1, true>($($args),*),
+                (3, 1, false) => $tile::<3, 1, false>($($args),*),
+                (2, 4, true) => $tile::<2, 4, true>($($args),*),
+                (2, 4, false) => $tile::<2, 4, false>($($args),*),
+                (2, 3, true) => $tile::<2, 3, true>($($args),*),
+                (2, 3, false) => $tile::<2, 3, false>($($args),*),
+                (2, 2, true) => $tile::<2, 2, true>($($args),*),
+                (2, 2, false) => $tile::<2, 2, false>($($args),*),
+                (2, 1, true) => $tile::<2, 1, true>($($args),*),
+                (2, 1, false) => $tile::<2, 1, false>($($args),*),
+                (1, 4, true) => $tile::<1, 4, true>($($args),*),
+                (1, 4, false) => $tile::<1, 4, false>($($args),*),
+                (1, 3, true) => $tile::<1, 3, true>($($args),*),
+                (1, 3, false) => $tile::<1, 3, false>($($args),*),
+                (1, 2, true) => $tile::<1, 2, true>($($args),*),
+                (1, 2, false) => $tile::<1, 2, false>($($args),*),
+                (_, _, true) => $tile::<1, 1, true>($($args),*),
+                _ => $tile::<1, 1, false>($($args),*),
+            }
+        };
+    }
+
+    /// Where one tile's operands start, and how to step through them.
+    #[derive(Clone, Copy)]
+    struct Ptrs {
+        /// C at (i0, j0); row stride `ldc`.
+        c: *mut f32,
+        ldc: usize,
+        /// A at (i0, 0); `a_rs` to the next row of the tile, `a_cs` to the next p.
+        a: *const f32,
+        a_rs: usize,
+        a_cs: usize,
+        /// B at (0, j0); `ldb` to the next p.
+        b: *const f32,
+        ldb: usize,
+        k: usize,
+        /// The bias at j0, if any.
+        bias: Option<*const f32>,
+        /// Columns valid in the tile's last vector (1..=lanes).
+        last: usize,
+    }
+
+    /// Walks C in tiles of up to `rows` × `vecs`·`lanes` and calls `tile` on each, with the
+    /// tile's operands: rows i0..i0 + r of C and A, columns j0..j0 + width of C, B and the bias,
+    /// all inside their slices by `Args::check` (which the caller has run).
+    #[inline(always)]
+    fn walk(args: Args, rows: usize, vecs: usize, lanes: usize, mut tile: impl FnMut(usize, usize, Ptrs)) {
+        let Args { c, start, a, a_rs, a_cs, b, m, n, k } = args;
+        let mut j0 = 0;
+        while j0 < n {
+            let width = (n - j0).min(vecs * lanes);
+            let nv = width.div_ceil(lanes);
+            let last = width - (nv - 1) * lanes;
+            let mut i0 = 0;
+            while i0 < m {
+                let r = (m - i0).min(rows);
+                let ptrs = Ptrs {
+                    c: c[i0 * n + j0..].as_mut_ptr(),
+                    ldc: n,
+                    a: if k == 0 { a.as_ptr() } else { a[i0 * a_rs..].as_ptr() },
+                    a_rs,
+                    a_cs,
+                    b: if k == 0 { b.as_ptr() } else { b[j0..].as_ptr() },
+                    ldb: n,
+                    k,
+                    bias: match start {
+                        Start::Bias(bias) => Some(bias[j0..].as_ptr()),
+                        Start::Zero => None,
+                    },
+                    last,
+                };
+                tile(r, nv, ptrs);
+                i0 += r;
+            }
+            j0 += width;
+        }
+    }
+
+    /// The whole 8 × 8 blocks of a [`super::transpose`]: each block loaded as 8 rows of AVX
+    /// registers, transposed with unpacks and shuffles, stored as 8 rows.
+    ///
+    /// # Safety
+    /// AVX2; `src` and `dst` hold at least rows·cols elements.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn transpose8(dst: &mut [f32], src: &[f32], rows: usize, cols: usize) {
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+        for r0 in (0..rows / 8 * 8).step_by(8) {
+            for c0 in (0..cols / 8 * 8).step_by(8) {
+                let mut x = [_mm256_setzero_ps(); 8];
+                for (i, x) in x.iter_mut().enumerate() {
+                    // SAFETY: row r0 + i < rows, columns c0..c0 + 8 ≤ cols.
+                    *x = unsafe { _mm256_loadu_ps(s.add((r0 + i) * cols + c0)) };
+                }
+                let t0 = _mm256_unpacklo_ps(x[0], x[1]);
+                let t1 = _mm256_unpackhi_ps(x[0], x[1]);
+                let t2 = _mm256_unpacklo_ps(x[2], x[3]);
+                let t3 = _mm256_unpackhi_ps(x[2], x[3]);
+                let t4 = _mm256_unpacklo_ps(x[4], x[5]);
+                let t5 = _mm256_unpackhi_ps(x[4], x[5]);
+                let t6 = _mm256_unpacklo_ps(x[6], x[7]);
+                let t7 = _mm256_unpackhi_ps(x[6], x[7]);
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let y = [
+                    _mm256_permute2f128_ps::<0x20>(u0, u4),
+                    _mm256_permute2f128_ps::<0x20>(u1, u5),
+                    _mm256_permute2f128_ps::<0x20>(u2, u6),
+                    _mm256_permute2f128_ps::<0x20>(u3, u7),
+                    _mm256_permute2f128_ps::<0x31>(u0, u4),
+                    _mm256_permute2f128_ps::<0x31>(u1, u5),
+                    _mm256_permute2f128_ps::<0x31>(u2, u6),
+                    _mm256_permute2f128_ps::<0x31>(u3, u7),
+                ];
+                for (j, y) in y.iter().enumerate() {
+                    // SAFETY: row c0 + j < cols of dst (cols, rows), columns r0..r0 + 8 ≤ rows.
+                    unsafe { _mm256_storeu_ps(d.add((c0 + j) * rows + r0), *y) };
+                }
+            }
+        }
+    }
+
+    /// AVX-512: tiles of 6 rows × 4 vectors of 16 columns (24 accumulators of the 32 registers:
+    /// 10 loads for 24 multiply-adds per step of k).
+    ///
+    /// # Safety
+    /// The processor must have AVX-512 F/BW/VL/DQ, AVX2 and FMA.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+    pub(super) unsafe fn avx512(args: Args) {
+        walk(args, 6, 4, 16, |r, nv, p| {
+            // SAFETY: `walk` gives a tile inside C, A, B and the bias (see `tile512`), and the
+            // caller has checked the processor's features.
+            unsafe { by_size!(tile512, r, nv, p.last == 16, p) }
+        });
+    }
+
+    /// One R × V·16 tile: acc = bias (or 0); for p in 0..k: acc += A(i, p)·B(p, j); C = acc.
+    /// `FULL`: the last vector is whole (plain loads of B instead of masked ones).
+    ///
+    /// # Safety
+    /// AVX-512 F and FMA; for r < R, v < V, p < k: A at a + r·a_rs + p·a_cs, B at
+    /// b + p·ldb + v·16 + (lanes valid in vector v), C at c + r·ldc + the same columns, the
+    /// bias at bias + the same columns, all inside their slices.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+    unsafe fn tile512<const R: usize, const V: usize, const FULL: bool>(p: Ptrs) {
+        let mut masks = [0xffff_u16; V];
+        masks[V - 1] = ((1u32 << p.last) - 1) as u16;
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        if let Some(bias) = p.bias {
+            for v in 0..V {
+                // SAFETY: the bias's columns of vector v (masked lanes are not read).
+                let x = unsafe { _mm512_maskz_loadu_ps(masks[v], bias.add(v * 16)) };
+                for row in acc.iter_mut() {
+                    row[v] = x;
+                }
+            }
+        }
+        let (mut ap, mut bp) = (p.a, p.b);
+        for _ in 0..p.k {
+            let mut bv = [_mm512_setzero_ps(); V];
+            for v in 0..V {
+                // SAFETY: row p of B, the tile's columns of vector v (all 16 when FULL).
+                bv[v] = unsafe {
+                    if FULL {
+                        _mm512_loadu_ps(bp.add(v * 16))
+                    } else {
+                        _mm512_maskz_loadu_ps(masks[v], bp.add(v * 16))
+                    }
+                };
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                // SAFETY: A(i0 + r, p).
+                let x = _mm512_set1_ps(unsafe { *ap.add(r * p.a_rs) });
+                for v in 0..V {
+                    row[v] = _mm512_fmadd_ps(x, bv[v], row[v]);
+                }
+            }
+            // Past the last p these point outside the slices; they are never read there.
+            ap = ap.wrapping_add(p.a_cs);
+            bp = bp.wrapping_add(p.ldb);
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for v in 0..V {
+                // SAFETY: row i0 + r of C, the tile's columns of vector v.
+                unsafe { _mm512_mask_storeu_ps(p.c.add(r * p.ldc + v * 16), masks[v], row[v]) };
+            }
+        }
+    }
+
+    /// AVX2: tiles of 4 rows × 2 vectors of 8 columns (8 accumulators of the 16 registers).
+    ///
+    /// # Safety
+    /// The processor must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn avx2(args: Args) {
+        walk(args, 4, 2, 8, |r, nv, p| {
+            // SAFETY: as in `avx512`, for `tile256`.
+            unsafe { by_size!(tile256, r, nv.min(2), p.last == 8, p) }
+        });
+    }
+
+    /// Lane masks for `_mm256_maskload_ps`: 8 − n leading all-ones words select n lanes.
+    static MASK8: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    /// [`tile512`] with 8-lane vectors.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; the bounds of [`tile512`], with vectors of 8 columns.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile256<const R: usize, const V: usize, const FULL: bool>(p: Ptrs) {
+        let full = _mm256_set1_epi32(-1);
+        let mut masks = [full; V];
+        // SAFETY: 8 − last is in 0..8, so the 8 words read lie inside MASK8.
+        masks[V - 1] = unsafe { _mm256_loadu_si256(MASK8[8 - p.last..].as_ptr().cast()) };
+        let mut acc = [[_mm256_setzero_ps(); V]; R];
+        if let Some(bias) = p.bias {
+            for v in 0..V {
+                // SAFETY: the bias's columns of vector v (masked lanes are not read).
+                let x = unsafe { _mm256_maskload_ps(bias.add(v * 8), masks[v]) };
+                for row in acc.iter_mut() {
+                    row[v] = x;
+                }
+            }
+        }
+        let (mut ap, mut bp) = (p.a, p.b);
+        for _ in 0..p.k {
+            let mut bv = [_mm256_setzero_ps(); V];
+            for v in 0..V {
+                // SAFETY: row p of B, the tile's columns of vector v (all 8 when FULL).
+                bv[v] = unsafe {
+                    if FULL {
+                        _mm256_loadu_ps(bp.add(v * 8))
+                    } else {
+                        _mm256_maskload_ps(bp.add(v * 8), masks[v])
+                    }
+                };
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                // SAFETY: A(i0 + r, p).
+                let x = _mm256_set1_ps(unsafe { *ap.add(r * p.a_rs) });
+                for v in 0..V {
+                    row[v] = _mm256_fmadd_ps(x, bv[v], row[v]);
+                }
+            }
+            ap = ap.wrapping_add(p.a_cs);
+            bp = bp.wrapping_add(p.ldb);
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for v in 0..V {
+                // SAFETY: row i0 + r of C, the tile's columns of vector v.
+                unsafe { _mm256_maskstore_ps(p.c.add(r * p.ldc + v * 8), masks[v], row[v]) };
+            }
+        }
+    }
+}
+
+/// dst (cols, rows) ← src (rows, cols) transposed, both row-major: in 8 × 8 blocks of AVX
+/// registers where the processor has AVX2, the edges element by element.
+///
+/// # Panics
+/// If a slice is shorter than its shape says.
+pub fn transpose(dst: &mut [f32], src: &[f32], rows: usize, cols: usize) {
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose: slices shorter than {rows}x{cols}");
+    let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+    #[cfg(target_arch = "x86_64")]
+    if Level::current() >= Level::Avx2 && Level::Avx2.is_supported() {
+        // SAFETY: AVX2 is present (just asked), and the blocks read and written lie inside
+        // rows·cols elements, which the assert has proved both slices hold.
+        unsafe { x86::transpose8(dst, src, rows, cols) };
+    } else {
+        scalar_transpose(dst, src, rows, cols, 0..r8, 0..c8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    scalar_transpose(dst, src, rows, cols, 0..r8, 0..c8);
+    // The last rows (all columns) and the last columns (of the other rows).
+    scalar_transpose(dst, src, rows, cols, r8..rows, 0..cols);
+    scalar_transpose(dst, src, rows, cols, 0..r8, c8..cols);
+}
+
+/// The transpose of src's rows `rs` × columns `cs`, element by element.
+fn scalar_transpose(
+    dst: &mut [f32],
+    src: &[f32],
+    rows: usize,
+    cols: usize,
+    rs: std::ops::Range<usize>,
+    cs: std::ops::Range<usize>,
+) {
+    for r in rs {
+        for c in cs.clone() {
+            dst[c * rows + r] = src[r * cols + c];
+        }
+    }
+}
+
 /// The naive reference for [`sgemm`]: a triple loop, accumulating in f64.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm_naive(
@@ -141,6 +613,91 @@ mod tests {
             }
         }
         eprintln!("largest |fast - naive| = {worst:e}");
+    }
+
+    #[test]
+    fn small_gemm_matches_naive_at_every_level_over_awkward_shapes() {
+        let mut rng = Rng::from_seed(13);
+        for level in Level::supported() {
+            for &m in &[1usize, 2, 3, 4, 5, 9, 64] {
+                for &n in &[1usize, 10, 16, 17, 64, 65, 128, 130] {
+                    for &k in &[0usize, 1, 7, 64, 129] {
+                        for (ta, bias) in [(false, false), (true, false), (false, true), (true, true)] {
+                            let a = random(m * k, &mut rng);
+                            let b = random(k * n, &mut rng);
+                            let bv = random(n, &mut rng);
+                            let mut fast = random(m * n, &mut rng);
+                            let mut slow = vec![0.0; m * n];
+                            let start = if bias { Start::Bias(&bv) } else { Start::Zero };
+                            small_gemm_at(level, &mut fast, start, &a, ta, &b, m, n, k);
+                            sgemm_naive(&mut slow, false, &a, ta, &b, false, m, n, k);
+                            for (i, (x, y)) in fast.iter().zip(&slow).enumerate() {
+                                let y = if bias { y + bv[i % n] } else { *y };
+                                let d = (x - y).abs();
+                                assert!(d <= 1e-5 * (1.0 + k as f32), "{level} m{m} n{n} k{k} ta{ta}: {x} vs {y}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_gemm_rows_and_columns_do_not_depend_on_their_neighbours() {
+        // Any row block or column block computed alone gives the same bits as in the whole
+        // product: what lets a product be split across threads without changing a result.
+        let mut rng = Rng::from_seed(14);
+        let (m, n, k) = (37, 83, 129);
+        let a = random(m * k, &mut rng);
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let b = random(k * n, &mut rng);
+        let bias = random(n, &mut rng);
+        for level in Level::supported() {
+            let mut whole = vec![0.0; m * n];
+            small_gemm_at(level, &mut whole, Start::Bias(&bias), &a, false, &b, m, n, k);
+            let mut tr = vec![0.0; m * n];
+            small_gemm_at(level, &mut tr, Start::Bias(&bias), &at, true, &b, m, n, k);
+            assert_eq!(whole, tr, "{level}: transposed A");
+            for (r0, r1) in [(0, 1), (1, 6), (6, 37)] {
+                let mut part = vec![0.0; (r1 - r0) * n];
+                small_gemm_at(level, &mut part, Start::Bias(&bias), &a[r0 * k..r1 * k], false, &b, r1 - r0, n, k);
+                assert_eq!(part, whole[r0 * n..r1 * n], "{level}: rows {r0}..{r1}");
+            }
+            // Columns 16..33 alone: B and the bias cut to those columns.
+            let bc: Vec<f32> = (0..k).flat_map(|p| b[p * n + 16..p * n + 33].to_vec()).collect();
+            let mut part = vec![0.0; m * 17];
+            small_gemm_at(level, &mut part, Start::Bias(&bias[16..33]), &a, false, &bc, m, 17, k);
+            for i in 0..m {
+                assert_eq!(part[i * 17..(i + 1) * 17], whole[i * n + 16..i * n + 33], "{level}: row {i}");
+            }
+        }
+        // With fused multiply-adds, the AVX2 and AVX-512 copies agree bit for bit.
+        let fused: Vec<Level> = Level::supported().into_iter().filter(|&l| l >= Level::Avx2).collect();
+        let outs: Vec<Vec<f32>> = fused
+            .iter()
+            .map(|&l| {
+                let mut c = vec![0.0; m * n];
+                small_gemm_at(l, &mut c, Start::Zero, &a, false, &b, m, n, k);
+                c
+            })
+            .collect();
+        assert!(outs.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn transpose_matches_the_definition() {
+        let mut rng = Rng::from_seed(15);
+        for (rows, cols) in [(1, 1), (3, 17), (33, 16), (128, 10), (64, 128), (23, 41)] {
+            let src = random(rows * cols, &mut rng);
+            let mut dst = vec![0.0; rows * cols];
+            transpose(&mut dst, &src, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(dst[c * rows + r], src[r * cols + c]);
+                }
+            }
+        }
     }
 
     #[test]

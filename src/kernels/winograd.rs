@@ -386,7 +386,7 @@ fn window(g: &ConvGeometry, ty: usize, tx: usize) -> ([Option<usize>; 4], [Optio
 #[inline(always)]
 fn inside(rows: &[Option<usize>; 4], cols: &[Option<usize>; 4], c: usize) -> Option<(usize, usize)> {
     match (rows[0], cols[0], rows[3], cols[3]) {
-        (Some(iy), Some(ix), Some(_), Some(_)) if c % LANES == 0 => Some((iy, ix)),
+        (Some(iy), Some(ix), Some(_), Some(_)) if c.is_multiple_of(LANES) => Some((iy, ix)),
         _ => None,
     }
 }

@@ -405,6 +405,18 @@ impl Engine {
         let used = n.div_ceil(SLICE);
         let scale = 1.0 / n as f32;
         let (workers, plan) = (&self.workers, &self.plan);
+        if used == 1 {
+            // One slice: its gradient is the batch's, formed in place (no copy, no fork).
+            let mut guard = worker(workers);
+            let ws = &mut *guard;
+            fill(0..n, &mut ws.acts[0], &mut ws.labels);
+            let ctx = Ctx { train: true, seed, step, first_sample: 0, layer: 0 };
+            ws.forward(plan, model, params, n, ctx);
+            let totals = ws.loss(model, n, Some(scale));
+            ws.backward(grads, plan, model, params, n);
+            self.slice_totals[0] = totals;
+            return self.totals(1);
+        }
         let slices = self.slice_grads[..used].par_iter_mut().zip(&mut self.slice_totals[..used]);
         slices.enumerate().for_each(|(s, (dparams, totals))| {
             let mut guard = worker(workers);
@@ -470,7 +482,7 @@ impl Engine {
     /// ```
     pub fn infer(&mut self, model: &Sequential, params: &[f32], images: &[f32]) -> crate::Result<Vec<f32>> {
         let per = model.input_shape().len();
-        if images.len() % per != 0 {
+        if !images.len().is_multiple_of(per) {
             return Err(crate::Error::DataMismatch {
                 msg: format!("{} values are not a whole number of {per}-value images", images.len()),
             });
@@ -677,6 +689,71 @@ mod tests {
             assert!((loss - ref_loss).abs() < 1e-5 * ref_loss.abs(), "{act:?}: loss {loss} vs {ref_loss}");
             assert!(worst <= 1e-4 * scale, "{act:?}: largest gradient difference {worst} (scale {scale})");
         }
+    }
+
+    #[test]
+    fn a_one_slice_batch_of_the_fully_connected_net_gives_the_same_bits_on_any_number_of_threads() {
+        // Batch 64 is one slice, formed in place on the calling thread.
+        let model = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
+        let params = model.init_params(2);
+        let mut rng = Rng::from_seed(4);
+        let n = SLICE;
+        let x: Vec<f32> = (0..n * 784).map(|_| rng.uniform_f32()).collect();
+        let labels: Vec<u8> = (0..n).map(|_| rng.below(10) as u8).collect();
+        let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
+            xs[..r.len() * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
+            ys[..r.len()].copy_from_slice(&labels[r]);
+        };
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut engine = Engine::new(&model, n, true);
+                let mut grads = vec![0.0; params.len()];
+                let (loss, _) = engine.train_step(&model, &params, &mut grads, n, &fill, 1, 0);
+                (loss, grads)
+            })
+        };
+        let (loss1, grads1) = run(1);
+        let (ref_loss, ref_grads) = reference(&model, &params, &x, &labels, true, 0);
+        assert!((loss1 - ref_loss).abs() < 1e-5 * ref_loss.abs(), "loss {loss1} vs {ref_loss}");
+        let scale = ref_grads.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        let worst = grads1.iter().zip(&ref_grads).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-4 * scale, "largest gradient difference {worst} (scale {scale})");
+        for threads in [2, 3] {
+            let (loss, grads) = run(threads);
+            assert_eq!(loss.to_bits(), loss1.to_bits(), "{threads} threads");
+            assert!(grads.iter().zip(&grads1).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn many_slices_on_more_threads_than_workspaces_finish() {
+        // Slices spread over the pool hold their workspace's lock while they run; nothing inside
+        // a slice may wait on a task that wants the same lock. Run it on a watchdog.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let model = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
+            let params = model.init_params(3);
+            let n = 3 * SLICE + 5;
+            let x: Vec<f32> = (0..n * 784).map(|i| (i % 251) as f32 / 251.0).collect();
+            let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+            let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
+                xs[..r.len() * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
+                ys[..r.len()].copy_from_slice(&labels[r]);
+            };
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            let mut engine = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| {
+                Engine::new(&model, n, true) // two workspaces for three threads
+            });
+            let mut grads = vec![0.0; params.len()];
+            for step in 0..20 {
+                pool.install(|| engine.train_step(&model, &params, &mut grads, n, &fill, 1, step));
+                pool.install(|| engine.evaluate(&model, &params, n, &fill));
+            }
+            pool.install(|| engine.infer(&model, &params, &x)).unwrap();
+            tx.send(()).unwrap();
+        });
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(120)).is_ok(), "training did not finish");
     }
 
     #[test]
