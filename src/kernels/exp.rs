@@ -22,11 +22,10 @@ const LN2_LO: f32 = 1.428_606_8e-6;
 /// 1.5·2²³: adding and subtracting it rounds to the nearest integer (ties to even).
 const ROUND: f32 = 12_582_912.0;
 
-/// eˣ − 1 for x ≤ 0 (for x > 0 the result is not accurate beyond x ≈ 88; ELU does not use it).
+/// The shared range reduction: x = n·ln2 + r with |r| ≤ ln2/2, returning (n, eʳ − 1). `x` must
+/// already be clamped so that n fits the exponent arithmetic of the callers.
 #[inline(always)]
-pub fn expm1_neg(x: f32) -> f32 {
-    // A select rather than `max`, so that NaN stays NaN.
-    let x = if x < -87.3 { -87.3 } else { x };
+fn reduce(x: f32) -> (i32, f32) {
     // t = 1.5·2²³ + n exactly, so n is also t's low mantissa bits (no float→int conversion,
     // which would not vectorise).
     let t = x.mul_add(LOG2E, ROUND);
@@ -39,9 +38,23 @@ pub fn expm1_neg(x: f32) -> f32 {
     let p = p.mul_add(r, 1.0 / 24.0);
     let p = p.mul_add(r, 1.0 / 6.0);
     let p = p.mul_add(r, 0.5);
-    let em1 = (r * r).mul_add(p, r);
-    // 2ⁿ for n in [−126, 0], built from the exponent bits.
-    let two_n = f32::from_bits(((n_int + 127) as u32) << 23);
+    (n_int, (r * r).mul_add(p, r))
+}
+
+/// 2ⁿ for n in [−126, 127], built from the exponent bits.
+#[inline(always)]
+fn pow2(n: i32) -> f32 {
+    f32::from_bits(((n + 127) as u32) << 23)
+}
+
+/// eˣ − 1 for x ≤ 0 (for x > 0 the result is not accurate beyond x ≈ 88; ELU does not use it).
+#[inline(always)]
+pub fn expm1_neg(x: f32) -> f32 {
+    // A select rather than `max`, so that NaN stays NaN.
+    let x = if x < -87.3 { -87.3 } else { x };
+    let (n, em1) = reduce(x);
+    // n in [−126, 0].
+    let two_n = pow2(n);
     two_n.mul_add(em1, two_n - 1.0)
 }
 
@@ -50,24 +63,13 @@ pub fn expm1_neg(x: f32) -> f32 {
 #[inline(always)]
 pub fn exp_neg(x: f32) -> f32 {
     let x = if x < -104.0 { -104.0 } else { x };
-    let t = x.mul_add(LOG2E, ROUND);
-    let n = t - ROUND;
     // n in [−150, 1].
-    let n_int = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
-    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
-    let p = (1.0f32 / 5040.0).mul_add(r, 1.0 / 720.0);
-    let p = p.mul_add(r, 1.0 / 120.0);
-    let p = p.mul_add(r, 1.0 / 24.0);
-    let p = p.mul_add(r, 1.0 / 6.0);
-    let p = p.mul_add(r, 0.5);
-    let er = 1.0 + (r * r).mul_add(p, r);
+    let (n, em1) = reduce(x);
+    let er = 1.0 + em1;
     // 2ⁿ = 2ᵃ·2ᵇ with a = ⌊n/2⌋ and b = n − a, both at least −75, so each factor is a normal
     // number and only the last product (when the result is subnormal) rounds.
-    let a = n_int >> 1;
-    let b = n_int - a;
-    let two_a = f32::from_bits(((a + 127) as u32) << 23);
-    let two_b = f32::from_bits(((b + 127) as u32) << 23);
-    er * two_a * two_b
+    let a = n >> 1;
+    er * pow2(a) * pow2(n - a)
 }
 
 #[cfg(test)]

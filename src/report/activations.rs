@@ -6,14 +6,13 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::files::{atomic_write, sync_file, sync_parent_dir, TempFile};
-use super::plot::{ensure_font, FONT};
+use super::files::atomic_write;
+use super::plot::{write_png, FONT};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 
@@ -278,22 +277,13 @@ fn render(
     size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> std::result::Result<(), String>,
 ) -> Result<()> {
-    ensure_font().map_err(|msg| Error::write(path, io::Error::other(msg)))?;
-    let tmp = TempFile::next_to(path, "tmp.png").map_err(|e| Error::write(path, e))?;
-    let result = {
-        let root = BitMapBackend::new(tmp.path(), size).into_drawing_area();
+    write_png(path, |tmp| {
+        let root = BitMapBackend::new(tmp, size).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| e.to_string())
             .and_then(|()| draw(&root))
             .and_then(|()| root.present().map_err(|e| e.to_string()))
-    };
-    result
-        .map_err(io::Error::other)
-        .and_then(|()| sync_file(tmp.path()))
-        .and_then(|()| tmp.persist(path))
-        .map_err(|e| Error::write(path, e))?;
-    sync_parent_dir(path);
-    Ok(())
+    })
 }
 
 /// Points of a curve.

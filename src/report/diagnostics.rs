@@ -1,32 +1,16 @@
 //! `diagnostics.png`: a run's diagnostics per epoch in three panels: the median unit mean of
 //! each activation layer, its dead fraction, and each layer's gradient norm on a log scale.
 
-use std::io;
 use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::files::{sync_file, sync_parent_dir, TempFile};
-use super::plot::{ensure_font, FONT};
-use crate::error::{Error, Result};
+use super::plot::{write_png, FONT, PALETTE};
+use crate::error::Result;
 use crate::train::diagnostics::DiagnosticsRow;
 
 /// Size of the picture in pixels (three panels stacked).
 const SIZE: (u32, u32) = (900, 1200);
-
-/// Colours of the layers, in model order (matplotlib's "tab10"), then repeated.
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
 
 /// One panel's curves: (layer, points (epoch, value)).
 type Curves = Vec<(String, Vec<(f64, f64)>)>;
@@ -49,15 +33,7 @@ fn curves(rows: &[DiagnosticsRow], value: impl Fn(&DiagnosticsRow) -> f64, posit
 
 /// Draws `diagnostics.png` from the rows of `diagnostics.csv`, written atomically.
 pub fn plot_diagnostics(path: &Path, rows: &[DiagnosticsRow]) -> Result<()> {
-    ensure_font().map_err(|msg| Error::write(path, io::Error::other(msg)))?;
-    let tmp = TempFile::next_to(path, "tmp.png").map_err(|e| Error::write(path, e))?;
-    draw(tmp.path(), rows)
-        .map_err(io::Error::other)
-        .and_then(|()| sync_file(tmp.path()))
-        .and_then(|()| tmp.persist(path))
-        .map_err(|e| Error::write(path, e))?;
-    sync_parent_dir(path);
-    Ok(())
+    write_png(path, |tmp| draw(tmp, rows))
 }
 
 fn draw(tmp: &Path, rows: &[DiagnosticsRow]) -> std::result::Result<(), String> {

@@ -38,7 +38,7 @@ const LEGEND_MARGIN: u32 = 10;
 const LEGEND_GAP: u32 = 8;
 
 /// Matplotlib's "tab10" colours, the ones the article's Keras plots use.
-const PALETTE: [RGBColor; 10] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -54,7 +54,7 @@ const GRID: RGBColor = RGBColor(225, 225, 225);
 const AXIS: RGBColor = RGBColor(90, 90, 90);
 
 /// Drawing failures, as the message plotters gives.
-type DrawResult = std::result::Result<(), String>;
+pub(crate) type DrawResult = std::result::Result<(), String>;
 
 /// Turns a plotters error into its message.
 fn msg(e: impl std::fmt::Display) -> String {
@@ -69,11 +69,18 @@ fn msg(e: impl std::fmt::Display) -> String {
 /// with a dot when there are few epochs. The file is written atomically (rendered to a
 /// hidden `.NAME….tmp.png` next to it, then renamed); failures are [`Error::Write`].
 pub fn plot_curves(path: &Path, title: &str, y_label: &str, series: &[(&str, &[f64])]) -> Result<()> {
+    write_png(path, |tmp| draw(tmp, title, y_label, series))
+}
+
+/// Writes the PNG that `render` draws into the temporary path it is given, atomically: the
+/// font is checked first, the picture is rendered to a hidden `.NAME….tmp.png` next to `path`,
+/// synced and renamed into place; failures are [`Error::Write`] naming `path`. `render` must
+/// drop its backend before it returns, so the temporary file is complete (or abandoned) before
+/// it is renamed (or, when it fails, removed).
+pub(crate) fn write_png(path: &Path, render: impl FnOnce(&Path) -> DrawResult) -> Result<()> {
     ensure_font().map_err(|msg| Error::write(path, io::Error::other(msg)))?;
     let tmp = TempFile::next_to(path, "tmp.png").map_err(|e| Error::write(path, e))?;
-    // The backend is dropped inside `draw`, so the temporary file is complete (or abandoned)
-    // before it is renamed (or, when `tmp` is dropped on an error, removed).
-    draw(tmp.path(), title, y_label, series)
+    render(tmp.path())
         .map_err(io::Error::other)
         .and_then(|()| sync_file(tmp.path()))
         .and_then(|()| tmp.persist(path))
