@@ -88,6 +88,10 @@ pub enum Start<'a> {
     Zero,
     /// C = bias + op(A)·B, `bias` holding one value per column (n).
     Bias(&'a [f32]),
+    /// C = C + op(A)·B: each element's chain of multiply-adds continues from the value in C, so
+    /// a product over k computed as two calls (p < k₀, then the rest with `Accumulate`) gives
+    /// the bits of one call over all of k.
+    Accumulate,
 }
 
 /// C = start + op(A)·B for the small products of dense layers (a slice of a batch against a
@@ -123,8 +127,24 @@ pub fn small_gemm_at(
 ) {
     check(c, start, a, b, m, n, k);
     let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
-    run(level, Args { c: &mut c[..m * n], start, a, a_rs, a_cs, b, m, n, k })
+    // Long products run in blocks of K_BLOCK steps of p, each continuing the chains of the one
+    // before (`Accumulate`, which changes no rounding), so that the block of B a tile reads
+    // stays in the L1 cache while every tile of rows passes over it.
+    let mut p0 = 0;
+    loop {
+        let kb = (k - p0).min(K_BLOCK);
+        let start = if p0 == 0 { start } else { Start::Accumulate };
+        let a = if kb == 0 { a } else { &a[p0 * a_cs..] };
+        run(level, Args { c: &mut c[..m * n], start, a, a_rs, a_cs, b: &b[p0 * n..], m, n, k: kb });
+        p0 += kb;
+        if p0 >= k {
+            break;
+        }
+    }
 }
+
+/// Steps of p per pass of [`small_gemm`] over C: a 16-column block of B is then 16 KB.
+const K_BLOCK: usize = 256;
 
 /// Panics unless the slices hold the shapes.
 #[allow(clippy::too_many_arguments)]
@@ -191,6 +211,7 @@ fn portable(args: Args) {
             let mut acc: Lanes = match start {
                 Start::Bias(bias) => load(&bias[j0..], w),
                 Start::Zero => [0.0; LANES],
+                Start::Accumulate => load(&c[i * n + j0..], w),
             };
             for p in 0..k {
                 let x = a[i * a_rs + p * a_cs];
@@ -283,8 +304,9 @@ mod x86 {
         b: *const f32,
         ldb: usize,
         k: usize,
-        /// The bias at j0, if any.
-        bias: Option<*const f32>,
+        /// Where each row's start values are, if not zero: the bias at j0 (`row_step` 0) or C
+        /// itself (`row_step` = `ldc`).
+        init: Option<(*const f32, usize)>,
         /// Columns valid in the tile's last vector (1..=lanes).
         last: usize,
     }
@@ -303,8 +325,9 @@ mod x86 {
             let mut i0 = 0;
             while i0 < m {
                 let r = (m - i0).min(rows);
+                let cp = c[i0 * n + j0..].as_mut_ptr();
                 let ptrs = Ptrs {
-                    c: c[i0 * n + j0..].as_mut_ptr(),
+                    c: cp,
                     ldc: n,
                     a: if k == 0 { a.as_ptr() } else { a[i0 * a_rs..].as_ptr() },
                     a_rs,
@@ -312,9 +335,10 @@ mod x86 {
                     b: if k == 0 { b.as_ptr() } else { b[j0..].as_ptr() },
                     ldb: n,
                     k,
-                    bias: match start {
-                        Start::Bias(bias) => Some(bias[j0..].as_ptr()),
+                    init: match start {
+                        Start::Bias(bias) => Some((bias[j0..].as_ptr(), 0)),
                         Start::Zero => None,
+                        Start::Accumulate => Some((cp.cast_const(), n)),
                     },
                     last,
                 };
@@ -388,25 +412,25 @@ mod x86 {
         });
     }
 
-    /// One R × V·16 tile: acc = bias (or 0); for p in 0..k: acc += A(i, p)·B(p, j); C = acc.
+    /// One R × V·16 tile: acc = bias, C or 0; for p in 0..k: acc += A(i, p)·B(p, j); C = acc.
     /// `FULL`: the last vector is whole (plain loads of B instead of masked ones).
     ///
     /// # Safety
     /// AVX-512 F and FMA; for r < R, v < V, p < k: A at a + r·a_rs + p·a_cs, B at
     /// b + p·ldb + v·16 + (lanes valid in vector v), C at c + r·ldc + the same columns, the
-    /// bias at bias + the same columns, all inside their slices.
+    /// bias at bias + the same columns (C's rows when accumulating), all inside their slices.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
     unsafe fn tile512<const R: usize, const V: usize, const FULL: bool>(p: Ptrs) {
         let mut masks = [0xffff_u16; V];
         masks[V - 1] = ((1u32 << p.last) - 1) as u16;
         let mut acc = [[_mm512_setzero_ps(); V]; R];
-        if let Some(bias) = p.bias {
-            for v in 0..V {
-                // SAFETY: the bias's columns of vector v (masked lanes are not read).
-                let x = unsafe { _mm512_maskz_loadu_ps(masks[v], bias.add(v * 16)) };
-                for row in acc.iter_mut() {
-                    row[v] = x;
+        if let Some((init, row_step)) = p.init {
+            for (r, row) in acc.iter_mut().enumerate() {
+                for v in 0..V {
+                    // SAFETY: the bias's columns of vector v, or row i0 + r of C's (masked
+                    // lanes are not read).
+                    row[v] = unsafe { _mm512_maskz_loadu_ps(masks[v], init.add(r * row_step + v * 16)) };
                 }
             }
         }
@@ -442,13 +466,17 @@ mod x86 {
         }
     }
 
-    /// AVX2: tiles of 4 rows × 2 vectors of 8 columns (8 accumulators of the 16 registers).
+    /// AVX2: tiles of 6 rows × 2 vectors of 8 columns (12 accumulators of the 16 registers; 8
+    /// loads for 12 multiply-adds per step of k).
     ///
     /// # Safety
     /// The processor must have AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn avx2(args: Args) {
-        walk(args, 4, 2, 8, |r, nv, p| {
+        // A masked last vector takes a register of its own: 4 rows then (8 accumulators), so
+        // that the tile does not spill (the bits are those of any tile).
+        let rows = if args.n.is_multiple_of(8) { 6 } else { 4 };
+        walk(args, rows, 2, 8, |r, nv, p| {
             // SAFETY: as in `avx512`, for `tile256`.
             unsafe { by_size!(tile256, r, nv.min(2), p.last == 8, p) }
         });
@@ -469,12 +497,12 @@ mod x86 {
         // SAFETY: 8 − last is in 0..8, so the 8 words read lie inside MASK8.
         masks[V - 1] = unsafe { _mm256_loadu_si256(MASK8[8 - p.last..].as_ptr().cast()) };
         let mut acc = [[_mm256_setzero_ps(); V]; R];
-        if let Some(bias) = p.bias {
-            for v in 0..V {
-                // SAFETY: the bias's columns of vector v (masked lanes are not read).
-                let x = unsafe { _mm256_maskload_ps(bias.add(v * 8), masks[v]) };
-                for row in acc.iter_mut() {
-                    row[v] = x;
+        if let Some((init, row_step)) = p.init {
+            for (r, row) in acc.iter_mut().enumerate() {
+                for v in 0..V {
+                    // SAFETY: the bias's columns of vector v, or row i0 + r of C's (masked
+                    // lanes are not read).
+                    row[v] = unsafe { _mm256_maskload_ps(init.add(r * row_step + v * 8), masks[v]) };
                 }
             }
         }
@@ -482,9 +510,10 @@ mod x86 {
         for _ in 0..p.k {
             let mut bv = [_mm256_setzero_ps(); V];
             for v in 0..V {
-                // SAFETY: row p of B, the tile's columns of vector v (all 8 when FULL).
+                // SAFETY: row p of B, the tile's columns of vector v (all 8 but in the last
+                // vector of a tile that is not FULL).
                 bv[v] = unsafe {
-                    if FULL {
+                    if FULL || v + 1 < V {
                         _mm256_loadu_ps(bp.add(v * 8))
                     } else {
                         _mm256_maskload_ps(bp.add(v * 8), masks[v])
@@ -622,17 +651,22 @@ mod tests {
             for &m in &[1usize, 2, 3, 4, 5, 9, 64] {
                 for &n in &[1usize, 10, 16, 17, 64, 65, 128, 130] {
                     for &k in &[0usize, 1, 7, 64, 129] {
-                        for (ta, bias) in [(false, false), (true, false), (false, true), (true, true)] {
+                        for (ta, start) in [(false, 0), (true, 0), (false, 1), (true, 1), (false, 2), (true, 2)] {
                             let a = random(m * k, &mut rng);
                             let b = random(k * n, &mut rng);
                             let bv = random(n, &mut rng);
-                            let mut fast = random(m * n, &mut rng);
+                            let c0 = random(m * n, &mut rng);
+                            let mut fast = c0.clone();
                             let mut slow = vec![0.0; m * n];
-                            let start = if bias { Start::Bias(&bv) } else { Start::Zero };
+                            let start = [Start::Zero, Start::Bias(&bv), Start::Accumulate][start];
                             small_gemm_at(level, &mut fast, start, &a, ta, &b, m, n, k);
                             sgemm_naive(&mut slow, false, &a, ta, &b, false, m, n, k);
                             for (i, (x, y)) in fast.iter().zip(&slow).enumerate() {
-                                let y = if bias { y + bv[i % n] } else { *y };
+                                let y = match start {
+                                    Start::Zero => *y,
+                                    Start::Bias(bv) => y + bv[i % n],
+                                    Start::Accumulate => y + c0[i],
+                                };
                                 let d = (x - y).abs();
                                 assert!(d <= 1e-5 * (1.0 + k as f32), "{level} m{m} n{n} k{k} ta{ta}: {x} vs {y}");
                             }
@@ -683,6 +717,26 @@ mod tests {
             })
             .collect();
         assert!(outs.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn a_product_over_k_in_two_calls_gives_the_bits_of_one() {
+        // C = Aᵀ·B with A stored (k, m), as a dense layer's weight gradient is formed: rows
+        // p < k0 of A and B, then the rest with `Accumulate`, against all of k at once.
+        let mut rng = Rng::from_seed(16);
+        let (m, n, k) = (37, 83, 64);
+        let a = random(k * m, &mut rng);
+        let b = random(k * n, &mut rng);
+        for level in Level::supported() {
+            let mut whole = vec![0.0; m * n];
+            small_gemm_at(level, &mut whole, Start::Zero, &a, true, &b, m, n, k);
+            for k0 in [0, 1, 31, 32, 63, 64] {
+                let mut split = random(m * n, &mut rng);
+                small_gemm_at(level, &mut split, Start::Zero, &a[..k0 * m], true, &b[..k0 * n], m, n, k0);
+                small_gemm_at(level, &mut split, Start::Accumulate, &a[k0 * m..], true, &b[k0 * n..], m, n, k - k0);
+                assert_eq!(split, whole, "{level}: k split at {k0}");
+            }
+        }
     }
 
     #[test]

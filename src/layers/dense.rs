@@ -123,34 +123,65 @@ impl Layer for Dense {
         dout: &[f32],
         scratch: &mut [f32],
         inp: &[f32],
+        out: &[f32],
+        params: &[f32],
+        n: usize,
+    ) {
+        self.backward_params(dparams, &[(inp, dout, n)]);
+        if let Some(dinp) = dinp {
+            self.backward_input(dinp, dout, scratch, inp, out, params, n);
+        }
+    }
+
+    /// Small kernels only: the `gemm` crate's products do not promise the bits of one product
+    /// when k is cut in blocks.
+    fn splits_backward(&self) -> bool {
+        self.small()
+    }
+
+    fn backward_input(
+        &self,
+        dinp: &mut [f32],
+        dout: &[f32],
+        scratch: &mut [f32],
+        _inp: &[f32],
         _out: &[f32],
         params: &[f32],
         n: usize,
     ) {
         let (ni, u) = (self.n_in(), self.cfg.units);
-        let (dw, db) = dparams.split_at_mut(ni * u);
-        // dw (IN, UNITS) = inpᵀ · dout
         if self.small() {
-            small_gemm(dw, Start::Zero, inp, true, dout, ni, u, n);
+            // dinp (n, IN) = dout · wᵀ, with wᵀ (UNITS, IN) formed in the scratch.
+            let wt = &mut scratch[..ni * u];
+            transpose(wt, &params[..ni * u], ni, u);
+            small_gemm(dinp, Start::Zero, dout, false, wt, n, ni, u);
         } else {
-            sgemm(dw, false, inp, true, dout, false, ni, u, n);
+            sgemm(dinp, false, dout, false, &params[..ni * u], true, n, ni, u);
+        }
+    }
+
+    /// dw (IN, UNITS) = Σ over the blocks of inpᵀ · dout, as one chain of multiply-adds per
+    /// element over the rows in order ([`Start::Accumulate`] continues it from block to block);
+    /// db = the sum of dout's rows, in order.
+    fn backward_params(&self, dparams: &mut [f32], blocks: &[(&[f32], &[f32], usize)]) {
+        let (ni, u) = (self.n_in(), self.cfg.units);
+        let (dw, db) = dparams.split_at_mut(ni * u);
+        for (b, &(inp, dout, n)) in blocks.iter().enumerate() {
+            if self.small() {
+                let start = if b == 0 { Start::Zero } else { Start::Accumulate };
+                small_gemm(dw, start, inp, true, dout, ni, u, n);
+            } else {
+                sgemm(dw, b > 0, inp, true, dout, false, ni, u, n);
+            }
         }
         if self.cfg.use_bias {
             db.fill(0.0);
-            for row in dout[..n * u].chunks_exact(u) {
-                for (g, d) in db.iter_mut().zip(row) {
-                    *g += d;
+            for &(_, dout, n) in blocks {
+                for row in dout[..n * u].chunks_exact(u) {
+                    for (g, d) in db.iter_mut().zip(row) {
+                        *g += d;
+                    }
                 }
-            }
-        }
-        if let Some(dinp) = dinp {
-            if self.small() {
-                // dinp (n, IN) = dout · wᵀ, with wᵀ (UNITS, IN) formed in the scratch.
-                let wt = &mut scratch[..ni * u];
-                transpose(wt, &params[..ni * u], ni, u);
-                small_gemm(dinp, Start::Zero, dout, false, wt, n, ni, u);
-            } else {
-                sgemm(dinp, false, dout, false, &params[..ni * u], true, n, ni, u);
             }
         }
     }

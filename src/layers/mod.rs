@@ -211,6 +211,35 @@ pub trait Layer: Send + Sync + Debug {
         params: &[f32],
         n: usize,
     );
+    /// Whether backward splits into [`Layer::backward_input`] on blocks of rows and one
+    /// [`Layer::backward_params`] over all of them, which lets the engine run the rows of a
+    /// one-slice batch on two threads. Layers without parameters split by default.
+    fn splits_backward(&self) -> bool {
+        self.param_count() == 0
+    }
+    /// dinp ← dout on `n` rows, without the parameter gradient (for a layer that
+    /// [`Layer::splits_backward`]). The default runs [`Layer::backward`], for layers without
+    /// parameters.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_input(
+        &self,
+        dinp: &mut [f32],
+        dout: &[f32],
+        scratch: &mut [f32],
+        inp: &[f32],
+        out: &[f32],
+        params: &[f32],
+        n: usize,
+    ) {
+        debug_assert_eq!(self.param_count(), 0, "{:?} overrides backward_input or does not split", self.kind());
+        self.backward(Some(dinp), &mut [], dout, scratch, inp, out, params, n);
+    }
+    /// dparams ← the parameter gradient over `blocks` of rows, in order, each (inp, dout, rows):
+    /// the same bits as [`Layer::backward`] gives on the rows all in one block (for a layer that
+    /// [`Layer::splits_backward`]). Nothing to do for a layer without parameters.
+    fn backward_params(&self, dparams: &mut [f32], _blocks: &[(&[f32], &[f32], usize)]) {
+        debug_assert!(dparams.is_empty(), "{:?} overrides backward_params or does not split", self.kind());
+    }
     /// This layer as a Conv2D, for the engine's fused kernels.
     fn as_conv2d(&self) -> Option<&Conv2d> {
         None

@@ -8,6 +8,13 @@
 //! number of threads, so results are bitwise identical with 1, 2 or more threads. Workspaces
 //! exist once per thread, not per slice, which keeps memory small. Nothing is allocated inside
 //! the batch loop.
+//!
+//! A batch of one slice would leave every thread but one idle. When the model is made of layers
+//! that split their backward pass (dense layers and those without parameters: the fully connected
+//! nets), such a batch runs as a *split step*: its two halves go through the forward pass, the
+//! loss and the input gradients on two threads, then the layers' parameter gradients are formed
+//! in parallel over the layers, each over both halves' samples in order. Every value is the one
+//! the whole slice on one thread gives, bit for bit.
 
 use std::ops::Range;
 use std::sync::{Mutex, MutexGuard};
@@ -42,19 +49,29 @@ struct Workspace {
     /// Gradient w.r.t. the current layer's output, and w.r.t. its input (swapped per layer).
     dout: Vec<f32>,
     dinp: Vec<f32>,
+    /// douts[i]: the gradient w.r.t. layer i's output, kept for every layer by a half of a
+    /// split step (empty otherwise).
+    douts: Vec<Vec<f32>>,
     labels: Vec<u8>,
     /// Per-layer (forward, backward) time, summed over calls, when profiling.
     times: Option<Vec<(Duration, Duration)>>,
 }
 
 impl Workspace {
-    fn new(model: &Sequential, with_grads: bool) -> Self {
+    /// Buffers for slices of up to [`SLICE`] samples; `with_grads` adds the gradient buffers of a
+    /// training slice, `split` those of a half of a split step.
+    fn new(model: &Sequential, with_grads: bool, split: bool) -> Self {
         let mut acts = vec![vec![0.0; SLICE * model.input_shape().len()]];
         acts.extend(model.layers().iter().map(|l| vec![0.0; SLICE * l.out_shape().len()]));
         let scratch = model.layers().iter().map(|l| vec![0.0; l.scratch_for(SLICE)]).collect();
         let widest = model.layers().iter().map(|l| l.in_shape().len().max(l.out_shape().len())).max().unwrap_or(0);
         let g = if with_grads { SLICE * widest } else { 0 };
-        Workspace { acts, scratch, dout: vec![0.0; g], dinp: vec![0.0; g], labels: vec![0; SLICE], times: None }
+        let douts = if split {
+            model.layers().iter().map(|l| vec![0.0; SLICE * l.out_shape().len()]).collect()
+        } else {
+            Vec::new()
+        };
+        Workspace { acts, scratch, dout: vec![0.0; g], dinp: vec![0.0; g], douts, labels: vec![0; SLICE], times: None }
     }
 
     /// Forward through every layer on the first `n` samples of acts[0].
@@ -124,18 +141,46 @@ impl Workspace {
     /// (Sum of losses, correct count) of the last forward (the model ends in a softmax); with
     /// `scale`, also the gradient w.r.t. the logits into `dout`.
     fn loss(&mut self, model: &Sequential, n: usize, scale: Option<f32>) -> (f64, usize) {
-        let l = model.layers().len();
-        let classes = model.output_shape().len();
-        let (probs, logits) = (&self.acts[l], &self.acts[l - 1]);
         let d = scale.map(|_| &mut self.dout[..]);
-        softmax_cross_entropy(
-            d,
-            &probs[..n * classes],
-            &logits[..n * classes],
-            &self.labels[..n],
-            classes,
-            scale.unwrap_or(1.0),
-        )
+        loss_of(&self.acts, &self.labels, d, model, n, scale)
+    }
+
+    /// One half of a split step (see [`Engine::train_step`]): the samples `rows` of the batch
+    /// through the forward pass, the loss (each sample's gradient scaled by `scale`), and the
+    /// backward pass's input gradients, every layer's output gradient kept in `douts`; the
+    /// parameter gradients are left to [`split_params`]. Returns (sum of losses, correct count).
+    #[allow(clippy::too_many_arguments)]
+    fn half(
+        &mut self,
+        plan: &[Step],
+        model: &Sequential,
+        params: &[f32],
+        fill: &FillFn,
+        rows: Range<usize>,
+        scale: f32,
+        seed: u64,
+        step: u64,
+    ) -> (f64, usize) {
+        let m = rows.len();
+        let ctx = Ctx { train: true, seed, step, first_sample: rows.start as u64, layer: 0 };
+        fill(rows, &mut self.acts[0], &mut self.labels);
+        self.forward(plan, model, params, m, ctx);
+        let layers = model.layers();
+        let l = layers.len();
+        // The softmax (the last layer) is fused into the loss: the logits' gradient goes to
+        // douts[l - 2], the output gradient of the layer before it.
+        let totals = loss_of(&self.acts, &self.labels, Some(&mut self.douts[l - 2][..]), model, m, Some(scale));
+        for i in (1..l - 1).rev() {
+            let t0 = self.times.as_ref().map(|_| Instant::now());
+            let (below, here) = self.douts.split_at_mut(i);
+            let (inp, out) = (&self.acts[i], &self.acts[i + 1]);
+            let p = &params[model.param_range(i)];
+            layers[i].backward_input(&mut below[i - 1], &here[0], &mut self.scratch[i], inp, out, p, m);
+            if let (Some(times), Some(t0)) = (&mut self.times, t0) {
+                times[i].1 += t0.elapsed();
+            }
+        }
+        totals
     }
 
     /// Backward from the logits' gradient in `dout` down to the first layer (the softmax is
@@ -214,6 +259,70 @@ impl Workspace {
             }
         }
     }
+}
+
+/// (Sum of losses, correct count) of the forward pass whose outputs are `acts` (the model ends
+/// in a softmax) on the first `n` samples; with `d`, also the gradient w.r.t. the logits, each
+/// sample's scaled by `scale`.
+fn loss_of(
+    acts: &[Vec<f32>],
+    labels: &[u8],
+    d: Option<&mut [f32]>,
+    model: &Sequential,
+    n: usize,
+    scale: Option<f32>,
+) -> (f64, usize) {
+    let l = model.layers().len();
+    let classes = model.output_shape().len();
+    let (probs, logits) = (&acts[l], &acts[l - 1]);
+    softmax_cross_entropy(d, &probs[..n * classes], &logits[..n * classes], &labels[..n], classes, scale.unwrap_or(1.0))
+}
+
+/// Whether the engine runs a one-slice training batch of `batch_size` as a split step: the plan
+/// is layer by layer and every layer splits its backward pass ([`Layer::splits_backward`]).
+fn splits(model: &Sequential, plan: &[Step], batch_size: usize) -> bool {
+    (2..=SLICE).contains(&batch_size)
+        && plan.iter().all(|s| matches!(s, Step::One(_)))
+        && model.layers().iter().all(|l| l.splits_backward())
+}
+
+/// The parameter gradients of a split step into `grads`, from the halves' inputs and output
+/// gradients (`a` holds the first `h` samples, `b` the rest of the `n`): one task per layer with
+/// parameters, in parallel; each layer's gradient is one [`Layer::backward_params`] over the two
+/// blocks in order, so its bits do not depend on the threads. Returns each task's (layer, time).
+fn split_params(
+    model: &Sequential,
+    grads: &mut [f32],
+    a: &Workspace,
+    b: &Workspace,
+    h: usize,
+    n: usize,
+    timed: bool,
+) -> Vec<(usize, Duration)> {
+    let layers = model.layers();
+    let mut tasks: Vec<(usize, &mut [f32])> = Vec::new();
+    let mut rest = grads;
+    for i in 0..layers.len() {
+        let (g, tail) = std::mem::take(&mut rest).split_at_mut(model.param_range(i).len());
+        rest = tail;
+        if !g.is_empty() {
+            tasks.push((i, g));
+        }
+    }
+    tasks
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|(i, g)| {
+            let t0 = timed.then(Instant::now);
+            let (inp, out) = (layers[i].in_shape().len(), layers[i].out_shape().len());
+            let blocks = [
+                (&a.acts[i][..h * inp], &a.douts[i][..h * out], h),
+                (&b.acts[i][..(n - h) * inp], &b.douts[i][..(n - h) * out], n - h),
+            ];
+            layers[i].backward_params(g, &blocks);
+            (i, t0.map(|t| t.elapsed()).unwrap_or_default())
+        })
+        .collect()
 }
 
 /// One step of the engine's plan over the model's layers.
@@ -306,6 +415,8 @@ pub struct Engine {
     slice_totals: Vec<(f64, usize)>,
     batch_size: usize,
     plan: Vec<Step>,
+    /// Whether a one-slice training batch runs as a split step (see [`Engine::train_step`]).
+    split: bool,
 }
 
 /// The calling thread's workspace. The lock is uncontended when the pool has no more threads
@@ -324,14 +435,18 @@ impl Engine {
         // One workspace per thread, but no more than a training batch has slices: a workspace
         // holds a training slice's activations (megabytes), and on a many-core machine more
         // would sit idle in training. Inference then runs its smaller slices on those.
-        let threads = rayon::current_num_threads().clamp(1, slices);
-        let grad_len = if training { model.param_count() } else { 0 };
+        let plan = plan(model);
+        let split = training && splits(model, &plan, batch_size);
+        // A split step runs its two halves in two workspaces, whatever the number of threads.
+        let threads = rayon::current_num_threads().clamp(1, slices).max(if split { 2 } else { 1 });
+        let grad_len = if training && !split { model.param_count() } else { 0 };
         Engine {
-            workers: (0..threads).map(|_| Mutex::new(Workspace::new(model, training))).collect(),
+            workers: (0..threads).map(|_| Mutex::new(Workspace::new(model, training, split))).collect(),
             slice_grads: if training { (0..slices).map(|_| vec![0.0; grad_len]).collect() } else { Vec::new() },
             slice_totals: vec![(0.0, 0); eval_slices], // EVAL_SLICE ≤ SLICE: the most slices
             batch_size,
-            plan: plan(model),
+            plan,
+            split,
         }
     }
 
@@ -404,6 +519,31 @@ impl Engine {
         debug_assert!(n <= self.batch_size && grads.len() == model.param_count());
         let used = n.div_ceil(SLICE);
         let scale = 1.0 / n as f32;
+        if self.split && n >= 2 {
+            // A split step: the first half of the samples and the second run their forward
+            // pass, loss and input gradients on two threads, in two workspaces, then the layers'
+            // parameter gradients are formed in parallel over the layers from both halves. Each
+            // sample's values are those of the whole slice, and each parameter gradient is one
+            // chain of multiply-adds over the samples in order, as in a one-slice step: the
+            // bits do not depend on the number of threads.
+            let h = n.div_ceil(2);
+            let (plan, model_ref) = (&self.plan, model);
+            let [a, b] = &mut self.workers[..2] else { unreachable!("a split engine has two workspaces") };
+            let (a, b) =
+                (a.get_mut().unwrap_or_else(|p| p.into_inner()), b.get_mut().unwrap_or_else(|p| p.into_inner()));
+            let ((l0, c0), (l1, c1)) = rayon::join(
+                || a.half(plan, model_ref, params, fill, 0..h, scale, seed, step),
+                || b.half(plan, model_ref, params, fill, h..n, scale, seed, step),
+            );
+            let timed = a.times.is_some();
+            for (i, t) in split_params(model, grads, a, b, h, n, timed) {
+                if let Some(times) = &mut a.times {
+                    times[i].1 += t;
+                }
+            }
+            self.slice_totals[0] = (l0 + l1, c0 + c1);
+            return self.totals(1);
+        }
         let (workers, plan) = (&self.workers, &self.plan);
         if used == 1 {
             // One slice: its gradient is the batch's, formed in place (no copy, no fork).
@@ -693,7 +833,7 @@ mod tests {
 
     #[test]
     fn a_one_slice_batch_of_the_fully_connected_net_gives_the_same_bits_on_any_number_of_threads() {
-        // Batch 64 is one slice, formed in place on the calling thread.
+        // Batch 64 is one slice, run as a split step (two halves on two threads when there are two).
         let model = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
         let params = model.init_params(2);
         let mut rng = Rng::from_seed(4);
@@ -724,6 +864,55 @@ mod tests {
             assert_eq!(loss.to_bits(), loss1.to_bits(), "{threads} threads");
             assert!(grads.iter().zip(&grads1).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
         }
+    }
+
+    #[test]
+    fn a_split_step_gives_the_bits_of_the_whole_batch_through_the_plain_layers() {
+        // The two halves' input gradients are per sample, and each parameter gradient is one
+        // chain over the samples in order: exactly the reference's gradients, dropout included
+        // (its masks are keyed by sample). Odd batches split 19 + 18.
+        let text = "input_shape = [28, 28, 1]\n\
+            [[layers]]\ntype = \"flatten\"\n\
+            [[layers]]\ntype = \"dense\"\nunits = 40\n\
+            [[layers]]\ntype = \"elu\"\n\
+            [[layers]]\ntype = \"dropout\"\nrate = 0.3\n\
+            [[layers]]\ntype = \"dense\"\nunits = 24\n\
+            [[layers]]\ntype = \"relu\"\n\
+            [[layers]]\ntype = \"dense\"\nunits = 10\n\
+            [[layers]]\ntype = \"softmax\"\n";
+        let spec = ModelSpec::parse(text, std::path::Path::new("split.toml")).unwrap();
+        for (model, n) in [
+            (Sequential::from_spec(&spec).unwrap(), 37),
+            (Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap(), SLICE),
+        ] {
+            let params = model.init_params(5);
+            let mut rng = Rng::from_seed(6);
+            let x: Vec<f32> = (0..n * 784).map(|_| rng.uniform_f32()).collect();
+            let labels: Vec<u8> = (0..n).map(|_| rng.below(10) as u8).collect();
+            let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
+                xs[..r.len() * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
+                ys[..r.len()].copy_from_slice(&labels[r]);
+            };
+            let (ref_loss, ref_grads) = reference(&model, &params, &x, &labels, true, 9);
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let (loss, grads) = pool.install(|| {
+                    let mut engine = Engine::new(&model, n, true);
+                    assert!(engine.split, "{n} samples through dense layers split");
+                    let mut grads = vec![0.0; params.len()];
+                    let (loss, _) = engine.train_step(&model, &params, &mut grads, n, &fill, 3, 9);
+                    (loss, grads)
+                });
+                assert!((loss - ref_loss).abs() < 1e-12 * ref_loss.abs(), "loss {loss} vs {ref_loss}");
+                let same = grads.iter().zip(&ref_grads).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{threads} threads: gradients differ from the reference's");
+            }
+        }
+        // Convolutions do not split; neither does a batch of more than one slice.
+        let article = Sequential::from_spec(&ModelSpec::article()).unwrap();
+        assert!(!Engine::new(&article, SLICE, true).split);
+        let fc = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
+        assert!(!Engine::new(&fc, SLICE + 1, true).split && !Engine::new(&fc, SLICE, false).split);
     }
 
     #[test]
