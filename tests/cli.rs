@@ -32,6 +32,11 @@ fn trains_one_epoch_on_a_subset_far_above_chance_and_writes_the_run_directory() 
     assert!((summary["test_accuracy"].as_f64().unwrap() - acc).abs() < 1e-4);
     let png = std::fs::read(out.join("accuracy.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // The epoch's time, and its training batches' alone (no validation): shorter.
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    let (epoch, train) = (history["epoch_seconds"][0].as_f64().unwrap(), history["train_seconds"][0].as_f64().unwrap());
+    assert!(0.0 < train && train < epoch, "train_seconds {train} vs epoch_seconds {epoch}");
 }
 
 fn history_of(args: &[&str], dir: &Path) -> String {
@@ -46,6 +51,7 @@ fn history_of(args: &[&str], dir: &Path) -> String {
 fn numbers(history_json: &str) -> serde_json::Value {
     let mut v: serde_json::Value = serde_json::from_str(history_json).unwrap();
     v.as_object_mut().unwrap().remove("epoch_seconds");
+    v.as_object_mut().unwrap().remove("train_seconds");
     v
 }
 

@@ -28,6 +28,7 @@ fn numbers(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("history.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v.as_object_mut().unwrap().remove("epoch_seconds");
+    v.as_object_mut().unwrap().remove("train_seconds");
     v
 }
 

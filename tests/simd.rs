@@ -44,6 +44,7 @@ fn history(level: Level, threads: &str, dir: &Path) -> serde_json::Value {
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
     v.as_object_mut().unwrap().remove("epoch_seconds");
+    v.as_object_mut().unwrap().remove("train_seconds");
     v
 }
 

@@ -260,8 +260,9 @@ fn json_array(values: &[f64]) -> Value {
 }
 
 /// The history as a pretty-printed JSON object, like Keras's `History.history` plus the epoch
-/// times: keys `accuracy`, `epoch_seconds`, `loss`, `val_accuracy`, `val_loss` (the `val_*`
-/// keys only when there is validation data); NaN and infinities are written as `null`.
+/// times: keys `accuracy`, `epoch_seconds`, `loss`, `train_seconds` (the training batches alone,
+/// when recorded), `val_accuracy`, `val_loss` (the `val_*` keys only when there is validation
+/// data); NaN and infinities are written as `null`.
 pub fn history_json(h: &History) -> String {
     let mut map = Map::new();
     map.insert("loss".into(), json_array(&h.loss));
@@ -271,6 +272,9 @@ pub fn history_json(h: &History) -> String {
         map.insert("val_accuracy".into(), json_array(&h.val_accuracy));
     }
     map.insert("epoch_seconds".into(), json_array(&h.epoch_seconds));
+    if !h.train_seconds.is_empty() {
+        map.insert("train_seconds".into(), json_array(&h.train_seconds));
+    }
     format!("{:#}\n", Value::Object(map))
 }
 

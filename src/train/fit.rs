@@ -135,6 +135,7 @@ impl<'m> Trainer<'m> {
                     return Err(Error::Interrupted { epoch: epoch + 1, dir: Default::default() });
                 }
             }
+            let train_seconds = t0.elapsed().as_secs_f64();
             let (val_loss, val_accuracy) = match val {
                 Some(v) => {
                     let (l, a) = evaluate(&mut self.engine, self.model, &self.params, v);
@@ -159,6 +160,7 @@ impl<'m> Trainer<'m> {
                 seconds: t0.elapsed().as_secs_f64(),
             };
             history.push(metrics);
+            history.train_seconds.push(train_seconds);
             let end = EpochEnd {
                 epoch,
                 logs: &metrics,

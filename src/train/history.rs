@@ -19,6 +19,11 @@ pub struct History {
     pub val_accuracy: Vec<f64>,
     /// Wall-clock seconds of each epoch (training and validation).
     pub epoch_seconds: Vec<f64>,
+    /// Wall-clock seconds of each epoch's training batches alone (no validation, no callbacks
+    /// at the epoch's end): what a framework's own loop over the batches takes. Empty in the
+    /// histories of earlier versions.
+    #[serde(default)]
+    pub train_seconds: Vec<f64>,
 }
 
 /// JSON has no NaN: write it as null and read null back as NaN.
@@ -81,6 +86,7 @@ impl History {
         self.val_loss.truncate(n);
         self.val_accuracy.truncate(n);
         self.epoch_seconds.truncate(n);
+        self.train_seconds.truncate(n);
     }
 }
 
