@@ -90,11 +90,7 @@ impl Layer for Dense {
 
     /// Room for the kernel transposed (UNITS, IN), which the input gradient is formed with.
     fn scratch_for(&self, _n: usize) -> usize {
-        if self.small() {
-            self.n_in() * self.cfg.units
-        } else {
-            0
-        }
+        self.input_operand_len()
     }
 
     // out: (n, UNITS) ← inp: (n, IN) · w: (IN, UNITS) + b, the bias added first.
@@ -129,7 +125,25 @@ impl Layer for Dense {
     ) {
         self.backward_params(dparams, &[(inp, dout, n)]);
         if let Some(dinp) = dinp {
-            self.backward_input(dinp, dout, scratch, inp, out, params, n);
+            let (wt, rest) = scratch.split_at_mut(self.input_operand_len());
+            self.form_input_operand(wt, params);
+            self.backward_input(dinp, dout, wt, rest, inp, out, params, n);
+        }
+    }
+
+    /// The kernel transposed, (UNITS, IN), for a small kernel.
+    fn input_operand_len(&self) -> usize {
+        if self.small() {
+            self.n_in() * self.cfg.units
+        } else {
+            0
+        }
+    }
+
+    fn form_input_operand(&self, operand: &mut [f32], params: &[f32]) {
+        if self.small() {
+            let (ni, u) = (self.n_in(), self.cfg.units);
+            transpose(&mut operand[..ni * u], &params[..ni * u], ni, u);
         }
     }
 
@@ -143,7 +157,8 @@ impl Layer for Dense {
         &self,
         dinp: &mut [f32],
         dout: &[f32],
-        scratch: &mut [f32],
+        operand: &[f32],
+        _scratch: &mut [f32],
         _inp: &[f32],
         _out: &[f32],
         params: &[f32],
@@ -151,10 +166,8 @@ impl Layer for Dense {
     ) {
         let (ni, u) = (self.n_in(), self.cfg.units);
         if self.small() {
-            // dinp (n, IN) = dout · wᵀ, with wᵀ (UNITS, IN) formed in the scratch.
-            let wt = &mut scratch[..ni * u];
-            transpose(wt, &params[..ni * u], ni, u);
-            small_gemm(dinp, Start::Zero, dout, false, wt, n, ni, u);
+            // dinp (n, IN) = dout · wᵀ, with wᵀ (UNITS, IN) the operand.
+            small_gemm(dinp, Start::Zero, dout, false, operand, n, ni, u);
         } else {
             sgemm(dinp, false, dout, false, &params[..ni * u], true, n, ni, u);
         }

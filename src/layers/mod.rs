@@ -217,14 +217,22 @@ pub trait Layer: Send + Sync + Debug {
     fn splits_backward(&self) -> bool {
         self.param_count() == 0
     }
+    /// Length of the operand [`Layer::backward_input`] forms from the parameters (a dense
+    /// layer's kernel transposed), which a split step forms once for both halves.
+    fn input_operand_len(&self) -> usize {
+        0
+    }
+    /// Forms the operand of [`Layer::backward_input`] from the parameters.
+    fn form_input_operand(&self, _operand: &mut [f32], _params: &[f32]) {}
     /// dinp ← dout on `n` rows, without the parameter gradient (for a layer that
-    /// [`Layer::splits_backward`]). The default runs [`Layer::backward`], for layers without
-    /// parameters.
+    /// [`Layer::splits_backward`]), `operand` formed by [`Layer::form_input_operand`]. The
+    /// default runs [`Layer::backward`], for layers without parameters.
     #[allow(clippy::too_many_arguments)]
     fn backward_input(
         &self,
         dinp: &mut [f32],
         dout: &[f32],
+        _operand: &[f32],
         scratch: &mut [f32],
         inp: &[f32],
         out: &[f32],

@@ -156,6 +156,7 @@ impl Workspace {
         model: &Sequential,
         params: &[f32],
         fill: &FillFn,
+        operands: &[Vec<f32>],
         rows: Range<usize>,
         scale: f32,
         seed: u64,
@@ -170,12 +171,14 @@ impl Workspace {
         // The softmax (the last layer) is fused into the loss: the logits' gradient goes to
         // douts[l - 2], the output gradient of the layer before it.
         let totals = loss_of(&self.acts, &self.labels, Some(&mut self.douts[l - 2][..]), model, m, Some(scale));
-        for i in (1..l - 1).rev() {
+        // Input gradients down to the first layer with parameters, whose own is not needed.
+        for i in (model.first_trainable() + 1..l - 1).rev() {
             let t0 = self.times.as_ref().map(|_| Instant::now());
             let (below, here) = self.douts.split_at_mut(i);
             let (inp, out) = (&self.acts[i], &self.acts[i + 1]);
             let p = &params[model.param_range(i)];
-            layers[i].backward_input(&mut below[i - 1], &here[0], &mut self.scratch[i], inp, out, p, m);
+            let (dinp, dout, operand) = (&mut below[i - 1], &here[0], &operands[i]);
+            layers[i].backward_input(dinp, dout, operand, &mut self.scratch[i], inp, out, p, m);
             if let (Some(times), Some(t0)) = (&mut self.times, t0) {
                 times[i].1 += t0.elapsed();
             }
@@ -183,17 +186,23 @@ impl Workspace {
         totals
     }
 
-    /// Backward from the logits' gradient in `dout` down to the first layer (the softmax is
-    /// fused into the loss; the first layer's input gradient is not computed).
+    /// Backward from the logits' gradient in `dout` down to the first layer with parameters
+    /// (the softmax is fused into the loss; that layer's input gradient, and anything below it,
+    /// is not computed).
     fn backward(&mut self, dparams: &mut [f32], plan: &[Step], model: &Sequential, params: &[f32], n: usize) {
         let layers = model.layers();
+        let first = model.first_trainable();
         // The last step is the softmax, fused into the loss.
         for &step in plan[..plan.len() - 1].iter().rev() {
+            let (Step::One(i) | Step::ActPool(i, _) | Step::ConvActPool(i, _) | Step::WinogradActPool(i, _)) = step;
+            if i < first {
+                break;
+            }
             let t0 = self.times.as_ref().map(|_| Instant::now());
             let i = match step {
                 Step::One(i) => {
                     let r = model.param_range(i);
-                    let dinp = if i > 0 { Some(&mut self.dinp[..]) } else { None };
+                    let dinp = if i > first { Some(&mut self.dinp[..]) } else { None };
                     let (dout, scratch) = (&self.dout, &mut self.scratch[i]);
                     layers[i].backward(
                         dinp,
@@ -221,7 +230,7 @@ impl Workspace {
                     let (dpooled, arg, scratch, x) =
                         (&self.dout[..len], &s_rest[1][..len], &mut s_conv[i], &self.acts[i]);
                     if let Step::WinogradActPool(..) = step {
-                        let dx = if i > 0 { Some(&mut self.dinp[..]) } else { None };
+                        let dx = if i > first { Some(&mut self.dinp[..]) } else { None };
                         let grads = winograd::OutputGrads::Pool { dpooled, arg };
                         winograd::backward(dx, dw, db, grads, scratch, x, n, cg, oc);
                     } else {
@@ -231,7 +240,7 @@ impl Workspace {
                     i
                 }
                 Step::ActPool(i, act) => {
-                    if i > 0 {
+                    if i > first {
                         // Through the activation at the pooled positions, then routed by the pool.
                         let pool = &layers[i + 1];
                         let len = n * pool.out_shape().len();
@@ -417,6 +426,9 @@ pub struct Engine {
     plan: Vec<Step>,
     /// Whether a one-slice training batch runs as a split step (see [`Engine::train_step`]).
     split: bool,
+    /// Per layer, the operand of its input gradient ([`Layer::form_input_operand`]), formed
+    /// once per split step for both halves.
+    operands: Vec<Vec<f32>>,
 }
 
 /// The calling thread's workspace. The lock is uncontended when the pool has no more threads
@@ -447,6 +459,11 @@ impl Engine {
             batch_size,
             plan,
             split,
+            operands: if split {
+                model.layers().iter().map(|l| vec![0.0; l.input_operand_len()]).collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -527,13 +544,19 @@ impl Engine {
             // chain of multiply-adds over the samples in order, as in a one-slice step: the
             // bits do not depend on the number of threads.
             let h = n.div_ceil(2);
-            let (plan, model_ref) = (&self.plan, model);
+            // The operands of the input gradients first (none below the first layer with
+            // parameters, whose input gradient is not formed), in parallel over the layers.
+            let skip = model.first_trainable() + 1;
+            self.operands.par_iter_mut().enumerate().skip(skip).with_max_len(1).for_each(|(i, o)| {
+                model.layers()[i].form_input_operand(o, &params[model.param_range(i)]);
+            });
+            let (plan, model_ref, operands) = (&self.plan, model, &self.operands);
             let [a, b] = &mut self.workers[..2] else { unreachable!("a split engine has two workspaces") };
             let (a, b) =
                 (a.get_mut().unwrap_or_else(|p| p.into_inner()), b.get_mut().unwrap_or_else(|p| p.into_inner()));
             let ((l0, c0), (l1, c1)) = rayon::join(
-                || a.half(plan, model_ref, params, fill, 0..h, scale, seed, step),
-                || b.half(plan, model_ref, params, fill, h..n, scale, seed, step),
+                || a.half(plan, model_ref, params, fill, operands, 0..h, scale, seed, step),
+                || b.half(plan, model_ref, params, fill, operands, h..n, scale, seed, step),
             );
             let timed = a.times.is_some();
             for (i, t) in split_params(model, grads, a, b, h, n, timed) {

@@ -195,6 +195,12 @@ impl Sequential {
         self.ranges[i].clone()
     }
 
+    /// The index of the first layer with parameters (the number of layers when none has any):
+    /// no gradient is needed below it.
+    pub fn first_trainable(&self) -> usize {
+        self.ranges.iter().position(|r| !r.is_empty()).unwrap_or(self.ranges.len())
+    }
+
     /// Total number of parameters.
     pub fn param_count(&self) -> usize {
         self.ranges.last().map_or(0, |r| r.end)
@@ -342,10 +348,16 @@ impl Sequential {
 
     /// Multiply-adds per sample: (forward, backward), the first layer's input gradient excluded.
     pub fn macs_per_sample(&self) -> (u64, u64) {
+        let first = self.first_trainable();
         self.layers.iter().enumerate().fold((0, 0), |(f, b), (i, l)| {
             let (lf, lb) = l.macs_per_sample();
-            // Backward of the first layer skips its input gradient: only the weight gradient.
-            let lb = if i == 0 { lb / 2 } else { lb };
+            // Backward of the first layer with parameters skips its input gradient (only the
+            // weight gradient), and nothing below it runs.
+            let lb = match i.cmp(&first) {
+                std::cmp::Ordering::Less => 0,
+                std::cmp::Ordering::Equal => lb / 2,
+                std::cmp::Ordering::Greater => lb,
+            };
             (f + lf, b + lb)
         })
     }
@@ -427,6 +439,18 @@ mod tests {
         assert!(s.contains("Total params: 431,242"), "{s}");
         assert!(s.contains("conv2d_1 (Conv2D)") && s.contains("(None, 11, 11, 64)"), "{s}");
         m.check_trainable(10).unwrap();
+    }
+
+    #[test]
+    fn no_input_gradient_is_counted_below_the_first_layer_with_parameters() {
+        // paper_fc starts with a Flatten: its first Dense (layer 1) forms only its weight
+        // gradient, and the Flatten nothing.
+        let m = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
+        assert_eq!(m.first_trainable(), 1);
+        let fwd = 784 * 128 + 7 * 128 * 128 + 128 * 10;
+        assert_eq!(m.macs_per_sample(), (fwd, 2 * fwd - 784 * 128));
+        let article = Sequential::from_spec(&ModelSpec::article()).unwrap();
+        assert_eq!(article.first_trainable(), 0);
     }
 
     #[test]
