@@ -101,6 +101,17 @@ pub enum Activation {
     Sigmoid,
 }
 
+/// Where an activation function is inactive or saturated ([`Activation::regions`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Regions {
+    /// A pre-activation x ≤ this is inactive (NaN: never).
+    pub inactive_at_most: f32,
+    /// An output y ≤ this is saturated (NaN: never).
+    pub saturated_at_most: f32,
+    /// An output y ≥ this is saturated (NaN: never).
+    pub saturated_at_least: f32,
+}
+
 impl Activation {
     /// Every activation, with its default parameters: the names `--activation` and model files
     /// accept, in the order they are listed.
@@ -315,47 +326,51 @@ impl Activation {
         }
     }
 
-    /// Whether a unit whose pre-activation is `x` is *inactive* there, as diagnostics count dead
-    /// units (a unit inactive on every image of the sample is dead): ReLU-like functions when
-    /// their output is at its floor (x ≤ 0; the shifted ReLU's floor −1 at x ≤ −1), ELU-like
-    /// functions when the pre-activation is ≤ 0, in their exponential part, and the smooth
-    /// ReLU-like functions (GELU, SiLU, Mish, softplus) likewise at x ≤ 0, where their output
-    /// is at most a small fraction of |x|; never for functions without such a region (linear,
-    /// and tanh and sigmoid, which saturate instead). A new function gets one arm here.
-    pub fn is_inactive(&self, x: f32) -> bool {
-        match *self {
-            Activation::Relu | Activation::LeakyRelu { .. } | Activation::Prelu { .. } => x <= 0.0,
-            Activation::Srelu => x <= -1.0,
-            Activation::Elu { .. } | Activation::Selu | Activation::Celu { .. } => x <= 0.0,
+    /// The thresholds behind [`Activation::is_inactive`] and [`Activation::is_saturated`]: a
+    /// unit is inactive where its pre-activation x ≤ `inactive_at_most`, an output y is
+    /// saturated where y ≤ `saturated_at_most` or y ≥ `saturated_at_least`. A threshold that
+    /// never applies is NaN (every comparison with NaN is false), so that a loop over many
+    /// values compares without a branch or a `match` per value and vectorises.
+    ///
+    /// Inactive: ReLU-like functions where their output is at its floor (x ≤ 0; the shifted
+    /// ReLU's floor −1 at x ≤ −1), ELU-like functions where the pre-activation is ≤ 0, in their
+    /// exponential part, and the smooth ReLU-like functions (GELU, SiLU, Mish, softplus)
+    /// likewise at x ≤ 0, where their output is at most a small fraction of |x|; never for
+    /// functions without such a region (linear, and tanh and sigmoid, which saturate instead).
+    /// Saturated: within 1% of a bound the function approaches without reaching it (ELU-like
+    /// functions near −α, SELU near −λα; tanh near ±1 and the sigmoid near 0 or 1, both ends
+    /// counting). Functions without such a bound never saturate (a ReLU at 0 is inactive). A
+    /// new function gets one arm here.
+    pub fn regions(&self) -> Regions {
+        const NEVER: f32 = f32::NAN;
+        let (inactive_at_most, saturated_at_most, saturated_at_least) = match *self {
+            Activation::Relu | Activation::LeakyRelu { .. } | Activation::Prelu { .. } => (0.0, NEVER, NEVER),
+            Activation::Srelu => (-1.0, NEVER, NEVER),
+            Activation::Elu { alpha } | Activation::Celu { alpha } => (0.0, -0.99 * alpha, NEVER),
+            Activation::Selu => (0.0, -0.99 * SELU_SCALE * SELU_ALPHA, NEVER),
             Activation::Gelu | Activation::GeluTanh | Activation::Silu | Activation::Mish | Activation::Softplus => {
-                x <= 0.0
+                (0.0, NEVER, NEVER)
             }
-            Activation::Linear | Activation::Tanh | Activation::Sigmoid => false,
-        }
+            Activation::Tanh => (NEVER, -0.99, 0.99),
+            // y < 0.01: at most the float just below 0.01.
+            Activation::Sigmoid => (NEVER, f32::from_bits(0.01f32.to_bits() - 1), 0.99),
+            Activation::Linear => (NEVER, NEVER, NEVER),
+        };
+        Regions { inactive_at_most, saturated_at_most, saturated_at_least }
+    }
+
+    /// Whether a unit whose pre-activation is `x` is *inactive* there, as diagnostics count dead
+    /// units (a unit inactive on every image of the sample is dead); see
+    /// [`Activation::regions`].
+    pub fn is_inactive(&self, x: f32) -> bool {
+        x <= self.regions().inactive_at_most
     }
 
     /// Whether the output `y` is *saturated*: within 1% of a bound the function approaches
-    /// without reaching it (ELU-like functions near −α, SELU near −λα; tanh near ±1 and the
-    /// sigmoid near 0 or 1, both ends counting). Functions without such a bound never saturate
-    /// (a ReLU at 0 is inactive, see [`Activation::is_inactive`]). A new function gets one arm
-    /// here.
+    /// without reaching it; see [`Activation::regions`].
     pub fn is_saturated(&self, y: f32) -> bool {
-        match *self {
-            Activation::Elu { alpha } | Activation::Celu { alpha } => y <= -0.99 * alpha,
-            Activation::Selu => y <= -0.99 * SELU_SCALE * SELU_ALPHA,
-            Activation::Tanh => y.abs() >= 0.99,
-            Activation::Sigmoid => !(0.01..0.99).contains(&y),
-            Activation::Linear
-            | Activation::Relu
-            | Activation::LeakyRelu { .. }
-            | Activation::Prelu { .. }
-            | Activation::Srelu
-            | Activation::Gelu
-            | Activation::GeluTanh
-            | Activation::Silu
-            | Activation::Mish
-            | Activation::Softplus => false,
-        }
+        let r = self.regions();
+        y <= r.saturated_at_most || y >= r.saturated_at_least
     }
 
     /// Whether the function has learned parameters (and so is a layer with weights).

@@ -242,6 +242,40 @@ impl Sequential {
         self.forward_trace(params, x, n, Ctx::inference()).acts
     }
 
+    /// The first `layers` layers of [`Sequential::forward_reference`] on `n` samples `x`, into
+    /// buffers that the caller keeps from one call to the next: `acts[i]` holds the output of
+    /// layer `i` (its first `n · out_shape` values), `scratch` what the layers save on the way.
+    /// The buffers grow when they are too small and are never shrunk, so that a loop over
+    /// slices of a sample allocates (and the system clears pages) once, not on every slice.
+    /// The values are those of [`Sequential::forward_reference`], bit for bit.
+    pub fn forward_first_into(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        n: usize,
+        layers: usize,
+        acts: &mut Vec<Vec<f32>>,
+        scratch: &mut Vec<f32>,
+    ) {
+        debug_assert_eq!(x.len(), n * self.input.len());
+        let layers = layers.min(self.layers.len());
+        acts.resize_with(layers.max(acts.len()), Vec::new);
+        for (i, layer) in self.layers[..layers].iter().enumerate() {
+            let len = n * layer.out_shape().len();
+            if acts[i].len() < len {
+                acts[i].resize(len, 0.0);
+            }
+            let saved = layer.scratch_for(n);
+            if scratch.len() < saved {
+                scratch.resize(saved, 0.0);
+            }
+            let (before, rest) = acts.split_at_mut(i);
+            let inp = if i == 0 { x } else { &before[i - 1][..n * self.layers[i - 1].out_shape().len()] };
+            let ctx = Ctx { layer: i, ..Ctx::inference() };
+            layer.forward(&mut rest[0][..len], &mut scratch[..saved], inp, &params[self.ranges[i].clone()], n, &ctx);
+        }
+    }
+
     /// [`Sequential::forward_reference`] in the mode `ctx` says (training mode applies dropout,
     /// keyed by `ctx`'s seed, step and first sample; the layer index is set per layer), keeping
     /// what each layer saved for its backward pass.
@@ -422,6 +456,26 @@ fn human_bytes(b: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Buffers kept over calls of different sizes (larger first, then smaller, then larger)
+    /// give the bits of the reference forward, whatever a previous call left in them.
+    #[test]
+    fn forward_into_kept_buffers_gives_the_bits_of_the_reference() {
+        for spec in [ModelSpec::article(), ModelSpec::preset("paper_fc").unwrap()] {
+            let m = Sequential::from_spec(&spec).unwrap();
+            let params = m.init_params(7);
+            let (mut acts, mut scratch) = (Vec::new(), Vec::new());
+            for (n, depth) in [(5, m.layers().len()), (2, 3), (6, m.layers().len() - 1)] {
+                let x: Vec<f32> = (0..n * m.input_shape().len()).map(|i| ((i * 37 % 101) as f32) / 101.0).collect();
+                let reference = m.forward_reference(&params, &x, n);
+                m.forward_first_into(&params, &x, n, depth, &mut acts, &mut scratch);
+                for i in 0..depth {
+                    let len = reference[i + 1].len();
+                    assert_eq!(acts[i][..len], reference[i + 1][..], "layer {i}, n {n}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn article_model_has_keras_shapes_and_431242_params() {

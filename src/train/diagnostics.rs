@@ -1,8 +1,10 @@
 //! Diagnostics for the ELU paper's claims: mean activations near zero, no dead units, and
 //! gradients that do not vanish, measured per layer.
 //!
-//! [`activation_stats`] runs the model's reference forward ([`Sequential::forward_reference`]:
-//! layer by layer, no fused kernels, inference mode) over a sample of images and reports, for
+//! [`activation_stats`] runs the model's reference forward ([`Sequential::forward_first_into`]:
+//! layer by layer, no fused kernels, inference mode, up to the last activation layer, into
+//! buffers that each worker keeps from one slice of images to the next) over a sample of
+//! images and reports, for
 //! each activation layer (PReLU included) and for all of them together, the paper's measure
 //! (the median over units of each unit's mean activation), the mean and standard deviation of
 //! the outputs, the fraction of *dead* units (inactive, [`Activation::is_inactive`], on every
@@ -14,8 +16,9 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::activations::Activation;
+use crate::activations::{Activation, Regions};
 use crate::data::Dataset;
+use crate::kernels::simd::{multiversion, Level};
 use crate::model::exec::SLICE;
 use crate::model::Sequential;
 use crate::rng::{Rng, Stream};
@@ -54,45 +57,70 @@ pub fn sample_indices(len: usize, n: usize, seed: u64) -> Vec<usize> {
     sample
 }
 
-/// Running sums of one activation layer's values, per unit.
+/// Running sums of one activation layer's values, per unit (the totals over units are taken
+/// at the end, so that the loop over values has no reduction across units and vectorises).
 #[derive(Clone, Debug)]
 struct Sums {
     unit_sum: Vec<f64>,
-    unit_active: Vec<bool>,
-    sum: f64,
-    sum_sq: f64,
-    saturated: usize,
+    unit_sum_sq: Vec<f64>,
+    /// 1 where the unit was active on some value so far.
+    unit_active: Vec<u8>,
+    unit_saturated: Vec<u64>,
     count: usize,
+}
+
+multiversion! {
+    /// Adds rows of `units` pre-activations `pre` and outputs `out` to the per-unit sums; the
+    /// activation's [`Regions`] say which values are inactive or saturated.
+    fn add_rows(
+        regions: Regions,
+        pre: &[f32],
+        out: &[f32],
+        sum: &mut [f64],
+        sum_sq: &mut [f64],
+        active: &mut [u8],
+        saturated: &mut [u64],
+    ) {
+        let units = sum.len();
+        let (sum_sq, active, saturated) = (&mut sum_sq[..units], &mut active[..units], &mut saturated[..units]);
+        let Regions { inactive_at_most, saturated_at_most, saturated_at_least } = regions;
+        for (x_row, y_row) in pre.chunks_exact(units).zip(out.chunks_exact(units)) {
+            for u in 0..units {
+                let (x, y) = (x_row[u], y_row[u]);
+                let y64 = f64::from(y);
+                sum[u] += y64;
+                sum_sq[u] += y64 * y64;
+                // Active unless x ≤ the threshold (so active for NaN x or a NaN threshold).
+                active[u] |= u8::from(x <= inactive_at_most) ^ 1;
+                saturated[u] += u64::from(y <= saturated_at_most || y >= saturated_at_least);
+            }
+        }
+    }
 }
 
 impl Sums {
     fn new(units: usize) -> Self {
         Sums {
             unit_sum: vec![0.0; units],
-            unit_active: vec![false; units],
-            sum: 0.0,
-            sum_sq: 0.0,
-            saturated: 0,
+            unit_sum_sq: vec![0.0; units],
+            unit_active: vec![0; units],
+            unit_saturated: vec![0; units],
             count: 0,
         }
     }
 
     /// Adds the outputs `out` of pre-activations `pre` (rows of `units` values).
     fn add(&mut self, act: Activation, pre: &[f32], out: &[f32]) {
-        let units = self.unit_sum.len();
-        let (mut sum, mut sum_sq, mut saturated) = (self.sum, self.sum_sq, self.saturated);
-        for (x_row, y_row) in pre.chunks_exact(units).zip(out.chunks_exact(units)) {
-            let unit = self.unit_sum.iter_mut().zip(self.unit_active.iter_mut());
-            for ((unit_sum, active), (&x, &y)) in unit.zip(x_row.iter().zip(y_row)) {
-                let y64 = y as f64;
-                *unit_sum += y64;
-                sum += y64;
-                sum_sq += y64 * y64;
-                *active |= !act.is_inactive(x);
-                saturated += usize::from(act.is_saturated(y));
-            }
-        }
-        (self.sum, self.sum_sq, self.saturated) = (sum, sum_sq, saturated);
+        add_rows(
+            Level::current(),
+            act.regions(),
+            pre,
+            out,
+            &mut self.unit_sum,
+            &mut self.unit_sum_sq,
+            &mut self.unit_active,
+            &mut self.unit_saturated,
+        );
         self.count += out.len();
     }
 
@@ -101,13 +129,21 @@ impl Sums {
         for (a, b) in self.unit_sum.iter_mut().zip(&other.unit_sum) {
             *a += b;
         }
+        for (a, b) in self.unit_sum_sq.iter_mut().zip(&other.unit_sum_sq) {
+            *a += b;
+        }
         for (a, b) in self.unit_active.iter_mut().zip(&other.unit_active) {
             *a |= b;
         }
-        self.sum += other.sum;
-        self.sum_sq += other.sum_sq;
-        self.saturated += other.saturated;
+        for (a, b) in self.unit_saturated.iter_mut().zip(&other.unit_saturated) {
+            *a += b;
+        }
         self.count += other.count;
+    }
+
+    /// The sum and sum of squares of every value, and the count of saturated ones.
+    fn totals(&self) -> (f64, f64, u64) {
+        (self.unit_sum.iter().sum(), self.unit_sum_sq.iter().sum(), self.unit_saturated.iter().sum())
     }
 
     /// Each unit's mean.
@@ -130,10 +166,11 @@ pub fn median(xs: &[f64]) -> f64 {
 
 fn stats_of(layer: String, sums: &[&Sums]) -> ActivationStats {
     let units: usize = sums.iter().map(|s| s.unit_sum.len()).sum();
-    let (sum, sum_sq, saturated, count) =
-        sums.iter().fold((0.0, 0.0, 0, 0), |(a, b, c, d), s| (a + s.sum, b + s.sum_sq, c + s.saturated, d + s.count));
+    let (sum, sum_sq, saturated) =
+        sums.iter().map(|s| s.totals()).fold((0.0, 0.0, 0), |(a, b, c), (s, q, n)| (a + s, b + q, c + n));
+    let count: usize = sums.iter().map(|s| s.count).sum();
     let means: Vec<f64> = sums.iter().flat_map(|s| s.unit_means()).collect();
-    let dead = sums.iter().flat_map(|s| &s.unit_active).filter(|&&a| !a).count();
+    let dead = sums.iter().flat_map(|s| &s.unit_active).filter(|&&a| a == 0).count();
     let n = count.max(1) as f64;
     let mean = sum / n;
     ActivationStats {
@@ -145,6 +182,15 @@ fn stats_of(layer: String, sums: &[&Sums]) -> ActivationStats {
         dead_fraction: dead as f64 / units.max(1) as f64,
         saturated_fraction: saturated as f64 / n,
     }
+}
+
+/// One worker's buffers for [`activation_stats`], kept from one slice of the sample to the next.
+#[derive(Default)]
+struct Buffers {
+    x: Vec<f32>,
+    labels: Vec<u8>,
+    acts: Vec<Vec<f32>>,
+    scratch: Vec<f32>,
 }
 
 /// Activation statistics of every hidden activation layer on the images `sample` of `data`,
@@ -159,21 +205,24 @@ pub fn activation_stats(model: &Sequential, params: &[f32], data: &Dataset, samp
         return Vec::new();
     }
     let input = model.input_shape().len();
+    // Nothing after the last activation layer is looked at.
+    let depth = watched[watched.len() - 1].0 + 1;
     let chunks: Vec<Vec<Sums>> = sample
         .par_chunks(SLICE)
-        .map(|chunk| {
+        .map_init(Buffers::default, |buf, chunk| {
             let m = chunk.len();
-            let mut x = vec![0.0; m * input];
-            let mut labels = vec![0u8; m];
-            data.fill_batch(chunk, &mut x, &mut labels);
-            let acts = model.forward_reference(params, &x, m);
+            buf.x.resize(m * input, 0.0);
+            buf.labels.resize(m, 0);
+            data.fill_batch(chunk, &mut buf.x, &mut buf.labels);
+            model.forward_first_into(params, &buf.x, m, depth, &mut buf.acts, &mut buf.scratch);
             watched
                 .iter()
                 .map(|&(i, act)| {
                     let len = m * layers[i].out_shape().len();
                     let mut s = Sums::new(layers[i].out_shape().c);
                     // A PReLU's inputs are its pre-activations like any other's.
-                    s.add(act, &acts[i][..len], &acts[i + 1][..len]);
+                    let pre = if i == 0 { &buf.x[..len] } else { &buf.acts[i - 1][..len] };
+                    s.add(act, pre, &buf.acts[i][..len]);
                     s
                 })
                 .collect()
@@ -191,18 +240,32 @@ pub fn activation_stats(model: &Sequential, params: &[f32], data: &Dataset, samp
     out
 }
 
-/// The sum of squares of `v` in f64, with eight running sums so that it vectorises (it runs on
-/// every batch's gradient).
-fn sum_of_squares(v: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let chunks = v.chunks_exact(8);
-    let rest: f64 = chunks.remainder().iter().map(|&x| (x as f64) * (x as f64)).sum();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += (x as f64) * (x as f64);
+/// Values summed in f32 before their sum joins the f64 total in [`sum_of_squares`]: short
+/// enough that the f32 rounding stays near 1e-7 of the result.
+const SQUARES_BLOCK: usize = 1024;
+
+multiversion! {
+    /// The sum of squares of `v` (it runs on every batch's gradient): in 16 f32 lanes within
+    /// each block of [`SQUARES_BLOCK`] values, the blocks' sums added in f64.
+    fn sum_of_squares_at(v: &[f32]) -> f64 {
+        let mut total = 0.0f64;
+        for block in v.chunks(SQUARES_BLOCK) {
+            let mut acc = [0.0f32; 16];
+            let lanes = block.chunks_exact(16);
+            let rest: f32 = lanes.remainder().iter().map(|&x| x * x).sum();
+            for c in lanes {
+                for (a, &x) in acc.iter_mut().zip(c) {
+                    *a += x * x;
+                }
+            }
+            total += f64::from(acc.iter().sum::<f32>() + rest);
         }
+        total
     }
-    acc.iter().sum::<f64>() + rest
+}
+
+fn sum_of_squares(v: &[f32]) -> f64 {
+    sum_of_squares_at(Level::current(), v)
 }
 
 /// (layer name, L2 norm) of `values` (in the flat parameter layout) for every layer with
@@ -217,6 +280,20 @@ fn norms(model: &Sequential, values: &[f32]) -> Vec<(String, f64)> {
 /// (layer name, L2 norm of its parameter gradient) for every layer with parameters.
 pub fn gradient_norms(model: &Sequential, grads: &[f32]) -> Vec<(String, f64)> {
     norms(model, grads)
+}
+
+/// The names of the layers with parameters, in model order: those of [`gradient_norms`].
+pub fn layers_with_parameters(model: &Sequential) -> Vec<String> {
+    (0..model.layers().len()).filter(|&i| !model.param_range(i).is_empty()).map(|i| model.names()[i].clone()).collect()
+}
+
+/// Adds the L2 norm of each layer's gradient (the layers of [`layers_with_parameters`], in
+/// order) to `sums`, without allocating: what diagnostics do on every batch.
+pub fn add_gradient_norms(model: &Sequential, grads: &[f32], sums: &mut [f64]) {
+    let ranges = (0..model.layers().len()).map(|i| model.param_range(i)).filter(|r| !r.is_empty());
+    for (sum, range) in sums.iter_mut().zip(ranges) {
+        *sum += sum_of_squares(&grads[range]).sqrt();
+    }
 }
 
 /// (layer name, L2 norm of its parameters) for every layer with parameters.
@@ -461,11 +538,104 @@ mod tests {
     }
 
     #[test]
-    fn sums_of_squares_of_any_length() {
-        for n in [0usize, 1, 7, 8, 9, 100, 1001] {
-            let v: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+    fn sums_of_squares_of_any_length_at_every_level() {
+        for n in [0usize, 1, 7, 16, 17, 100, 1023, 1024, 1025, 409_856] {
+            let v: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 1e-3).collect();
             let plain: f64 = v.iter().map(|&x| (x as f64) * (x as f64)).sum();
-            assert!((sum_of_squares(&v) - plain).abs() <= 1e-12 * plain.max(1.0), "{n}");
+            for level in Level::supported() {
+                let got = sum_of_squares_at(level, &v);
+                assert!((got - plain).abs() <= 1e-6 * plain, "{n} {level}: {got} against {plain}");
+            }
+        }
+        assert_eq!(sum_of_squares(&[3.0, 4.0]), 25.0);
+    }
+
+    /// The statistics computed the plain way: the whole sample through
+    /// [`Sequential::forward_reference`], then every value by itself through
+    /// [`Activation::is_inactive`] and [`Activation::is_saturated`].
+    fn plain_stats(model: &Sequential, params: &[f32], data: &Dataset, sample: &[usize]) -> Vec<ActivationStats> {
+        let mut x = vec![0.0; sample.len() * model.input_shape().len()];
+        let mut labels = vec![0; sample.len()];
+        data.fill_batch(sample, &mut x, &mut labels);
+        let acts = model.forward_reference(params, &x, sample.len());
+        let mut out = Vec::new();
+        let mut pooled = (Vec::new(), Vec::new(), 0.0, 0.0, 0usize, 0usize);
+        for (i, layer) in model.layers().iter().enumerate() {
+            let Some(act) = layer.kind().activation() else { continue };
+            let units = layer.out_shape().c;
+            let (mut unit_sum, mut active) = (vec![0.0f64; units], vec![false; units]);
+            let (mut sum, mut sum_sq, mut saturated) = (0.0f64, 0.0f64, 0usize);
+            for (j, (&x, &y)) in acts[i].iter().zip(&acts[i + 1]).enumerate() {
+                unit_sum[j % units] += f64::from(y);
+                active[j % units] |= !act.is_inactive(x);
+                sum += f64::from(y);
+                sum_sq += f64::from(y) * f64::from(y);
+                saturated += usize::from(act.is_saturated(y));
+            }
+            let count = acts[i + 1].len();
+            let means: Vec<f64> = unit_sum.iter().map(|s| s / (count / units) as f64).collect();
+            let dead = active.iter().filter(|a| !**a).count();
+            let mean = sum / count as f64;
+            out.push(ActivationStats {
+                layer: model.names()[i].clone(),
+                units,
+                mean,
+                std: (sum_sq / count as f64 - mean * mean).max(0.0).sqrt(),
+                median_unit_mean: median(&means),
+                dead_fraction: dead as f64 / units as f64,
+                saturated_fraction: saturated as f64 / count as f64,
+            });
+            pooled.0.extend(means);
+            pooled.1.push(dead);
+            (pooled.2, pooled.3, pooled.4, pooled.5) =
+                (pooled.2 + sum, pooled.3 + sum_sq, pooled.4 + saturated, pooled.5 + count);
+        }
+        let units: usize = out.iter().map(|s| s.units).sum();
+        let mean = pooled.2 / pooled.5 as f64;
+        out.push(ActivationStats {
+            layer: ALL_LAYERS.to_string(),
+            units,
+            mean,
+            std: (pooled.3 / pooled.5 as f64 - mean * mean).max(0.0).sqrt(),
+            median_unit_mean: median(&pooled.0),
+            dead_fraction: pooled.1.iter().sum::<usize>() as f64 / units as f64,
+            saturated_fraction: pooled.4 as f64 / pooled.5 as f64,
+        });
+        out
+    }
+
+    /// The fast measurement (buffers reused over slices, per-unit sums, comparisons without a
+    /// branch) against the plain one, for every activation on a convnet and a dense net, on a
+    /// sample whose last slice is shorter than the others.
+    #[test]
+    fn the_measures_are_those_of_the_plain_computation() {
+        let data = dataset(150);
+        let sample = sample_indices(150, 137, 5);
+        for preset in ["article", "paper_fc"] {
+            for act in Activation::ALL {
+                let mut spec = ModelSpec::preset(preset).unwrap();
+                spec.apply(&Overrides { activation: Some(act), ..Default::default() }).unwrap();
+                let model = Sequential::from_spec(&spec).unwrap();
+                let mut params = model.init_params(2);
+                // Biases that make some units dead and some saturated.
+                for i in 0..model.layers().len() {
+                    let r = model.param_range(i);
+                    if let Some(last) = params[r].last_mut() {
+                        *last = -50.0;
+                    }
+                }
+                let fast = activation_stats(&model, &params, &data, &sample);
+                let plain = plain_stats(&model, &params, &data, &sample);
+                assert_eq!(fast.len(), plain.len(), "{preset} {act:?}");
+                for (f, p) in fast.iter().zip(&plain) {
+                    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-3);
+                    assert_eq!((&f.layer, f.units), (&p.layer, p.units), "{preset} {act:?}");
+                    assert_eq!(f.dead_fraction, p.dead_fraction, "{preset} {act:?} {}", f.layer);
+                    assert_eq!(f.saturated_fraction, p.saturated_fraction, "{preset} {act:?} {}", f.layer);
+                    assert!(close(f.mean, p.mean) && close(f.std, p.std), "{preset} {act:?}: {f:?} against {p:?}");
+                    assert!(close(f.median_unit_mean, p.median_unit_mean), "{preset} {act:?}: {f:?} against {p:?}");
+                }
+            }
         }
     }
 
@@ -484,6 +654,11 @@ mod tests {
         grads[model.param_range(0)][1] = 4.0;
         let norms = gradient_norms(&model, &grads);
         assert_eq!(norms.len(), 4);
+        let mut sums = vec![1.0; 4];
+        add_gradient_norms(&model, &grads, &mut sums);
+        assert_eq!(sums, [6.0, 1.0, 1.0, 1.0]);
+        let names: Vec<String> = norms.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!(layers_with_parameters(&model), names);
         assert_eq!(norms[0], ("conv2d".to_string(), 5.0));
         assert_eq!(norms[3].1, 0.0);
         assert_eq!(weight_norms(&model, &grads), norms);

@@ -12,7 +12,8 @@ use crate::error::Result;
 use crate::model::Sequential;
 use crate::report::{atomic_write, plot_diagnostics};
 use crate::train::diagnostics::{
-    activation_stats, gradient_norms, rows, sample_indices, DiagnosticsRow, ALL_LAYERS, CSV_COLUMNS,
+    activation_stats, add_gradient_norms, layers_with_parameters, rows, sample_indices, DiagnosticsRow, ALL_LAYERS,
+    CSV_COLUMNS,
 };
 
 /// Writes `diagnostics.csv` (columns [`CSV_COLUMNS`], one row per layer and epoch, epoch 0
@@ -30,8 +31,10 @@ pub struct Diagnostics {
     /// The sampled training images (set when training begins).
     sample: Option<Dataset>,
     rows: Vec<DiagnosticsRow>,
-    /// Per layer with parameters: the sum of this epoch's gradient norms, and the batch count.
-    grad_sums: Vec<(String, f64)>,
+    /// The layers with parameters, and for each the sum of this epoch's gradient norms; the
+    /// batch count.
+    grad_layers: Vec<String>,
+    grad_sums: Vec<f64>,
     batches: usize,
 }
 
@@ -47,6 +50,7 @@ impl Diagnostics {
             seed,
             sample: None,
             rows: Vec::new(),
+            grad_layers: Vec::new(),
             grad_sums: Vec::new(),
             batches: 0,
         }
@@ -119,24 +123,23 @@ impl Callback for Diagnostics {
     }
 
     fn on_epoch_begin(&mut self, _epoch: usize, _batches: usize) {
-        self.grad_sums.clear();
+        self.grad_sums.iter_mut().for_each(|s| *s = 0.0);
         self.batches = 0;
     }
 
     fn on_gradients(&mut self, model: &Sequential, gradients: &[f32]) {
-        let norms = gradient_norms(model, gradients);
-        if self.grad_sums.len() != norms.len() {
-            self.grad_sums = norms.iter().map(|(n, _)| (n.clone(), 0.0)).collect();
+        if self.batches == 0 {
+            self.grad_layers = layers_with_parameters(model);
+            self.grad_sums = vec![0.0; self.grad_layers.len()];
         }
-        for (sum, (_, g)) in self.grad_sums.iter_mut().zip(norms) {
-            sum.1 += g;
-        }
+        add_gradient_norms(model, gradients, &mut self.grad_sums);
         self.batches += 1;
     }
 
     fn on_epoch_end(&mut self, end: &EpochEnd) -> Result<Control> {
         let batches = self.batches.max(1) as f64;
-        let means: Vec<(String, f64)> = self.grad_sums.iter().map(|(n, s)| (n.clone(), s / batches)).collect();
+        let means: Vec<(String, f64)> =
+            self.grad_layers.iter().zip(&self.grad_sums).map(|(n, s)| (n.clone(), s / batches)).collect();
         self.measure(end.epoch + 1, end.model, end.params, Some(&means))?;
         Ok(Control::Continue)
     }
