@@ -96,8 +96,48 @@ impl Optimizer {
                 const CHUNK: usize = 64 * 1024;
                 let level = Level::current();
                 let parts = params.par_chunks_mut(CHUNK).zip(grads.par_chunks(CHUNK));
-                parts.zip(self.m.par_chunks_mut(CHUNK)).for_each(|((p, g), m)| sgd_at(level, p, g, m, lr, momentum));
+                if momentum == 0.0 {
+                    parts.for_each(|(p, g)| plain_sgd_at(level, p, g, lr));
+                } else {
+                    parts
+                        .zip(self.m.par_chunks_mut(CHUNK))
+                        .for_each(|((p, g), m)| sgd_at(level, p, g, m, lr, momentum));
+                }
             }
+        }
+    }
+}
+
+impl Optimizer {
+    /// The learning rate of plain SGD (momentum 0), whose update θ −= lr·g has no state and is
+    /// element-wise, so that the engine may apply it layer by layer ([`plain_sgd`],
+    /// [`crate::model::Engine::train_step_updating`]); `None` for any other optimizer. A step
+    /// applied that way is counted with [`Optimizer::count_step`].
+    pub fn plain_sgd_lr(&self) -> Option<f32> {
+        match self.config {
+            OptimizerConfig::Sgd { lr, momentum: 0.0 } => Some(lr),
+            _ => None,
+        }
+    }
+
+    /// Counts a step whose update was applied elsewhere (see [`Optimizer::plain_sgd_lr`]).
+    pub fn count_step(&mut self) {
+        self.iterations += 1;
+    }
+}
+
+/// Plain SGD's update θ −= lr·g (Keras's SGD with momentum 0), at the level in force: the bits
+/// of [`Optimizer::step`] for that optimizer.
+pub fn plain_sgd(params: &mut [f32], grads: &[f32], lr: f32) {
+    plain_sgd_at(Level::current(), params, grads, lr)
+}
+
+multiversion! {
+    /// Plain SGD's update of one chunk, compiled for `level`: θ −= lr·g (Keras's form without
+    /// momentum; no velocity is kept).
+    fn plain_sgd_at(p: &mut [f32], g: &[f32], lr: f32) {
+        for (p, &g) in p.iter_mut().zip(g) {
+            *p -= lr * g;
         }
     }
 }
@@ -193,6 +233,43 @@ mod tests {
         opt.step(&mut p, &[1.0]); // v = -0.1
         opt.step(&mut p, &[1.0]); // v = -0.09 - 0.1 = -0.19
         assert!((p[0] - (1.0 - 0.1 - 0.19)).abs() < 1e-6);
+    }
+
+    /// θ −= lr·g (no velocity) gives the bits of the velocity form v ← 0·v − lr·g; θ ← θ + v,
+    /// at every level, through `step` and through the per-layer `plain_sgd`.
+    #[test]
+    fn plain_sgd_gives_the_bits_of_the_velocity_form_without_momentum() {
+        let n = 1003;
+        let g: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * 1.7e-3).collect();
+        let p0: Vec<f32> = (0..n).map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.013).collect();
+        let lr = 0.01f32;
+        let (mut expected, mut vel) = (p0.clone(), vec![0.25f32; n]);
+        for _ in 0..3 {
+            for ((p, v), &g) in expected.iter_mut().zip(&mut vel).zip(&g) {
+                *v = 0.0 * *v - lr * g;
+                *p += *v;
+            }
+        }
+        for level in Level::supported() {
+            let mut p = p0.clone();
+            for _ in 0..3 {
+                plain_sgd_at(level, &mut p, &g, lr);
+            }
+            assert_eq!(p, expected, "{level}");
+        }
+        let mut opt = Optimizer::new(OptimizerConfig::Sgd { lr, momentum: 0.0 }, n);
+        assert_eq!(opt.plain_sgd_lr(), Some(lr));
+        let (mut a, mut b) = (p0.clone(), p0);
+        for _ in 0..3 {
+            opt.step(&mut a, &g);
+            plain_sgd(&mut b, &g, lr);
+        }
+        assert_eq!((a, opt.iterations), (expected.clone(), 3));
+        assert_eq!(b, expected);
+        opt.count_step();
+        assert_eq!(opt.iterations, 4);
+        assert_eq!(Optimizer::new(OptimizerConfig::Sgd { lr, momentum: 0.5 }, 1).plain_sgd_lr(), None);
+        assert_eq!(Optimizer::new(OptimizerConfig::adam(1e-3), 1).plain_sgd_lr(), None);
     }
 
     #[test]

@@ -317,35 +317,46 @@ mod x86 {
     #[inline(always)]
     fn walk(args: Args, rows: usize, vecs: usize, lanes: usize, mut tile: impl FnMut(usize, usize, Ptrs)) {
         let Args { c, start, a, a_rs, a_cs, b, m, n, k } = args;
-        let mut j0 = 0;
-        while j0 < n {
+        let mut visit = |i0: usize, j0: usize| {
+            let r = (m - i0).min(rows);
             let width = (n - j0).min(vecs * lanes);
             let nv = width.div_ceil(lanes);
-            let last = width - (nv - 1) * lanes;
-            let mut i0 = 0;
-            while i0 < m {
-                let r = (m - i0).min(rows);
-                let cp = c[i0 * n + j0..].as_mut_ptr();
-                let ptrs = Ptrs {
-                    c: cp,
-                    ldc: n,
-                    a: if k == 0 { a.as_ptr() } else { a[i0 * a_rs..].as_ptr() },
-                    a_rs,
-                    a_cs,
-                    b: if k == 0 { b.as_ptr() } else { b[j0..].as_ptr() },
-                    ldb: n,
-                    k,
-                    init: match start {
-                        Start::Bias(bias) => Some((bias[j0..].as_ptr(), 0)),
-                        Start::Zero => None,
-                        Start::Accumulate => Some((cp.cast_const(), n)),
-                    },
-                    last,
-                };
-                tile(r, nv, ptrs);
-                i0 += r;
+            let cp = c[i0 * n + j0..].as_mut_ptr();
+            let ptrs = Ptrs {
+                c: cp,
+                ldc: n,
+                a: if k == 0 { a.as_ptr() } else { a[i0 * a_rs..].as_ptr() },
+                a_rs,
+                a_cs,
+                b: if k == 0 { b.as_ptr() } else { b[j0..].as_ptr() },
+                ldb: n,
+                k,
+                init: match start {
+                    Start::Bias(bias) => Some((bias[j0..].as_ptr(), 0)),
+                    Start::Zero => None,
+                    Start::Accumulate => Some((cp.cast_const(), n)),
+                },
+                last: width - (nv - 1) * lanes,
+            };
+            tile(r, nv, ptrs);
+        };
+        // The larger operand is read once from wherever it is, the smaller one kept in the L1
+        // cache over it: a column block of B while every tile of rows passes (the usual case,
+        // a slice of a batch against a kernel), or a tile of A's rows while every column block
+        // passes (more rows than columns: the input layer's weight gradient, 784 × 128). Each
+        // tile computes the same values in either order.
+        if m > n {
+            for i0 in (0..m).step_by(rows) {
+                for j0 in (0..n).step_by(vecs * lanes) {
+                    visit(i0, j0);
+                }
             }
-            j0 += width;
+        } else {
+            for j0 in (0..n).step_by(vecs * lanes) {
+                for i0 in (0..m).step_by(rows) {
+                    visit(i0, j0);
+                }
+            }
         }
     }
 

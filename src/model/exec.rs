@@ -40,6 +40,16 @@ pub const EVAL_SLICE: usize = 16;
 /// labels (n)), n being the length of the range.
 pub type FillFn<'a> = dyn Fn(Range<usize>, &mut [f32], &mut [u8]) + Sync + 'a;
 
+/// An element-wise update of weights from their gradient, `update(params, grads)`, that
+/// [`Engine::train_step_updating`] applies layer by layer (plain SGD's θ −= lr·g, say).
+pub type UpdateFn<'a> = dyn Fn(&mut [f32], &[f32]) + Sync + 'a;
+
+/// The weights of a split step: only read, or also updated once each layer's gradient is formed.
+enum Weights<'p> {
+    Read(&'p [f32]),
+    Update(&'p mut [f32], &'p UpdateFn<'p>),
+}
+
 /// Per-thread buffers, sized once for the model and a slice.
 #[derive(Debug)]
 struct Workspace {
@@ -299,9 +309,11 @@ fn splits(model: &Sequential, plan: &[Step], batch_size: usize) -> bool {
 /// gradients (`a` holds the first `h` samples, `b` the rest of the `n`): one task per layer with
 /// parameters, in parallel; each layer's gradient is one [`Layer::backward_params`] over the two
 /// blocks in order, so its bits do not depend on the threads. Returns each task's (layer, time).
+#[allow(clippy::too_many_arguments)]
 fn split_params(
     model: &Sequential,
     grads: &mut [f32],
+    update: Option<(&mut [f32], &UpdateFn)>,
     a: &Workspace,
     b: &Workspace,
     h: usize,
@@ -309,19 +321,26 @@ fn split_params(
     timed: bool,
 ) -> Vec<(usize, Duration)> {
     let layers = model.layers();
-    let mut tasks: Vec<(usize, &mut [f32])> = Vec::new();
+    let (mut weights, apply) = match update {
+        Some((p, f)) => (p, Some(f)),
+        None => (&mut [][..], None),
+    };
+    let mut tasks: Vec<(usize, &mut [f32], &mut [f32])> = Vec::new();
     let mut rest = grads;
     for i in 0..layers.len() {
-        let (g, tail) = std::mem::take(&mut rest).split_at_mut(model.param_range(i).len());
+        let len = model.param_range(i).len();
+        let (g, tail) = std::mem::take(&mut rest).split_at_mut(len);
         rest = tail;
+        let (p, tail) = std::mem::take(&mut weights).split_at_mut(if apply.is_some() { len } else { 0 });
+        weights = tail;
         if !g.is_empty() {
-            tasks.push((i, g));
+            tasks.push((i, g, p));
         }
     }
     tasks
         .into_par_iter()
         .with_max_len(1)
-        .map(|(i, g)| {
+        .map(|(i, g, p)| {
             let t0 = timed.then(Instant::now);
             let (inp, out) = (layers[i].in_shape().len(), layers[i].out_shape().len());
             let blocks = [
@@ -329,6 +348,9 @@ fn split_params(
                 (&b.acts[i][..(n - h) * inp], &b.douts[i][..(n - h) * out], n - h),
             ];
             layers[i].backward_params(g, &blocks);
+            if let Some(f) = apply {
+                f(p, g);
+            }
             (i, t0.map(|t| t.elapsed()).unwrap_or_default())
         })
         .collect()
@@ -537,35 +559,7 @@ impl Engine {
         let used = n.div_ceil(SLICE);
         let scale = 1.0 / n as f32;
         if self.split && n >= 2 {
-            // A split step: the first half of the samples and the second run their forward
-            // pass, loss and input gradients on two threads, in two workspaces, then the layers'
-            // parameter gradients are formed in parallel over the layers from both halves. Each
-            // sample's values are those of the whole slice, and each parameter gradient is one
-            // chain of multiply-adds over the samples in order, as in a one-slice step: the
-            // bits do not depend on the number of threads.
-            let h = n.div_ceil(2);
-            // The operands of the input gradients first (none below the first layer with
-            // parameters, whose input gradient is not formed), in parallel over the layers.
-            let skip = model.first_trainable() + 1;
-            self.operands.par_iter_mut().enumerate().skip(skip).with_max_len(1).for_each(|(i, o)| {
-                model.layers()[i].form_input_operand(o, &params[model.param_range(i)]);
-            });
-            let (plan, model_ref, operands) = (&self.plan, model, &self.operands);
-            let [a, b] = &mut self.workers[..2] else { unreachable!("a split engine has two workspaces") };
-            let (a, b) =
-                (a.get_mut().unwrap_or_else(|p| p.into_inner()), b.get_mut().unwrap_or_else(|p| p.into_inner()));
-            let ((l0, c0), (l1, c1)) = rayon::join(
-                || a.half(plan, model_ref, params, fill, operands, 0..h, scale, seed, step),
-                || b.half(plan, model_ref, params, fill, operands, h..n, scale, seed, step),
-            );
-            let timed = a.times.is_some();
-            for (i, t) in split_params(model, grads, a, b, h, n, timed) {
-                if let Some(times) = &mut a.times {
-                    times[i].1 += t;
-                }
-            }
-            self.slice_totals[0] = (l0 + l1, c0 + c1);
-            return self.totals(1);
+            return self.split_step(model, Weights::Read(params), grads, n, fill, seed, step);
         }
         let (workers, plan) = (&self.workers, &self.plan);
         if used == 1 {
@@ -602,6 +596,83 @@ impl Engine {
             }
         });
         self.totals(used)
+    }
+
+    /// [`Engine::train_step`] that may also update the weights: where the step is split (a
+    /// one-slice batch of a dense net, see [`Engine::train_step`]'s code), `update(params,
+    /// grads)` is applied to each layer's parameters as soon as that layer's gradient is formed,
+    /// in parallel over the layers, while both are still in cache. Returns the step's totals and
+    /// whether the update was applied; when it was not, the caller updates the weights itself.
+    /// `grads` holds the batch-mean gradient either way. `update` must be element-wise, so that
+    /// applying it per layer is applying it to the whole.
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_step_updating(
+        &mut self,
+        model: &Sequential,
+        params: &mut [f32],
+        grads: &mut [f32],
+        n: usize,
+        fill: &FillFn,
+        seed: u64,
+        step: u64,
+        update: &UpdateFn,
+    ) -> ((f64, usize), bool) {
+        if self.split && n >= 2 {
+            let totals = self.split_step(model, Weights::Update(params, update), grads, n, fill, seed, step);
+            (totals, true)
+        } else {
+            (self.train_step(model, params, grads, n, fill, seed, step), false)
+        }
+    }
+
+    /// A split step: the first half of the samples and the second run their forward pass,
+    /// loss and input gradients on two threads, in two workspaces, then the layers' parameter
+    /// gradients are formed in parallel over the layers from both halves (and, with `update`,
+    /// each layer's weights updated at once). Each sample's values are those of the whole
+    /// slice, and each parameter gradient is one chain of multiply-adds over the samples in
+    /// order, as in a one-slice step: the bits do not depend on the number of threads.
+    #[allow(clippy::too_many_arguments)]
+    fn split_step(
+        &mut self,
+        model: &Sequential,
+        weights: Weights,
+        grads: &mut [f32],
+        n: usize,
+        fill: &FillFn,
+        seed: u64,
+        step: u64,
+    ) -> (f64, usize) {
+        let params: &[f32] = match &weights {
+            Weights::Read(p) => p,
+            Weights::Update(p, _) => p,
+        };
+        let scale = 1.0 / n as f32;
+        let h = n.div_ceil(2);
+        // The operands of the input gradients first (none below the first layer with
+        // parameters, whose input gradient is not formed), in parallel over the layers.
+        let skip = model.first_trainable() + 1;
+        self.operands.par_iter_mut().enumerate().skip(skip).with_max_len(1).for_each(|(i, o)| {
+            model.layers()[i].form_input_operand(o, &params[model.param_range(i)]);
+        });
+        let (plan, model_ref, operands) = (&self.plan, model, &self.operands);
+        let [a, b] = &mut self.workers[..2] else { unreachable!("a split engine has two workspaces") };
+        let (a, b) = (a.get_mut().unwrap_or_else(|p| p.into_inner()), b.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let ((l0, c0), (l1, c1)) = rayon::join(
+            || a.half(plan, model_ref, params, fill, operands, 0..h, scale, seed, step),
+            || b.half(plan, model_ref, params, fill, operands, h..n, scale, seed, step),
+        );
+        let timed = a.times.is_some();
+        let update = match weights {
+            Weights::Read(_) => None,
+            Weights::Update(p, f) => Some((p, f)),
+        };
+        for (i, t) in split_params(model, grads, update, a, b, h, n, timed) {
+            if let Some(times) = &mut a.times {
+                times[i].1 += t;
+            }
+        }
+        self.slice_totals[0] = (l0 + l1, c0 + c1);
+        self.totals(1)
     }
 
     /// Inference on `n` samples: (sum of losses, correct count).
@@ -936,6 +1007,46 @@ mod tests {
         assert!(!Engine::new(&article, SLICE, true).split);
         let fc = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
         assert!(!Engine::new(&fc, SLICE + 1, true).split && !Engine::new(&fc, SLICE, false).split);
+    }
+
+    /// A step that updates the weights itself, layer by layer, leaves the gradient and the
+    /// weights of a step followed by the update of the whole: on a split engine (which applies
+    /// it, on 1 and 2 threads) and on one of several slices (which leaves it to the caller).
+    #[test]
+    fn a_step_that_updates_gives_the_bits_of_a_step_then_the_update() {
+        let model = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
+        let n = 2 * SLICE;
+        let mut rng = Rng::from_seed(8);
+        let x: Vec<f32> = (0..n * 784).map(|_| rng.uniform_f32()).collect();
+        let labels: Vec<u8> = (0..n).map(|_| rng.below(10) as u8).collect();
+        let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
+            xs[..r.len() * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
+            ys[..r.len()].copy_from_slice(&labels[r]);
+        };
+        let update = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
+        for (batch, m, applies) in [(SLICE, SLICE, true), (SLICE, 37, true), (n, n, false)] {
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let mut engine = Engine::new(&model, batch, true);
+                    let (mut p_ref, mut g_ref) = (model.init_params(4), vec![0.0; model.param_count()]);
+                    let (mut p, mut g) = (p_ref.clone(), g_ref.clone());
+                    for step in 0..3 {
+                        let totals_ref = engine.train_step(&model, &p_ref, &mut g_ref, m, &fill, 1, step);
+                        crate::optim::plain_sgd(&mut p_ref, &g_ref, 0.01);
+                        let (totals, applied) =
+                            engine.train_step_updating(&model, &mut p, &mut g, m, &fill, 1, step, &update);
+                        assert_eq!(applied, applies, "batch {batch}, {m} samples");
+                        if !applied {
+                            crate::optim::plain_sgd(&mut p, &g, 0.01);
+                        }
+                        assert_eq!(totals, totals_ref);
+                        assert!(g.iter().zip(&g_ref).all(|(a, b)| a.to_bits() == b.to_bits()), "gradients");
+                        assert!(p.iter().zip(&p_ref).all(|(a, b)| a.to_bits() == b.to_bits()), "weights");
+                    }
+                });
+            }
+        }
     }
 
     #[test]

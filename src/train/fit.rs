@@ -15,7 +15,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::kernels::simd::{multiversion, Level};
 use crate::model::{Engine, Sequential};
-use crate::optim::{Optimizer, OptimizerConfig};
+use crate::optim::{plain_sgd, Optimizer, OptimizerConfig};
 use crate::rng::{Rng, Stream};
 
 /// Settings of `fit`.
@@ -110,10 +110,22 @@ impl<'m> Trainer<'m> {
                 let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
                 let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&idx[r], x, y);
                 let step = self.optimizer.iterations;
-                let (l, c) =
-                    self.engine.train_step(self.model, &self.params, &mut self.grads, idx.len(), &fill, cfg.seed, step);
+                let (params, grads, n) = (&mut self.params, &mut self.grads, idx.len());
+                // Plain SGD is applied by the engine to each layer as soon as its gradient is
+                // formed, where it can (the same bits as the optimizer's own step).
+                let ((l, c), updated) = match self.optimizer.plain_sgd_lr() {
+                    Some(lr) => {
+                        let update = move |p: &mut [f32], g: &[f32]| plain_sgd(p, g, lr);
+                        self.engine.train_step_updating(self.model, params, grads, n, &fill, cfg.seed, step, &update)
+                    }
+                    None => (self.engine.train_step(self.model, params, grads, n, &fill, cfg.seed, step), false),
+                };
                 callbacks.iter_mut().for_each(|c| c.on_gradients(self.model, &self.grads));
-                self.optimizer.step(&mut self.params, &self.grads);
+                if updated {
+                    self.optimizer.count_step();
+                } else {
+                    self.optimizer.step(&mut self.params, &self.grads);
+                }
                 loss_sum += l;
                 correct += c;
                 let seen = ((b + 1) * cfg.batch_size).min(n) as f64;
