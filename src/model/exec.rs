@@ -544,6 +544,12 @@ impl Engine {
     /// One training step's forward and backward on `n` samples (n ≤ batch size).
     /// Writes the batch-mean gradient into `grads`; returns (sum of losses, correct count).
     /// `seed` and `step` key the dropout masks.
+    ///
+    /// A batch of one slice ([`SLICE`] samples or fewer, at least 2) of a model whose layers
+    /// all split (dense nets) runs as a *split step*: its two halves' forward passes, losses
+    /// and input gradients on two threads, then the parameter gradients in parallel over the
+    /// layers, each one chain over the samples in order, so that the bits are those of the
+    /// whole slice on any number of threads.
     #[allow(clippy::too_many_arguments)]
     pub fn train_step(
         &mut self,
@@ -599,7 +605,7 @@ impl Engine {
     }
 
     /// [`Engine::train_step`] that may also update the weights: where the step is split (a
-    /// one-slice batch of a dense net, see [`Engine::train_step`]'s code), `update(params,
+    /// one-slice batch of a dense net, see [`Engine::train_step`]), `update(params,
     /// grads)` is applied to each layer's parameters as soon as that layer's gradient is formed,
     /// in parallel over the layers, while both are still in cache. Returns the step's totals and
     /// whether the update was applied; when it was not, the caller updates the weights itself.
@@ -627,8 +633,8 @@ impl Engine {
 
     /// A split step: the first half of the samples and the second run their forward pass,
     /// loss and input gradients on two threads, in two workspaces, then the layers' parameter
-    /// gradients are formed in parallel over the layers from both halves (and, with `update`,
-    /// each layer's weights updated at once). Each sample's values are those of the whole
+    /// gradients are formed in parallel over the layers from both halves (and, with
+    /// `Weights::Update`, each layer's weights updated at once). Each sample's values are those of the whole
     /// slice, and each parameter gradient is one chain of multiply-adds over the samples in
     /// order, as in a one-slice step: the bits do not depend on the number of threads.
     #[allow(clippy::too_many_arguments)]
