@@ -132,6 +132,39 @@ pub fn plain_sgd(params: &mut [f32], grads: &[f32], lr: f32) {
     plain_sgd_at(Level::current(), params, grads, lr)
 }
 
+/// [`plain_sgd`] that also says whether every updated weight is finite, in the same pass over
+/// the weights (what the trainer checks after every step): the engine's per-layer update.
+pub fn plain_sgd_checked(params: &mut [f32], grads: &[f32], lr: f32) -> bool {
+    plain_sgd_checked_at(Level::current(), params, grads, lr)
+}
+
+multiversion! {
+    /// [`plain_sgd_checked`] compiled for `level`: the bits of [`plain_sgd_at`], and the
+    /// finiteness test of the trainer's check (θ·0 is 0 for a finite θ and NaN otherwise,
+    /// summed in 16 lanes, so that one NaN or infinity anywhere leaves a NaN).
+    fn plain_sgd_checked_at(p: &mut [f32], g: &[f32], lr: f32) -> bool {
+        const W: usize = 16;
+        let n = p.len().min(g.len());
+        let (p, g) = (&mut p[..n], &g[..n]);
+        let mut acc = [0.0f32; W];
+        let split = n / W * W;
+        let (p_body, p_tail) = p.split_at_mut(split);
+        let (g_body, g_tail) = g.split_at(split);
+        for (pc, gc) in p_body.chunks_exact_mut(W).zip(g_body.chunks_exact(W)) {
+            for ((a, p), &g) in acc.iter_mut().zip(pc).zip(gc) {
+                *p -= lr * g;
+                *a += *p * 0.0;
+            }
+        }
+        let mut finite = true;
+        for (p, &g) in p_tail.iter_mut().zip(g_tail) {
+            *p -= lr * g;
+            finite &= p.is_finite();
+        }
+        finite && acc.iter().all(|a| a.is_finite())
+    }
+}
+
 multiversion! {
     /// Plain SGD's update of one chunk, compiled for `level`: θ −= lr·g (Keras's form without
     /// momentum; no velocity is kept).
@@ -270,6 +303,35 @@ mod tests {
         assert_eq!(opt.iterations, 4);
         assert_eq!(Optimizer::new(OptimizerConfig::Sgd { lr, momentum: 0.5 }, 1).plain_sgd_lr(), None);
         assert_eq!(Optimizer::new(OptimizerConfig::adam(1e-3), 1).plain_sgd_lr(), None);
+    }
+
+    /// The checked update gives the bits of the plain one and finds any infinity or NaN it
+    /// makes, at every level and position, the tail past the last 16 included.
+    #[test]
+    fn checked_plain_sgd_gives_the_same_bits_and_finds_non_finite_weights() {
+        for level in Level::supported() {
+            for len in [0usize, 1, 15, 16, 17, 40] {
+                let g: Vec<f32> = (0..len).map(|i| (i as f32 - 7.0) * 0.3).collect();
+                let p0: Vec<f32> = (0..len).map(|i| i as f32 * 1e30 - 3.0).collect();
+                let (mut a, mut b) = (p0.clone(), p0.clone());
+                plain_sgd_at(level, &mut a, &g, 0.01);
+                assert!(plain_sgd_checked_at(level, &mut b, &g, 0.01), "{level} {len}");
+                assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{level} {len}");
+                for at in 0..len {
+                    for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+                        let mut q = p0.clone();
+                        q[at] = bad;
+                        assert!(!plain_sgd_checked_at(level, &mut q, &g, 0.01), "{level} len {len}: {bad} at {at}");
+                    }
+                    // A huge step takes a finite weight to infinity.
+                    let mut q = p0.clone();
+                    q[at] = f32::MAX;
+                    let mut huge = g.clone();
+                    huge[at] = -1e38;
+                    assert!(!plain_sgd_checked_at(level, &mut q, &huge, 1e10), "{level} len {len}: overflow at {at}");
+                }
+            }
+        }
     }
 
     #[test]

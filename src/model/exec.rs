@@ -41,8 +41,9 @@ pub const EVAL_SLICE: usize = 16;
 pub type FillFn<'a> = dyn Fn(Range<usize>, &mut [f32], &mut [u8]) + Sync + 'a;
 
 /// An element-wise update of weights from their gradient, `update(params, grads)`, that
-/// [`Engine::train_step_updating`] applies layer by layer (plain SGD's θ −= lr·g, say).
-pub type UpdateFn<'a> = dyn Fn(&mut [f32], &[f32]) + Sync + 'a;
+/// [`Engine::train_step_updating`] applies layer by layer (plain SGD's θ −= lr·g, say); it
+/// returns whether every weight it updated is finite.
+pub type UpdateFn<'a> = dyn Fn(&mut [f32], &[f32]) -> bool + Sync + 'a;
 
 /// The weights of a split step: only read, or also updated once each layer's gradient is formed.
 enum Weights<'p> {
@@ -319,7 +320,7 @@ fn split_params(
     h: usize,
     n: usize,
     timed: bool,
-) -> Vec<(usize, Duration)> {
+) -> Vec<(usize, Duration, bool)> {
     let layers = model.layers();
     let (mut weights, apply) = match update {
         Some((p, f)) => (p, Some(f)),
@@ -348,10 +349,8 @@ fn split_params(
                 (&b.acts[i][..(n - h) * inp], &b.douts[i][..(n - h) * out], n - h),
             ];
             layers[i].backward_params(g, &blocks);
-            if let Some(f) = apply {
-                f(p, g);
-            }
-            (i, t0.map(|t| t.elapsed()).unwrap_or_default())
+            let finite = apply.is_none_or(|f| f(p, g));
+            (i, t0.map(|t| t.elapsed()).unwrap_or_default(), finite)
         })
         .collect()
 }
@@ -493,6 +492,12 @@ impl Engine {
         self.batch_size
     }
 
+    /// Whether a training step of `n` samples runs as a split step (see
+    /// [`Engine::train_step`]), in which [`Engine::train_step_updating`] applies the update.
+    pub fn splits(&self, n: usize) -> bool {
+        self.split && n >= 2
+    }
+
     /// Multiply-adds per sample that the plan performs, (forward, backward): as
     /// [`Sequential::macs_per_sample`] counts them, but with each Winograd convolution at 16·C·OC
     /// per computed 2×2 tile instead of KH·KW·C·OC per output (and, fused with a pooling, only
@@ -564,8 +569,8 @@ impl Engine {
         debug_assert!(n <= self.batch_size && grads.len() == model.param_count());
         let used = n.div_ceil(SLICE);
         let scale = 1.0 / n as f32;
-        if self.split && n >= 2 {
-            return self.split_step(model, Weights::Read(params), grads, n, fill, seed, step);
+        if self.splits(n) {
+            return self.split_step(model, Weights::Read(params), grads, n, fill, seed, step).0;
         }
         let (workers, plan) = (&self.workers, &self.plan);
         if used == 1 {
@@ -607,10 +612,11 @@ impl Engine {
     /// [`Engine::train_step`] that may also update the weights: where the step is split (a
     /// one-slice batch of a dense net, see [`Engine::train_step`]), `update(params,
     /// grads)` is applied to each layer's parameters as soon as that layer's gradient is formed,
-    /// in parallel over the layers, while both are still in cache. Returns the step's totals and
-    /// whether the update was applied; when it was not, the caller updates the weights itself.
-    /// `grads` holds the batch-mean gradient either way. `update` must be element-wise, so that
-    /// applying it per layer is applying it to the whole.
+    /// in parallel over the layers, while both are still in cache. Returns the step's totals and,
+    /// when the update was applied, whether every updated weight is finite (`None`: not applied,
+    /// and the caller updates the weights itself). `grads` holds the batch-mean gradient either
+    /// way. `update` must be element-wise, so that applying it per layer is applying it to the
+    /// whole.
     #[allow(clippy::too_many_arguments)]
     pub fn train_step_updating(
         &mut self,
@@ -622,12 +628,12 @@ impl Engine {
         seed: u64,
         step: u64,
         update: &UpdateFn,
-    ) -> ((f64, usize), bool) {
-        if self.split && n >= 2 {
-            let totals = self.split_step(model, Weights::Update(params, update), grads, n, fill, seed, step);
-            (totals, true)
+    ) -> ((f64, usize), Option<bool>) {
+        if self.splits(n) {
+            let (totals, finite) = self.split_step(model, Weights::Update(params, update), grads, n, fill, seed, step);
+            (totals, Some(finite))
         } else {
-            (self.train_step(model, params, grads, n, fill, seed, step), false)
+            (self.train_step(model, params, grads, n, fill, seed, step), None)
         }
     }
 
@@ -636,7 +642,8 @@ impl Engine {
     /// gradients are formed in parallel over the layers from both halves (and, with
     /// `Weights::Update`, each layer's weights updated at once). Each sample's values are those of the whole
     /// slice, and each parameter gradient is one chain of multiply-adds over the samples in
-    /// order, as in a one-slice step: the bits do not depend on the number of threads.
+    /// order, as in a one-slice step: the bits do not depend on the number of threads. Returns
+    /// the totals and whether every updated weight is finite (true when none is updated).
     #[allow(clippy::too_many_arguments)]
     fn split_step(
         &mut self,
@@ -647,7 +654,7 @@ impl Engine {
         fill: &FillFn,
         seed: u64,
         step: u64,
-    ) -> (f64, usize) {
+    ) -> ((f64, usize), bool) {
         let params: &[f32] = match &weights {
             Weights::Read(p) => p,
             Weights::Update(p, _) => p,
@@ -672,13 +679,15 @@ impl Engine {
             Weights::Read(_) => None,
             Weights::Update(p, f) => Some((p, f)),
         };
-        for (i, t) in split_params(model, grads, update, a, b, h, n, timed) {
+        let mut finite = true;
+        for (i, t, ok) in split_params(model, grads, update, a, b, h, n, timed) {
             if let Some(times) = &mut a.times {
                 times[i].1 += t;
             }
+            finite &= ok;
         }
         self.slice_totals[0] = (l0 + l1, c0 + c1);
-        self.totals(1)
+        (self.totals(1), finite)
     }
 
     /// Inference on `n` samples: (sum of losses, correct count).
@@ -1029,7 +1038,7 @@ mod tests {
             xs[..r.len() * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
             ys[..r.len()].copy_from_slice(&labels[r]);
         };
-        let update = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
+        let update = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd_checked(p, g, 0.01);
         for (batch, m, applies) in [(SLICE, SLICE, true), (SLICE, 37, true), (n, n, false)] {
             for threads in [1, 2] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -1042,8 +1051,9 @@ mod tests {
                         crate::optim::plain_sgd(&mut p_ref, &g_ref, 0.01);
                         let (totals, applied) =
                             engine.train_step_updating(&model, &mut p, &mut g, m, &fill, 1, step, &update);
-                        assert_eq!(applied, applies, "batch {batch}, {m} samples");
-                        if !applied {
+                        assert_eq!(applied.is_some(), applies, "batch {batch}, {m} samples");
+                        assert_ne!(applied, Some(false), "finite weights");
+                        if applied.is_none() {
                             crate::optim::plain_sgd(&mut p, &g, 0.01);
                         }
                         assert_eq!(totals, totals_ref);

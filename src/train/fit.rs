@@ -15,7 +15,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::kernels::simd::{multiversion, Level};
 use crate::model::{Engine, Sequential};
-use crate::optim::{plain_sgd, Optimizer, OptimizerConfig};
+use crate::optim::{plain_sgd_checked, Optimizer, OptimizerConfig};
 use crate::rng::{Rng, Stream};
 
 /// Settings of `fit`.
@@ -113,15 +113,16 @@ impl<'m> Trainer<'m> {
                 let (params, grads, n) = (&mut self.params, &mut self.grads, idx.len());
                 // Plain SGD is applied by the engine to each layer as soon as its gradient is
                 // formed, where it can (the same bits as the optimizer's own step).
+                // `updated`: whether every weight it updated is finite, if it did.
                 let ((l, c), updated) = match self.optimizer.plain_sgd_lr() {
                     Some(lr) => {
-                        let update = move |p: &mut [f32], g: &[f32]| plain_sgd(p, g, lr);
+                        let update = move |p: &mut [f32], g: &[f32]| plain_sgd_checked(p, g, lr);
                         self.engine.train_step_updating(self.model, params, grads, n, &fill, cfg.seed, step, &update)
                     }
-                    None => (self.engine.train_step(self.model, params, grads, n, &fill, cfg.seed, step), false),
+                    None => (self.engine.train_step(self.model, params, grads, n, &fill, cfg.seed, step), None),
                 };
                 callbacks.iter_mut().for_each(|c| c.on_gradients(self.model, &self.grads));
-                if updated {
+                if updated.is_some() {
                     self.optimizer.count_step();
                 } else {
                     self.optimizer.step(&mut self.params, &self.grads);
@@ -139,7 +140,7 @@ impl<'m> Trainer<'m> {
                 }
                 // A finite loss can still take an update to infinity (a huge learning rate):
                 // stop here, or the end of the epoch would checkpoint the broken weights.
-                if !all_finite(&self.params) {
+                if !updated.unwrap_or_else(|| all_finite(&self.params)) {
                     let value = self.params.iter().copied().find(|p| !p.is_finite()).unwrap_or(f32::NAN);
                     return Err(Error::NonFinite { what: "a weight", epoch: epoch + 1, batch: b + 1, value });
                 }
@@ -293,6 +294,12 @@ mod tests {
     /// Trains two good epochs, then continues with learning rate `lr`; returns the error and
     /// the epochs the callbacks saw.
     fn diverge(batch_size: usize, train_n: usize, lr: f32) -> (Error, Vec<usize>) {
+        diverge_with(batch_size, train_n, lr, 0.9)
+    }
+
+    /// [`diverge`] with SGD's momentum `momentum` after the good epochs (0: plain SGD, which
+    /// the engine applies itself in a split step and checks as it updates).
+    fn diverge_with(batch_size: usize, train_n: usize, lr: f32, momentum: f32) -> (Error, Vec<usize>) {
         let model = tiny();
         let (train, val) = (data(train_n, 0), data(10, 3));
         let mut trainer = Trainer::new(&model, OptimizerConfig::Sgd { lr: 0.01, momentum: 0.0 }, batch_size, 1);
@@ -303,7 +310,7 @@ mod tests {
         let cfg = FitConfig { epochs: 2, batch_size, seed: 1, shuffle: true };
         trainer.fit(&train, Some(&val), &cfg, 0, &mut history, &mut callbacks, &mut no_hook(), None).unwrap();
         assert_eq!(*seen.lock().unwrap(), [0, 1]);
-        trainer.optimizer.config = OptimizerConfig::Sgd { lr, momentum: 0.9 };
+        trainer.optimizer.config = OptimizerConfig::Sgd { lr, momentum };
         let cfg = FitConfig { epochs: 20, ..cfg };
         let err =
             trainer.fit(&train, Some(&val), &cfg, 2, &mut history, &mut callbacks, &mut no_hook(), None).unwrap_err();
@@ -329,6 +336,24 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A weight that plain SGD's update breaks is caught by the check made as the engine updates
+    /// each layer (batches of 10: split steps), as by the trainer's own check.
+    #[test]
+    fn a_weight_broken_inside_the_engines_update_is_caught() {
+        let model = tiny();
+        assert!(crate::model::Engine::new(&model, 10, true).splits(10), "a split step");
+        // An infinite learning rate breaks the weights in the first step of epoch 3.
+        let (err, seen) = diverge_with(10, 40, f32::INFINITY, 0.0);
+        assert_eq!(seen, [0, 1]);
+        match err {
+            Error::NonFinite { epoch, batch, value, what } => {
+                assert_eq!((what, epoch, batch), ("a weight", 3, 1));
+                assert!(!value.is_finite(), "{value}");
+            }
+            other => panic!("expected a non-finite error, got {other:?}"),
         }
     }
 
