@@ -97,7 +97,10 @@ impl Optimizer {
                 let level = Level::current();
                 let parts = params.par_chunks_mut(CHUNK).zip(grads.par_chunks(CHUNK));
                 if momentum == 0.0 {
-                    parts.for_each(|(p, g)| plain_sgd_at(level, p, g, lr));
+                    // The trainer checks the weights itself after an update it made.
+                    parts.for_each(|(p, g)| {
+                        plain_sgd_at(level, p, g, lr);
+                    });
                 } else {
                     parts
                         .zip(self.m.par_chunks_mut(CHUNK))
@@ -126,23 +129,19 @@ impl Optimizer {
     }
 }
 
-/// Plain SGD's update θ −= lr·g (Keras's SGD with momentum 0), at the level in force: the bits
-/// of [`Optimizer::step`] for that optimizer.
-pub fn plain_sgd(params: &mut [f32], grads: &[f32], lr: f32) {
+/// Plain SGD's update θ −= lr·g (Keras's SGD with momentum 0, no velocity kept), at the level in
+/// force: the bits of [`Optimizer::step`] for that optimizer. Returns whether every updated
+/// weight is finite, tested in the same pass over the weights (what the trainer checks after
+/// every step), so that the engine's per-layer update needs no pass of its own.
+pub fn plain_sgd(params: &mut [f32], grads: &[f32], lr: f32) -> bool {
     plain_sgd_at(Level::current(), params, grads, lr)
 }
 
-/// [`plain_sgd`] that also says whether every updated weight is finite, in the same pass over
-/// the weights (what the trainer checks after every step): the engine's per-layer update.
-pub fn plain_sgd_checked(params: &mut [f32], grads: &[f32], lr: f32) -> bool {
-    plain_sgd_checked_at(Level::current(), params, grads, lr)
-}
-
 multiversion! {
-    /// [`plain_sgd_checked`] compiled for `level`: the bits of [`plain_sgd_at`], and the
-    /// finiteness test of the trainer's check (θ·0 is 0 for a finite θ and NaN otherwise,
-    /// summed in 16 lanes, so that one NaN or infinity anywhere leaves a NaN).
-    fn plain_sgd_checked_at(p: &mut [f32], g: &[f32], lr: f32) -> bool {
+    /// [`plain_sgd`] compiled for `level`, the finiteness test as the trainer's (θ·0 is 0 for a
+    /// finite θ and NaN otherwise, summed in 16 lanes, so that one NaN or infinity anywhere
+    /// leaves a NaN).
+    fn plain_sgd_at(p: &mut [f32], g: &[f32], lr: f32) -> bool {
         const W: usize = 16;
         let n = p.len().min(g.len());
         let (p, g) = (&mut p[..n], &g[..n]);
@@ -162,16 +161,6 @@ multiversion! {
             finite &= p.is_finite();
         }
         finite && acc.iter().all(|a| a.is_finite())
-    }
-}
-
-multiversion! {
-    /// Plain SGD's update of one chunk, compiled for `level`: θ −= lr·g (Keras's form without
-    /// momentum; no velocity is kept).
-    fn plain_sgd_at(p: &mut [f32], g: &[f32], lr: f32) {
-        for (p, &g) in p.iter_mut().zip(g) {
-            *p -= lr * g;
-        }
     }
 }
 
@@ -286,7 +275,7 @@ mod tests {
         for level in Level::supported() {
             let mut p = p0.clone();
             for _ in 0..3 {
-                plain_sgd_at(level, &mut p, &g, lr);
+                assert!(plain_sgd_at(level, &mut p, &g, lr));
             }
             assert_eq!(p, expected, "{level}");
         }
@@ -295,7 +284,7 @@ mod tests {
         let (mut a, mut b) = (p0.clone(), p0);
         for _ in 0..3 {
             opt.step(&mut a, &g);
-            plain_sgd(&mut b, &g, lr);
+            assert!(plain_sgd(&mut b, &g, lr));
         }
         assert_eq!((a, opt.iterations), (expected.clone(), 3));
         assert_eq!(b, expected);
@@ -305,30 +294,32 @@ mod tests {
         assert_eq!(Optimizer::new(OptimizerConfig::adam(1e-3), 1).plain_sgd_lr(), None);
     }
 
-    /// The checked update gives the bits of the plain one and finds any infinity or NaN it
+    /// The update gives the bits of the scalar θ −= lr·g and finds any infinity or NaN it
     /// makes, at every level and position, the tail past the last 16 included.
     #[test]
-    fn checked_plain_sgd_gives_the_same_bits_and_finds_non_finite_weights() {
+    fn plain_sgd_gives_the_scalar_bits_and_finds_non_finite_weights() {
         for level in Level::supported() {
             for len in [0usize, 1, 15, 16, 17, 40] {
                 let g: Vec<f32> = (0..len).map(|i| (i as f32 - 7.0) * 0.3).collect();
                 let p0: Vec<f32> = (0..len).map(|i| i as f32 * 1e30 - 3.0).collect();
                 let (mut a, mut b) = (p0.clone(), p0.clone());
-                plain_sgd_at(level, &mut a, &g, 0.01);
-                assert!(plain_sgd_checked_at(level, &mut b, &g, 0.01), "{level} {len}");
+                for (p, &g) in a.iter_mut().zip(&g) {
+                    *p -= 0.01 * g;
+                }
+                assert!(plain_sgd_at(level, &mut b, &g, 0.01), "{level} {len}");
                 assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{level} {len}");
                 for at in 0..len {
                     for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
                         let mut q = p0.clone();
                         q[at] = bad;
-                        assert!(!plain_sgd_checked_at(level, &mut q, &g, 0.01), "{level} len {len}: {bad} at {at}");
+                        assert!(!plain_sgd_at(level, &mut q, &g, 0.01), "{level} len {len}: {bad} at {at}");
                     }
                     // A huge step takes a finite weight to infinity.
                     let mut q = p0.clone();
                     q[at] = f32::MAX;
                     let mut huge = g.clone();
                     huge[at] = -1e38;
-                    assert!(!plain_sgd_checked_at(level, &mut q, &huge, 1e10), "{level} len {len}: overflow at {at}");
+                    assert!(!plain_sgd_at(level, &mut q, &huge, 1e10), "{level} len {len}: overflow at {at}");
                 }
             }
         }

@@ -975,6 +975,22 @@ mod tests {
         }
     }
 
+    /// `n` random 28 × 28 images and labels, drawn by `seed`.
+    fn mnist_shaped_batch(n: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
+        let mut rng = Rng::from_seed(seed);
+        let x: Vec<f32> = (0..n * 784).map(|_| rng.uniform_f32()).collect();
+        let labels: Vec<u8> = (0..n).map(|_| rng.below(10) as u8).collect();
+        (x, labels)
+    }
+
+    /// The fill function of a batch of 28 × 28 images held in memory.
+    fn fill_from<'a>(x: &'a [f32], labels: &'a [u8]) -> impl Fn(Range<usize>, &mut [f32], &mut [u8]) + Sync + 'a {
+        move |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
+            xs[..r.len() * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
+            ys[..r.len()].copy_from_slice(&labels[r]);
+        }
+    }
+
     #[test]
     fn a_split_step_gives_the_bits_of_the_whole_batch_through_the_plain_layers() {
         // The two halves' input gradients are per sample, and each parameter gradient is one
@@ -995,13 +1011,8 @@ mod tests {
             (Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap(), SLICE),
         ] {
             let params = model.init_params(5);
-            let mut rng = Rng::from_seed(6);
-            let x: Vec<f32> = (0..n * 784).map(|_| rng.uniform_f32()).collect();
-            let labels: Vec<u8> = (0..n).map(|_| rng.below(10) as u8).collect();
-            let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
-                xs[..r.len() * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
-                ys[..r.len()].copy_from_slice(&labels[r]);
-            };
+            let (x, labels) = mnist_shaped_batch(n, 6);
+            let fill = fill_from(&x, &labels);
             let (ref_loss, ref_grads) = reference(&model, &params, &x, &labels, true, 9);
             for threads in [1, 2] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -1031,14 +1042,9 @@ mod tests {
     fn a_step_that_updates_gives_the_bits_of_a_step_then_the_update() {
         let model = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
         let n = 2 * SLICE;
-        let mut rng = Rng::from_seed(8);
-        let x: Vec<f32> = (0..n * 784).map(|_| rng.uniform_f32()).collect();
-        let labels: Vec<u8> = (0..n).map(|_| rng.below(10) as u8).collect();
-        let fill = |r: Range<usize>, xs: &mut [f32], ys: &mut [u8]| {
-            xs[..r.len() * 784].copy_from_slice(&x[r.start * 784..r.end * 784]);
-            ys[..r.len()].copy_from_slice(&labels[r]);
-        };
-        let update = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd_checked(p, g, 0.01);
+        let (x, labels) = mnist_shaped_batch(n, 8);
+        let fill = fill_from(&x, &labels);
+        let update = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
         for (batch, m, applies) in [(SLICE, SLICE, true), (SLICE, 37, true), (n, n, false)] {
             for threads in [1, 2] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -1048,13 +1054,13 @@ mod tests {
                     let (mut p, mut g) = (p_ref.clone(), g_ref.clone());
                     for step in 0..3 {
                         let totals_ref = engine.train_step(&model, &p_ref, &mut g_ref, m, &fill, 1, step);
-                        crate::optim::plain_sgd(&mut p_ref, &g_ref, 0.01);
+                        assert!(crate::optim::plain_sgd(&mut p_ref, &g_ref, 0.01));
                         let (totals, applied) =
                             engine.train_step_updating(&model, &mut p, &mut g, m, &fill, 1, step, &update);
                         assert_eq!(applied.is_some(), applies, "batch {batch}, {m} samples");
                         assert_ne!(applied, Some(false), "finite weights");
                         if applied.is_none() {
-                            crate::optim::plain_sgd(&mut p, &g, 0.01);
+                            assert!(crate::optim::plain_sgd(&mut p, &g, 0.01));
                         }
                         assert_eq!(totals, totals_ref);
                         assert!(g.iter().zip(&g_ref).all(|(a, b)| a.to_bits() == b.to_bits()), "gradients");

@@ -10,7 +10,7 @@
 //! the outputs, the fraction of *dead* units (inactive, [`Activation::is_inactive`], on every
 //! image of the sample) and the fraction of *saturated* outputs ([`Activation::is_saturated`]).
 //! A unit is a neuron of a dense output or a channel of a convolutional one (its mean then runs
-//! over positions too). [`gradient_norms`] and [`weight_norms`] give the L2 norm of each
+//! over positions too). [`add_gradient_norms`] and [`weight_norms`] give the L2 norm of each
 //! layer's parameter gradient and parameters; [`sample_indices`] draws the sample by seed.
 
 use rayon::prelude::*;
@@ -268,37 +268,28 @@ fn sum_of_squares(v: &[f32]) -> f64 {
     sum_of_squares_at(Level::current(), v)
 }
 
-/// (layer name, L2 norm) of `values` (in the flat parameter layout) for every layer with
-/// parameters.
-fn norms(model: &Sequential, values: &[f32]) -> Vec<(String, f64)> {
-    (0..model.layers().len())
-        .filter(|&i| !model.param_range(i).is_empty())
-        .map(|i| (model.names()[i].clone(), sum_of_squares(&values[model.param_range(i)]).sqrt()))
-        .collect()
+/// The indices of the layers with parameters, in model order.
+fn trainable(model: &Sequential) -> impl Iterator<Item = usize> + '_ {
+    (0..model.layers().len()).filter(|&i| !model.param_range(i).is_empty())
 }
 
-/// (layer name, L2 norm of its parameter gradient) for every layer with parameters.
-pub fn gradient_norms(model: &Sequential, grads: &[f32]) -> Vec<(String, f64)> {
-    norms(model, grads)
-}
-
-/// The names of the layers with parameters, in model order: those of [`gradient_norms`].
+/// The names of the layers with parameters, in model order: those of [`weight_norms`] and
+/// [`add_gradient_norms`].
 pub fn layers_with_parameters(model: &Sequential) -> Vec<String> {
-    (0..model.layers().len()).filter(|&i| !model.param_range(i).is_empty()).map(|i| model.names()[i].clone()).collect()
+    trainable(model).map(|i| model.names()[i].clone()).collect()
 }
 
 /// Adds the L2 norm of each layer's gradient (the layers of [`layers_with_parameters`], in
 /// order) to `sums`, without allocating: what diagnostics do on every batch.
 pub fn add_gradient_norms(model: &Sequential, grads: &[f32], sums: &mut [f64]) {
-    let ranges = (0..model.layers().len()).map(|i| model.param_range(i)).filter(|r| !r.is_empty());
-    for (sum, range) in sums.iter_mut().zip(ranges) {
-        *sum += sum_of_squares(&grads[range]).sqrt();
+    for (sum, i) in sums.iter_mut().zip(trainable(model)) {
+        *sum += sum_of_squares(&grads[model.param_range(i)]).sqrt();
     }
 }
 
 /// (layer name, L2 norm of its parameters) for every layer with parameters.
 pub fn weight_norms(model: &Sequential, params: &[f32]) -> Vec<(String, f64)> {
-    norms(model, params)
+    trainable(model).map(|i| (model.names()[i].clone(), sum_of_squares(&params[model.param_range(i)]).sqrt())).collect()
 }
 
 /// The columns of `diagnostics.csv`, in order.
@@ -652,7 +643,8 @@ mod tests {
         let mut grads = vec![0.0; model.param_count()];
         grads[model.param_range(0)][0] = 3.0;
         grads[model.param_range(0)][1] = 4.0;
-        let norms = gradient_norms(&model, &grads);
+        // The norms of a gradient, as the weights' norms are taken.
+        let norms = weight_norms(&model, &grads);
         assert_eq!(norms.len(), 4);
         let mut sums = vec![1.0; 4];
         add_gradient_norms(&model, &grads, &mut sums);
@@ -661,6 +653,9 @@ mod tests {
         assert_eq!(layers_with_parameters(&model), names);
         assert_eq!(norms[0], ("conv2d".to_string(), 5.0));
         assert_eq!(norms[3].1, 0.0);
-        assert_eq!(weight_norms(&model, &grads), norms);
+        // Gradient norms added to zero are the same norms.
+        let mut from_zero = vec![0.0; 4];
+        add_gradient_norms(&model, &grads, &mut from_zero);
+        assert_eq!(from_zero, norms.iter().map(|(_, v)| *v).collect::<Vec<_>>());
     }
 }

@@ -15,7 +15,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::kernels::simd::{multiversion, Level};
 use crate::model::{Engine, Sequential};
-use crate::optim::{plain_sgd_checked, Optimizer, OptimizerConfig};
+use crate::optim::{plain_sgd, Optimizer, OptimizerConfig};
 use crate::rng::{Rng, Stream};
 
 /// Settings of `fit`.
@@ -116,7 +116,7 @@ impl<'m> Trainer<'m> {
                 // `updated`: whether every weight it updated is finite, if it did.
                 let ((l, c), updated) = match self.optimizer.plain_sgd_lr() {
                     Some(lr) => {
-                        let update = move |p: &mut [f32], g: &[f32]| plain_sgd_checked(p, g, lr);
+                        let update = move |p: &mut [f32], g: &[f32]| plain_sgd(p, g, lr);
                         self.engine.train_step_updating(self.model, params, grads, n, &fill, cfg.seed, step, &update)
                     }
                     None => (self.engine.train_step(self.model, params, grads, n, &fill, cfg.seed, step), None),
