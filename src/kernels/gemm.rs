@@ -126,16 +126,72 @@ pub fn small_gemm_at(
     k: usize,
 ) {
     check(c, start, a, b, m, n, k);
+    // SAFETY: `check` has proved that c holds the m × n elements written (row stride n), and
+    // `c` is borrowed mutably, so nothing else reads or writes them during the call.
+    unsafe { blocked(level, c.as_mut_ptr(), n, start, a, ta, b, n, m, n, k) }
+}
+
+/// [`small_gemm`] into a block of a larger row-major matrix, with B a block of another: C(i, j)
+/// is `*c.add(i·ldc + j)` and B(p, j) is `b[p·ldb + j]`, for i < m, j < n, p < k. Each output
+/// element is the same chain of multiply-adds as in [`small_gemm`], so a block computed this
+/// way has the bits it has in the whole product. Used where two threads write the two column
+/// blocks of one matrix at once.
+///
+/// # Safety
+/// For every i < m and j < n, `c.add(i·ldc + j)` must be valid for reads and writes, and no
+/// other thread may read or write those elements during the call (the elements of C between the
+/// block's rows, outside its columns, are never touched and may be in use elsewhere).
+///
+/// # Panics
+/// If `a`, `b` or the bias is shorter than its shape says (checked before any work).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn small_gemm_strided(
+    c: *mut f32,
+    ldc: usize,
+    start: Start,
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    ldb: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    assert!(ldc >= n && ldb >= n, "small_gemm_strided: row strides {ldc}, {ldb} below {n} columns");
+    // SAFETY: the caller's contract on C; A, B and the bias are checked in `blocked`.
+    unsafe { blocked(Level::current(), c, ldc, start, a, ta, b, ldb, m, n, k) }
+}
+
+/// The product in blocks of [`K_BLOCK`] steps of p: each block continues the chains of the one
+/// before (`Accumulate`, which changes no rounding), so that the block of B a tile reads stays
+/// in the L1 cache while every tile of rows passes over it.
+///
+/// # Safety
+/// C(i, j) = `*c.add(i·ldc + j)` valid for reads and writes and not used by any other thread
+/// during the call, for i < m, j < n.
+#[allow(clippy::too_many_arguments)]
+unsafe fn blocked(
+    level: Level,
+    c: *mut f32,
+    ldc: usize,
+    start: Start,
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    ldb: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
     let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
-    // Long products run in blocks of K_BLOCK steps of p, each continuing the chains of the one
-    // before (`Accumulate`, which changes no rounding), so that the block of B a tile reads
-    // stays in the L1 cache while every tile of rows passes over it.
     let mut p0 = 0;
     loop {
         let kb = (k - p0).min(K_BLOCK);
         let start = if p0 == 0 { start } else { Start::Accumulate };
         let a = if kb == 0 { a } else { &a[p0 * a_cs..] };
-        run(level, Args { c: &mut c[..m * n], start, a, a_rs, a_cs, b: &b[p0 * n..], m, n, k: kb });
+        let b = if kb == 0 { b } else { &b[p0 * ldb..] };
+        // SAFETY: the caller's contract on C, which `run` passes on.
+        unsafe { run(level, Args { c, ldc, start, a, a_rs, a_cs, b, ldb, m, n, k: kb }) };
         p0 += kb;
         if p0 >= k {
             break;
@@ -157,43 +213,53 @@ fn check(c: &[f32], start: Start, a: &[f32], b: &[f32], m: usize, n: usize, k: u
     }
 }
 
-/// Runs one block of rows with the copy for `level`.
-fn run(level: Level, args: Args) {
+/// Runs one block of k with the copy for `level`.
+///
+/// # Safety
+/// C(i, j) = `*args.c.add(i·args.ldc + j)` valid for reads and writes and not used by any other
+/// thread during the call, for i < m, j < n (A, B and the bias are checked here).
+unsafe fn run(level: Level, args: Args) {
     args.check();
     match level {
         // SAFETY: the guard has just asked the processor (std's cached detection) for AVX-512
         // F/BW/VL/DQ, AVX2 and FMA, which is all `x86::avx512` needs besides the bounds that
-        // `Args::check` has just proved.
+        // `Args::check` has just proved and the caller's contract on C.
         #[cfg(target_arch = "x86_64")]
         Level::Avx512 if Level::Avx512.is_supported() => unsafe { x86::avx512(args) },
         // SAFETY: as above, for AVX2 and FMA.
         #[cfg(target_arch = "x86_64")]
         Level::Avx512 | Level::Avx2 if Level::Avx2.is_supported() => unsafe { x86::avx2(args) },
-        _ => portable(args),
+        // SAFETY: the caller's contract on C and the bounds just checked.
+        _ => unsafe { portable(args) },
     }
 }
 
-/// The operands of one block of rows of a [`small_gemm`]: C (m, n) = start + A·B, where
-/// A(i, p) = a[i·a_rs + p·a_cs] and B(p, j) = b[p·n + j].
-struct Args<'a, 'c> {
-    c: &'c mut [f32],
+/// The operands of one block of k of a [`small_gemm`]: C (m, n) = start + A·B, where
+/// C(i, j) = c[i·ldc + j], A(i, p) = a[i·a_rs + p·a_cs] and B(p, j) = b[p·ldb + j].
+struct Args<'a> {
+    c: *mut f32,
+    ldc: usize,
     start: Start<'a>,
     a: &'a [f32],
     a_rs: usize,
     a_cs: usize,
     b: &'a [f32],
+    ldb: usize,
     m: usize,
     n: usize,
     k: usize,
 }
 
-impl Args<'_, '_> {
-    /// Panics unless every element the product reads or writes lies inside its slice.
+impl Args<'_> {
+    /// Panics unless every element of A, B and the bias that the product reads lies inside its
+    /// slice.
     fn check(&self) {
-        let Args { c, start, a, a_rs, a_cs, b, m, n, k } = self;
-        assert!(c.len() >= m * n && b.len() >= k * n, "small_gemm: c or b shorter than its shape");
+        let Args { start, a, a_rs, a_cs, b, ldb, m, n, k, .. } = self;
         if *m > 0 && *k > 0 {
             assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "small_gemm: a shorter than its shape");
+        }
+        if *n > 0 && *k > 0 {
+            assert!(b.len() >= (k - 1) * ldb + n, "small_gemm: b shorter than its shape");
         }
         if let Start::Bias(bias) = start {
             assert!(bias.len() >= *n, "small_gemm: bias shorter than n");
@@ -203,24 +269,29 @@ impl Args<'_, '_> {
 
 /// The copy for processors without FMA: one row at a time, [`LANES`] columns at a time,
 /// multiply then add (two roundings per step).
-fn portable(args: Args) {
-    let Args { c, start, a, a_rs, a_cs, b, m, n, k } = args;
+///
+/// # Safety
+/// As [`run`]: C's m × n block valid and not used elsewhere; A, B and the bias checked.
+unsafe fn portable(args: Args) {
+    let Args { c, ldc, start, a, a_rs, a_cs, b, ldb, m, n, k } = args;
     for i in 0..m {
         for j0 in (0..n).step_by(LANES) {
             let w = (n - j0).min(LANES);
+            // SAFETY: row i, columns j0..j0 + w of C's block (the caller's contract).
+            let out = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc + j0), w) };
             let mut acc: Lanes = match start {
                 Start::Bias(bias) => load(&bias[j0..], w),
                 Start::Zero => [0.0; LANES],
-                Start::Accumulate => load(&c[i * n + j0..], w),
+                Start::Accumulate => load(out, w),
             };
             for p in 0..k {
                 let x = a[i * a_rs + p * a_cs];
-                let bv = load(&b[p * n + j0..], w);
+                let bv = load(&b[p * ldb + j0..], w);
                 for (s, y) in acc.iter_mut().zip(bv) {
                     *s += x * y;
                 }
             }
-            store(&mut c[i * n + j0..], &acc, w);
+            store(out, &acc, w);
         }
     }
 }
@@ -313,28 +384,30 @@ mod x86 {
 
     /// Walks C in tiles of up to `rows` × `vecs`·`lanes` and calls `tile` on each, with the
     /// tile's operands: rows i0..i0 + r of C and A, columns j0..j0 + width of C, B and the bias,
-    /// all inside their slices by `Args::check` (which the caller has run).
+    /// A, B and the bias inside their slices by `Args::check` (which the caller has run), C
+    /// inside its block by the contract of [`super::run`].
     #[inline(always)]
     fn walk(args: Args, rows: usize, vecs: usize, lanes: usize, mut tile: impl FnMut(usize, usize, Ptrs)) {
-        let Args { c, start, a, a_rs, a_cs, b, m, n, k } = args;
+        let Args { c, ldc, start, a, a_rs, a_cs, b, ldb, m, n, k } = args;
         let mut visit = |i0: usize, j0: usize| {
             let r = (m - i0).min(rows);
             let width = (n - j0).min(vecs * lanes);
             let nv = width.div_ceil(lanes);
-            let cp = c[i0 * n + j0..].as_mut_ptr();
+            // Inside C's block (the caller's contract): no reference is made to it.
+            let cp = c.wrapping_add(i0 * ldc + j0);
             let ptrs = Ptrs {
                 c: cp,
-                ldc: n,
+                ldc,
                 a: if k == 0 { a.as_ptr() } else { a[i0 * a_rs..].as_ptr() },
                 a_rs,
                 a_cs,
                 b: if k == 0 { b.as_ptr() } else { b[j0..].as_ptr() },
-                ldb: n,
+                ldb,
                 k,
                 init: match start {
                     Start::Bias(bias) => Some((bias[j0..].as_ptr(), 0)),
                     Start::Zero => None,
-                    Start::Accumulate => Some((cp.cast_const(), n)),
+                    Start::Accumulate => Some((cp.cast_const(), ldc)),
                 },
                 last: width - (nv - 1) * lanes,
             };
@@ -364,16 +437,17 @@ mod x86 {
     /// registers, transposed with unpacks and shuffles, stored as 8 rows.
     ///
     /// # Safety
-    /// AVX2; `src` and `dst` hold at least rows·cols elements.
+    /// AVX2; `dst` holds at least rows·cols elements, `src` rows of `ld` ≥ cols elements (the
+    /// last one cols).
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn transpose8(dst: &mut [f32], src: &[f32], rows: usize, cols: usize) {
+    pub(super) unsafe fn transpose8(dst: &mut [f32], src: &[f32], rows: usize, cols: usize, ld: usize) {
         let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
         for r0 in (0..rows / 8 * 8).step_by(8) {
             for c0 in (0..cols / 8 * 8).step_by(8) {
                 let mut x = [_mm256_setzero_ps(); 8];
                 for (i, x) in x.iter_mut().enumerate() {
-                    // SAFETY: row r0 + i < rows, columns c0..c0 + 8 ≤ cols.
-                    *x = unsafe { _mm256_loadu_ps(s.add((r0 + i) * cols + c0)) };
+                    // SAFETY: row r0 + i < rows, columns c0..c0 + 8 ≤ cols ≤ ld.
+                    *x = unsafe { _mm256_loadu_ps(s.add((r0 + i) * ld + c0)) };
                 }
                 let t0 = _mm256_unpacklo_ps(x[0], x[1]);
                 let t1 = _mm256_unpackhi_ps(x[0], x[1]);
@@ -413,7 +487,8 @@ mod x86 {
     /// 10 loads for 24 multiply-adds per step of k).
     ///
     /// # Safety
-    /// The processor must have AVX-512 F/BW/VL/DQ, AVX2 and FMA.
+    /// The processor must have AVX-512 F/BW/VL/DQ, AVX2 and FMA, and C's block must be as
+    /// [`super::run`] requires.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
     pub(super) unsafe fn avx512(args: Args) {
         walk(args, 6, 4, 16, |r, nv, p| {
@@ -481,7 +556,7 @@ mod x86 {
     /// loads for 12 multiply-adds per step of k).
     ///
     /// # Safety
-    /// The processor must have AVX2 and FMA.
+    /// The processor must have AVX2 and FMA, and C's block must be as [`super::run`] requires.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn avx2(args: Args) {
         // A masked last vector takes a register of its own: 4 rows then (8 accumulators), so
@@ -556,21 +631,32 @@ mod x86 {
 /// # Panics
 /// If a slice is shorter than its shape says.
 pub fn transpose(dst: &mut [f32], src: &[f32], rows: usize, cols: usize) {
-    assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose: slices shorter than {rows}x{cols}");
+    transpose_strided(dst, src, rows, cols, cols)
+}
+
+/// [`transpose`] of a block of columns: src's row r is `src[r·ld..r·ld + cols]` (ld ≥ cols);
+/// dst (cols, rows) is written whole.
+///
+/// # Panics
+/// If `ld` < `cols`, or a slice is shorter than its shape says.
+pub fn transpose_strided(dst: &mut [f32], src: &[f32], rows: usize, cols: usize, ld: usize) {
+    assert!(ld >= cols, "transpose: row stride {ld} below {cols} columns");
+    let src_len = if rows == 0 { 0 } else { (rows - 1) * ld + cols };
+    assert!(src.len() >= src_len && dst.len() >= rows * cols, "transpose: slices shorter than {rows}x{cols}");
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
     #[cfg(target_arch = "x86_64")]
     if Level::current() >= Level::Avx2 && Level::Avx2.is_supported() {
         // SAFETY: AVX2 is present (just asked), and the blocks read and written lie inside
-        // rows·cols elements, which the assert has proved both slices hold.
-        unsafe { x86::transpose8(dst, src, rows, cols) };
+        // the rows of `src` and the rows·cols elements of `dst`, which the assert has proved.
+        unsafe { x86::transpose8(dst, src, rows, cols, ld) };
     } else {
-        scalar_transpose(dst, src, rows, cols, 0..r8, 0..c8);
+        scalar_transpose(dst, src, rows, ld, 0..r8, 0..c8);
     }
     #[cfg(not(target_arch = "x86_64"))]
-    scalar_transpose(dst, src, rows, cols, 0..r8, 0..c8);
+    scalar_transpose(dst, src, rows, ld, 0..r8, 0..c8);
     // The last rows (all columns) and the last columns (of the other rows).
-    scalar_transpose(dst, src, rows, cols, r8..rows, 0..cols);
-    scalar_transpose(dst, src, rows, cols, 0..r8, c8..cols);
+    scalar_transpose(dst, src, rows, ld, r8..rows, 0..cols);
+    scalar_transpose(dst, src, rows, ld, 0..r8, c8..cols);
 }
 
 /// The transpose of src's rows `rs` × columns `cs`, element by element.
@@ -578,13 +664,13 @@ fn scalar_transpose(
     dst: &mut [f32],
     src: &[f32],
     rows: usize,
-    cols: usize,
+    ld: usize,
     rs: std::ops::Range<usize>,
     cs: std::ops::Range<usize>,
 ) {
     for r in rs {
         for c in cs.clone() {
-            dst[c * rows + r] = src[r * cols + c];
+            dst[c * rows + r] = src[r * ld + c];
         }
     }
 }
@@ -746,6 +832,105 @@ mod tests {
                 small_gemm_at(level, &mut split, Start::Zero, &a[..k0 * m], true, &b[..k0 * n], m, n, k0);
                 small_gemm_at(level, &mut split, Start::Accumulate, &a[k0 * m..], true, &b[k0 * n..], m, n, k - k0);
                 assert_eq!(split, whole, "{level}: k split at {k0}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_strided_block_gives_the_bits_of_its_columns_and_touches_nothing_else() {
+        // Columns 16..49 of C = bias + A·B written at column 5 of a matrix 41 columns wide,
+        // from B's columns 16..49 read in place (row stride n): the whole product's bits, and
+        // every element outside the block left as it was. Also continued over k (Accumulate).
+        let mut rng = Rng::from_seed(16);
+        let (m, n, k) = (37, 83, 300);
+        let a = random(m * k, &mut rng);
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let b = random(k * n, &mut rng);
+        let bias = random(n, &mut rng);
+        let (j0, j1, ldc, off) = (16, 49, 41, 5);
+        for level in Level::supported() {
+            let mut whole = vec![0.0; m * n];
+            small_gemm_at(level, &mut whole, Start::Bias(&bias), &a, false, &b, m, n, k);
+            for ta in [false, true] {
+                let a = if ta { &at } else { &a };
+                let mut c = vec![-7.5f32; m * ldc];
+                // SAFETY: rows i < m of columns off..off + 33 lie inside c (off + 33 ≤ ldc),
+                // which this thread alone holds.
+                unsafe {
+                    blocked(
+                        level,
+                        c[off..].as_mut_ptr(),
+                        ldc,
+                        Start::Bias(&bias[j0..]),
+                        a,
+                        ta,
+                        &b[j0..],
+                        n,
+                        m,
+                        j1 - j0,
+                        k,
+                    )
+                };
+                for i in 0..m {
+                    let row = &c[i * ldc..(i + 1) * ldc];
+                    assert_eq!(row[off..off + j1 - j0], whole[i * n + j0..i * n + j1], "{level}: row {i}");
+                    assert!(row[..off].iter().chain(&row[off + j1 - j0..]).all(|&x| x == -7.5), "{level}: row {i}");
+                }
+            }
+            // The same block over k in two calls: p < 100, then the rest continuing the chains.
+            let mut c = vec![0.0f32; m * ldc];
+            let a2: Vec<f32> = (0..m).flat_map(|i| a[i * k + 100..(i + 1) * k].to_vec()).collect();
+            let a1: Vec<f32> = (0..m).flat_map(|i| a[i * k..i * k + 100].to_vec()).collect();
+            // SAFETY: as above.
+            unsafe {
+                blocked(
+                    level,
+                    c[off..].as_mut_ptr(),
+                    ldc,
+                    Start::Bias(&bias[j0..]),
+                    &a1,
+                    false,
+                    &b[j0..],
+                    n,
+                    m,
+                    j1 - j0,
+                    100,
+                );
+                blocked(
+                    level,
+                    c[off..].as_mut_ptr(),
+                    ldc,
+                    Start::Accumulate,
+                    &a2,
+                    false,
+                    &b[100 * n + j0..],
+                    n,
+                    m,
+                    j1 - j0,
+                    k - 100,
+                );
+            }
+            for i in 0..m {
+                assert_eq!(
+                    c[i * ldc + off..i * ldc + off + j1 - j0],
+                    whole[i * n + j0..i * n + j1],
+                    "{level}: row {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_strided_transpose_reads_only_its_columns() {
+        let mut rng = Rng::from_seed(17);
+        for (rows, cols, ld) in [(1, 1, 1), (3, 17, 20), (33, 16, 128), (128, 64, 128), (784, 64, 128), (23, 41, 41)] {
+            let src = random((rows - 1) * ld + cols, &mut rng);
+            let mut dst = vec![0.0; rows * cols];
+            transpose_strided(&mut dst, &src, rows, cols, ld);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(dst[c * rows + r], src[r * ld + c]);
+                }
             }
         }
     }
