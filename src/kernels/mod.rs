@@ -1,5 +1,6 @@
 //! Fast numeric kernels, each beside the naive reference it is tested against.
 
+pub mod aligned;
 pub mod gemm;
 pub mod im2col;
 

@@ -13,6 +13,7 @@ use super::callbacks::{BatchLogs, Callback, Control, EpochEnd};
 use super::history::{EpochMetrics, History};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::kernels::aligned::LineAligned;
 use crate::kernels::simd::{multiversion, Level};
 use crate::model::{Engine, Sequential};
 use crate::optim::{plain_sgd, Optimizer, OptimizerConfig};
@@ -52,7 +53,10 @@ pub struct Trainer<'m> {
     pub model: &'m Sequential,
     pub params: Vec<f32>,
     pub optimizer: Optimizer,
-    grads: Vec<f32>,
+    /// The weights while an epoch's batches run (copied from `params` before them and back
+    /// after), and the gradient: both start at a cache line (see [`LineAligned`]).
+    work: LineAligned,
+    grads: LineAligned,
     engine: Engine,
 }
 
@@ -67,7 +71,14 @@ impl<'m> Trainer<'m> {
     /// A trainer continuing from saved parameters and optimiser state.
     pub fn with_state(model: &'m Sequential, params: Vec<f32>, optimizer: Optimizer, batch_size: usize) -> Self {
         let n = model.param_count();
-        Trainer { model, params, optimizer, grads: vec![0.0; n], engine: Engine::new(model, batch_size, true) }
+        Trainer {
+            model,
+            work: LineAligned::from_slice(&params),
+            params,
+            optimizer,
+            grads: LineAligned::zeros(n),
+            engine: Engine::new(model, batch_size, true),
+        }
     }
 
     /// Trains epochs `start_epoch..cfg.epochs`, appending to `history` and calling `callbacks`
@@ -105,49 +116,12 @@ impl<'m> Trainer<'m> {
                 Rng::stream(cfg.seed, Stream::Shuffle, &[epoch as u64]).shuffle(&mut order);
             }
             callbacks.iter_mut().for_each(|c| c.on_epoch_begin(epoch, batches));
-            let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-            for b in 0..batches {
-                let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
-                let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&idx[r], x, y);
-                let step = self.optimizer.iterations;
-                let (params, grads, n) = (&mut self.params, &mut self.grads, idx.len());
-                // Plain SGD is applied by the engine to each layer as soon as its gradient is
-                // formed, where it can (the same bits as the optimizer's own step).
-                // `updated`: whether every weight it updated is finite, if it did.
-                let ((l, c), updated) = match self.optimizer.plain_sgd_lr() {
-                    Some(lr) => {
-                        let update = move |p: &mut [f32], g: &[f32]| plain_sgd(p, g, lr);
-                        self.engine.train_step_updating(self.model, params, grads, n, &fill, cfg.seed, step, &update)
-                    }
-                    None => (self.engine.train_step(self.model, params, grads, n, &fill, cfg.seed, step), None),
-                };
-                callbacks.iter_mut().for_each(|c| c.on_gradients(self.model, &self.grads));
-                if updated.is_some() {
-                    self.optimizer.count_step();
-                } else {
-                    self.optimizer.step(&mut self.params, &self.grads);
-                }
-                loss_sum += l;
-                correct += c;
-                let seen = ((b + 1) * cfg.batch_size).min(n) as f64;
-                let logs = BatchLogs {
-                    loss: l / idx.len() as f64,
-                    running_loss: loss_sum / seen,
-                    running_accuracy: correct as f64 / seen,
-                };
-                for c in callbacks.iter_mut() {
-                    c.on_batch_end(epoch, b, &logs)?;
-                }
-                // A finite loss can still take an update to infinity (a huge learning rate):
-                // stop here, or the end of the epoch would checkpoint the broken weights.
-                if !updated.unwrap_or_else(|| all_finite(&self.params)) {
-                    let value = self.params.iter().copied().find(|p| !p.is_finite()).unwrap_or(f32::NAN);
-                    return Err(Error::NonFinite { what: "a weight", epoch: epoch + 1, batch: b + 1, value });
-                }
-                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) && b + 1 < batches {
-                    return Err(Error::Interrupted { epoch: epoch + 1, dir: Default::default() });
-                }
-            }
+            // The batches run on the aligned copy of the weights, which goes back to `params`
+            // however they end.
+            self.work.copy_from_slice(&self.params);
+            let ran = self.batches(train, cfg, epoch, &order, callbacks, stop);
+            self.params.copy_from_slice(&self.work);
+            let (loss_sum, correct) = ran?;
             let train_seconds = t0.elapsed().as_secs_f64();
             let (val_loss, val_accuracy) = match val {
                 Some(v) => {
@@ -197,6 +171,66 @@ impl<'m> Trainer<'m> {
             }
         }
         Ok(false)
+    }
+
+    /// One epoch's batches, in `order`, on the aligned weights (`work`): (sum of losses, correct
+    /// count).
+    #[allow(clippy::too_many_arguments)]
+    fn batches(
+        &mut self,
+        train: &Dataset,
+        cfg: &FitConfig,
+        epoch: usize,
+        order: &[usize],
+        callbacks: &mut [Box<dyn Callback>],
+        stop: Option<&AtomicBool>,
+    ) -> Result<(f64, usize)> {
+        let n = train.len();
+        let batches = n.div_ceil(cfg.batch_size);
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for b in 0..batches {
+            let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
+            let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&idx[r], x, y);
+            let step = self.optimizer.iterations;
+            let (params, grads, m) = (&mut self.work[..], &mut self.grads[..], idx.len());
+            // Plain SGD is applied by the engine to each layer as soon as its gradient is
+            // formed, where it can (the same bits as the optimizer's own step).
+            // `updated`: whether every weight it updated is finite, if it did.
+            let ((l, c), updated) = match self.optimizer.plain_sgd_lr() {
+                Some(lr) => {
+                    let update = move |p: &mut [f32], g: &[f32]| plain_sgd(p, g, lr);
+                    self.engine.train_step_updating(self.model, params, grads, m, &fill, cfg.seed, step, &update)
+                }
+                None => (self.engine.train_step(self.model, params, grads, m, &fill, cfg.seed, step), None),
+            };
+            callbacks.iter_mut().for_each(|c| c.on_gradients(self.model, &self.grads));
+            if updated.is_some() {
+                self.optimizer.count_step();
+            } else {
+                self.optimizer.step(&mut self.work, &self.grads);
+            }
+            loss_sum += l;
+            correct += c;
+            let seen = ((b + 1) * cfg.batch_size).min(n) as f64;
+            let logs = BatchLogs {
+                loss: l / idx.len() as f64,
+                running_loss: loss_sum / seen,
+                running_accuracy: correct as f64 / seen,
+            };
+            for c in callbacks.iter_mut() {
+                c.on_batch_end(epoch, b, &logs)?;
+            }
+            // A finite loss can still take an update to infinity (a huge learning rate):
+            // stop here, or the end of the epoch would checkpoint the broken weights.
+            if !updated.unwrap_or_else(|| all_finite(&self.work)) {
+                let value = self.work.iter().copied().find(|p| !p.is_finite()).unwrap_or(f32::NAN);
+                return Err(Error::NonFinite { what: "a weight", epoch: epoch + 1, batch: b + 1, value });
+            }
+            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) && b + 1 < batches {
+                return Err(Error::Interrupted { epoch: epoch + 1, dir: Default::default() });
+            }
+        }
+        Ok((loss_sum, correct))
     }
 
     /// The batch-mean gradient of the last training step (the flat parameter layout).
@@ -320,6 +354,44 @@ mod tests {
         assert_eq!(history.epochs(), epoch - 1);
         let seen = seen.lock().unwrap().clone();
         (err, seen)
+    }
+
+    /// Records every batch's logs.
+    struct Batches(std::sync::Arc<std::sync::Mutex<Vec<BatchLogs>>>);
+
+    impl Callback for Batches {
+        fn on_batch_end(&mut self, _epoch: usize, _batch: usize, logs: &BatchLogs) -> Result<()> {
+            self.0.lock().unwrap().push(*logs);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn running_metrics_are_over_the_samples_seen_and_end_at_the_epochs() {
+        // 45 samples in batches of 10: the running loss after each batch is the mean over the
+        // samples so far, and after the last (5 samples) it is the epoch's loss.
+        let model = tiny();
+        let train = data(45, 0);
+        let mut trainer = Trainer::new(&model, OptimizerConfig::Sgd { lr: 0.01, momentum: 0.0 }, 10, 1);
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut callbacks: Vec<Box<dyn Callback>> = vec![Box::new(Batches(logs.clone()))];
+        let mut history = History::default();
+        let cfg = FitConfig { epochs: 1, batch_size: 10, seed: 1, shuffle: true };
+        trainer.fit(&train, None, &cfg, 0, &mut history, &mut callbacks, &mut no_hook(), None).unwrap();
+        let logs = logs.lock().unwrap().clone();
+        assert_eq!(logs.len(), 5);
+        let (mut sum, mut seen) = (0.0, 0.0);
+        for (b, l) in logs.iter().enumerate() {
+            let m = if b < 4 { 10.0 } else { 5.0 };
+            sum += l.loss * m;
+            seen += m;
+            assert!((l.running_loss - sum / seen).abs() < 1e-12, "batch {b}: {} vs {}", l.running_loss, sum / seen);
+        }
+        let last = logs.last().unwrap();
+        assert!((last.running_loss - history.loss[0]).abs() < 1e-12, "{} vs {}", last.running_loss, history.loss[0]);
+        assert!((last.running_accuracy - history.accuracy[0]).abs() < 1e-12);
+        // The weights trained are the trainer's.
+        assert_ne!(trainer.params, model.init_params(1));
     }
 
     #[test]
