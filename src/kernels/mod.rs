@@ -11,5 +11,6 @@ pub mod elementwise;
 pub mod exp;
 pub mod lanes;
 pub mod simd;
+pub mod sparse;
 pub mod special;
 pub mod winograd;

@@ -199,6 +199,10 @@ impl Layer for Dense {
         }
     }
 
+    fn as_dense(&self) -> Option<&Dense> {
+        Some(self)
+    }
+
     fn macs_per_sample(&self) -> (u64, u64) {
         let f = (self.n_in() * self.cfg.units) as u64;
         (f, 2 * f)

@@ -256,6 +256,10 @@ pub trait Layer: Send + Sync + Debug {
     fn as_max_pool2d(&self) -> Option<&MaxPool2d> {
         None
     }
+    /// This layer as a Dense, for the engine's column step.
+    fn as_dense(&self) -> Option<&Dense> {
+        None
+    }
     /// Multiply-adds per sample of forward and of backward (for the benchmark's FLOP count).
     fn macs_per_sample(&self) -> (u64, u64) {
         (0, 0)

@@ -13,8 +13,11 @@
 //! that split their backward pass (dense layers and those without parameters: the fully connected
 //! nets), such a batch runs as a *split step*: its two halves go through the forward pass, the
 //! loss and the input gradients on two threads, then the layers' parameter gradients are formed
-//! in parallel over the layers, each over both halves' samples in order. Every value is the one
-//! the whole slice on one thread gives, bit for bit.
+//! in parallel over the layers, each over both halves' samples in order. A net of dense layers
+//! and activations without parameters ending in a softmax (the ELU paper's, say) runs its split
+//! steps as a *column step* instead ([`super::columns`]): each thread owns one block of every
+//! dense layer's output columns through the whole step. Either way every value is the one the
+//! whole slice on one thread gives, bit for bit.
 
 use std::ops::Range;
 use std::sync::{Mutex, MutexGuard};
@@ -22,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use super::columns::ColumnStep;
 use super::Sequential;
 use crate::activations::Activation;
 use crate::kernels::{conv_pool, elementwise, winograd};
@@ -46,7 +50,7 @@ pub type FillFn<'a> = dyn Fn(Range<usize>, &mut [f32], &mut [u8]) + Sync + 'a;
 pub type UpdateFn<'a> = dyn Fn(&mut [f32], &[f32]) -> bool + Sync + 'a;
 
 /// The weights of a split step: only read, or also updated once each layer's gradient is formed.
-enum Weights<'p> {
+pub(super) enum Weights<'p> {
     Read(&'p [f32]),
     Update(&'p mut [f32], &'p UpdateFn<'p>),
 }
@@ -450,6 +454,9 @@ pub struct Engine {
     /// Per layer, the operand of its input gradient ([`Layer::form_input_operand`]), formed
     /// once per split step for both halves.
     operands: Vec<Vec<f32>>,
+    /// The column step, which runs a split step of a fully connected net whose layers it
+    /// supports (see [`super::columns`]).
+    columns: Option<ColumnStep>,
 }
 
 /// The calling thread's workspace. The lock is uncontended when the pool has no more threads
@@ -485,6 +492,7 @@ impl Engine {
             } else {
                 Vec::new()
             },
+            columns: if split { ColumnStep::for_model(model) } else { None },
         }
     }
 
@@ -554,7 +562,8 @@ impl Engine {
     /// all split (dense nets) runs as a *split step*: its two halves' forward passes, losses
     /// and input gradients on two threads, then the parameter gradients in parallel over the
     /// layers, each one chain over the samples in order, so that the bits are those of the
-    /// whole slice on any number of threads.
+    /// whole slice on any number of threads. A fully connected net without dropout or learned
+    /// activations runs it as a column step instead (see the module docs), with the same bits.
     #[allow(clippy::too_many_arguments)]
     pub fn train_step(
         &mut self,
@@ -655,6 +664,12 @@ impl Engine {
         seed: u64,
         step: u64,
     ) -> ((f64, usize), bool) {
+        let profiling = self.workers[0].get_mut().unwrap_or_else(|p| p.into_inner()).times.is_some();
+        if let Some(columns) = self.columns.as_mut().filter(|_| !profiling) {
+            let (totals, finite) = columns.step(model, weights, grads, n, fill);
+            self.slice_totals[0] = totals;
+            return (self.totals(1), finite);
+        }
         let params: &[f32] = match &weights {
             Weights::Read(p) => p,
             Weights::Update(p, _) => p,
@@ -1069,6 +1084,150 @@ mod tests {
                 });
             }
         }
+    }
+
+    /// A fully connected net of `dense` layers (units, activation after it or none), 28 × 28
+    /// inputs, a softmax at the end; `bias` for every dense layer.
+    fn dense_net(dense: &[(usize, Option<&str>)], bias: bool) -> Sequential {
+        let mut text = String::from("input_shape = [28, 28, 1]\n[[layers]]\ntype = \"flatten\"\n");
+        for (units, act) in dense {
+            text += &format!("[[layers]]\ntype = \"dense\"\nunits = {units}\nuse_bias = {bias}\n");
+            if let Some(act) = act {
+                text += &format!("[[layers]]\ntype = \"{act}\"\n");
+            }
+        }
+        text += "[[layers]]\ntype = \"softmax\"\n";
+        Sequential::from_spec(&ModelSpec::parse(&text, std::path::Path::new("net.toml")).unwrap()).unwrap()
+    }
+
+    /// The column step gives the bits of the plain layers (the reference) and of the split
+    /// step's halves, with and without the update, on 1, 2 and 3 threads: over odd widths (a
+    /// block of one column, an empty block), dense layers without an activation between them,
+    /// layers without bias, every activation without parameters, and batches of 2 to 64.
+    #[test]
+    fn a_column_step_gives_the_bits_of_the_plain_layers_and_of_the_halves() {
+        let mut nets = vec![
+            (dense_net(&[(40, Some("elu")), (24, None), (17, Some("relu")), (1, Some("tanh")), (10, None)], true), 37),
+            (dense_net(&[(100, Some("selu")), (10, None)], false), 2),
+            (dense_net(&[(128, Some("elu")), (128, Some("elu")), (10, None)], true), SLICE),
+        ];
+        for act in Activation::ALL.into_iter().filter(|a| !a.is_learned()) {
+            nets.push((dense_net(&[(48, Some(act.name())), (33, Some(act.name())), (10, None)], true), 3));
+        }
+        // Dense inputs, and MNIST-like ones (four pixels in five zero, some −0), whose zeros the
+        // first layer's products leave out.
+        let sparse = |n: usize| {
+            let (mut x, labels) = mnist_shaped_batch(n, 6);
+            for (i, v) in x.iter_mut().enumerate() {
+                if i % 5 != 0 {
+                    *v = if i % 7 == 0 { -0.0 } else { 0.0 };
+                }
+            }
+            (x, labels)
+        };
+        let nets: Vec<_> = nets.iter().flat_map(|(m, n)| [(m, *n, false), (m, *n, true)]).collect();
+        let update = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
+        for &(model, n, zeros) in &nets {
+            // Biases away from zero, and with sparse inputs one of the first layer's −0 (which
+            // keeps its block of columns on the dense product).
+            let mut params = model.init_params(5);
+            for (i, p) in params.iter_mut().enumerate() {
+                *p += (i % 17) as f32 * 1e-3 - 8e-3;
+            }
+            if zeros {
+                let r = model.param_range(1);
+                params[r.end - 1] = -0.0;
+            }
+            let (x, labels) = if zeros { sparse(n) } else { mnist_shaped_batch(n, 6) };
+            let fill = fill_from(&x, &labels);
+            let (ref_loss, ref_grads) = reference(model, &params, &x, &labels, true, 9);
+            let mut halves = None;
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let (loss, grads, updated) = pool.install(|| {
+                    let mut engine = Engine::new(model, n, true);
+                    assert!(engine.columns.is_some(), "{model:?}");
+                    let mut grads = vec![0.0; params.len()];
+                    let (loss, _) = engine.train_step(model, &params, &mut grads, n, &fill, 3, 9);
+                    let mut p = params.clone();
+                    let mut g = vec![0.0; params.len()];
+                    let (totals, finite) = engine.train_step_updating(model, &mut p, &mut g, n, &fill, 3, 9, &update);
+                    assert_eq!((totals.0.to_bits(), finite), (loss.to_bits(), Some(true)));
+                    assert!(g.iter().zip(&grads).all(|(a, b)| a.to_bits() == b.to_bits()), "updating: gradients");
+                    if halves.is_none() {
+                        engine.columns = None;
+                        let mut g = vec![0.0; params.len()];
+                        let (l, _) = engine.train_step(model, &params, &mut g, n, &fill, 3, 9);
+                        halves = Some((l, g));
+                    }
+                    (loss, grads, p)
+                });
+                let (half_loss, half_grads) = halves.as_ref().unwrap();
+                assert_eq!(loss.to_bits(), half_loss.to_bits(), "{threads} threads, {n} samples: loss");
+                assert!((loss - ref_loss).abs() < 1e-12 * ref_loss.abs(), "loss {loss} vs {ref_loss}");
+                let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same(&grads, &ref_grads),
+                    "{threads} threads, {n} samples: gradients differ from the reference's"
+                );
+                assert!(same(&grads, half_grads), "{threads} threads, {n} samples: gradients differ from the halves'");
+                let mut p = params.clone();
+                assert!(crate::optim::plain_sgd(&mut p, &ref_grads, 0.01));
+                assert!(same(&updated, &p), "{threads} threads, {n} samples: updated weights");
+            }
+        }
+        // What it does not run: convolutions, dropout, learned activations, an activation
+        // before the softmax.
+        for (text, what) in [
+            ("[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 8\n[[layers]]\ntype = \"dropout\"\nrate = 0.5\n", "dropout"),
+            ("[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 8\n[[layers]]\ntype = \"prelu\"\n", "prelu"),
+            ("[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 10\n[[layers]]\ntype = \"relu\"\n", "relu"),
+        ] {
+            let text = format!("input_shape = [28, 28, 1]\n{text}[[layers]]\ntype = \"dense\"\nunits = 10\n[[layers]]\ntype = \"softmax\"\n");
+            let text = if what == "relu" { text.replace("units = 10\n[[layers]]\ntype = \"softmax\"", "units = 10\n[[layers]]\ntype = \"relu\"\n[[layers]]\ntype = \"softmax\"") } else { text };
+            let model = Sequential::from_spec(&ModelSpec::parse(&text, std::path::Path::new("x.toml")).unwrap()).unwrap();
+            let engine = Engine::new(&model, SLICE, true);
+            assert!(engine.columns.is_none(), "{what}");
+        }
+        let article = Sequential::from_spec(&ModelSpec::article()).unwrap();
+        assert!(ColumnStep::for_model(&article).is_none());
+    }
+
+    /// A chunk that panics stops the step with a panic on the calling thread, not a hang, and
+    /// two trainings whose steps share a pool of two threads both finish with their own bits.
+    #[test]
+    fn a_column_step_neither_hangs_on_a_panic_nor_on_a_shared_pool() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let model = Sequential::from_spec(&ModelSpec::preset("paper_fc").unwrap()).unwrap();
+            let params = model.init_params(3);
+            let (x, labels) = mnist_shaped_batch(SLICE, 4);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            let bad = |r: Range<usize>, _: &mut [f32], _: &mut [u8]| assert!(r.start == 0, "no second half");
+            let failed = pool.install(|| {
+                let mut engine = Engine::new(&model, SLICE, true);
+                let mut grads = vec![0.0; params.len()];
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    engine.train_step(&model, &params, &mut grads, SLICE, &bad, 1, 0)
+                }))
+                .is_err()
+            });
+            let fill = fill_from(&x, &labels);
+            let train = |steps: u64| {
+                let mut engine = Engine::new(&model, SLICE, true);
+                let (mut p, mut g) = (params.clone(), vec![0.0; params.len()]);
+                let update = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
+                for step in 0..steps {
+                    engine.train_step_updating(&model, &mut p, &mut g, SLICE, &fill, 1, step, &update);
+                }
+                p
+            };
+            let (a, b) = pool.install(|| rayon::join(|| train(20), || train(20)));
+            let alone = pool.install(|| train(20));
+            tx.send((failed, a == alone && b == alone)).unwrap();
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(120));
+        assert_eq!(got, Ok((true, true)), "a panicking chunk fails the step; shared-pool trainings agree");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Sequential models: model files and presets, building, parameters, summary, and batch execution.
 
+mod columns;
 pub mod exec;
 pub mod presets;
 pub mod sequential;

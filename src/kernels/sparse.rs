@@ -1,0 +1,316 @@
+//! Products with a sparse left operand: a batch of MNIST images is four-fifths zeros, and the
+//! first dense layer's products can leave those terms out.
+//!
+//! Leaving out a term x·w with x = +0 or −0 changes no bit of a chain of multiply-adds that
+//! starts from +0 or from a value other than −0, when every w is finite: the product is then
+//! ±0, and a ± 0 = a for a ≠ 0, while +0 + (±0) = +0 when rounding to nearest. (Only a chain that
+//! is −0 when the term comes, which a start of −0 can make, would turn into +0.) So these
+//! products give the bits of [`super::gemm::small_gemm`] on the dense operand, at each level:
+//! fused multiply-adds where it fuses (AVX2, AVX-512), multiply then add where it does not.
+
+use super::simd::{multiversion, Level};
+
+/// The nonzero entries of a row-major matrix, column by column, each column's in row order.
+#[derive(Debug, Default)]
+pub struct SparseColumns {
+    rows: usize,
+    /// Column j's entries are at j·rows.. (room for every row), `counts[j]` of them.
+    counts: Vec<u32>,
+    row_of: Vec<u32>,
+    vals: Vec<f32>,
+}
+
+impl SparseColumns {
+    /// The nonzero entries of `x`, rows of `width` values (any −0 is left out too).
+    pub fn set(&mut self, x: &[f32], width: usize) {
+        set_at(Level::current(), self, x, width)
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn width(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Nonzero entries in all.
+    pub fn nonzeros(&self) -> usize {
+        self.counts.iter().map(|&c| c as usize).sum()
+    }
+
+    /// Column j's (rows, values), rows in order.
+    pub fn col(&self, j: usize) -> (&[u32], &[f32]) {
+        let s = j * self.rows..j * self.rows + self.counts[j] as usize;
+        (&self.row_of[s.clone()], &self.vals[s])
+    }
+}
+
+multiversion! {
+    /// [`SparseColumns::set`] compiled for `level`.
+    fn set_at(a: &mut SparseColumns, x: &[f32], width: usize) {
+        let rows = x.len().checked_div(width).unwrap_or(0);
+        a.rows = rows;
+        a.counts.clear();
+        a.counts.resize(width, 0);
+        a.row_of.resize(rows * width, 0);
+        a.vals.resize(rows * width, 0.0);
+        // Eight columns at a time, down the rows: a mask of the nonzero values (one vector
+        // compare), then its set bits; most groups of an MNIST image are all zeros.
+        let full = width / 8 * 8;
+        for j0 in (0..full).step_by(8) {
+            for r in 0..rows {
+                let g: &[f32; 8] = x[r * width + j0..r * width + j0 + 8].try_into().expect("a group");
+                let mut mask = 0u32;
+                for (b, &v) in g.iter().enumerate() {
+                    mask |= u32::from(v != 0.0) << b;
+                }
+                while mask != 0 {
+                    let b = mask.trailing_zeros() as usize;
+                    let j = j0 + b;
+                    let at = j * rows + a.counts[j] as usize;
+                    a.row_of[at] = r as u32;
+                    a.vals[at] = g[b];
+                    a.counts[j] += 1;
+                    mask &= mask - 1;
+                }
+            }
+        }
+        for j in full..width {
+            for r in 0..rows {
+                let v = x[r * width + j];
+                if v != 0.0 {
+                    let at = j * rows + a.counts[j] as usize;
+                    a.row_of[at] = r as u32;
+                    a.vals[at] = v;
+                    a.counts[j] += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Whether the products of `level` fuse their multiply-adds (as [`super::gemm::small_gemm`]'s do
+/// at that level).
+fn fuses(level: Level) -> bool {
+    level >= Level::Avx2 && Level::Avx2.is_supported()
+}
+
+/// Columns per block of the output kept in registers (8 AVX2 registers).
+const BLOCK: usize = 64;
+
+/// C (rows of `a`, n) = start + A·B: row i of C (`c[i·ldc..]`) is `start` (n values, or zeros)
+/// plus, for each nonzero A(i, p) in column order, A(i, p)·B(p, ..n) with B(p, j) = b[p·ldb + j].
+/// The bits of `small_gemm(c, start, A, false, B, ..)` on the dense A, when `start` holds no −0
+/// and B is finite (see the module docs).
+///
+/// # Panics
+/// If a slice is shorter than the shapes say.
+pub fn sparse_gemm(
+    c: &mut [f32],
+    ldc: usize,
+    start: Option<&[f32]>,
+    a: &SparseColumns,
+    b: &[f32],
+    ldb: usize,
+    n: usize,
+) {
+    let level = Level::current();
+    sparse_gemm_at(level, c, ldc, start, a, b, ldb, n, fuses(level))
+}
+
+multiversion! {
+    /// [`sparse_gemm`] compiled for `level`; `fused`: whether to fuse (as that level's dense
+    /// product does). Column p of A at a time: B's row p held in registers, added to the rows of
+    /// C where A has a nonzero, so every element's chain runs over p in order.
+    pub fn sparse_gemm_at(
+        c: &mut [f32],
+        ldc: usize,
+        start: Option<&[f32]>,
+        a: &SparseColumns,
+        b: &[f32],
+        ldb: usize,
+        n: usize,
+        fused: bool,
+    ) {
+        for j0 in (0..n).step_by(BLOCK) {
+            let w = (n - j0).min(BLOCK);
+            for i in 0..a.rows() {
+                let out = &mut c[i * ldc + j0..i * ldc + j0 + w];
+                match start {
+                    Some(s) => out.copy_from_slice(&s[j0..j0 + w]),
+                    None => out.fill(0.0),
+                }
+            }
+            for p in 0..a.width() {
+                let (rows, vals) = a.col(p);
+                if rows.is_empty() {
+                    continue;
+                }
+                let at = p * ldb + j0;
+                if w == BLOCK {
+                    let y: [f32; BLOCK] = b[at..at + BLOCK].try_into().expect("a block");
+                    for (&i, &x) in rows.iter().zip(vals) {
+                        let o = i as usize * ldc + j0;
+                        let out: &mut [f32; BLOCK] = (&mut c[o..o + BLOCK]).try_into().expect("a block");
+                        if fused {
+                            for (s, &y) in out.iter_mut().zip(&y) {
+                                *s = x.mul_add(y, *s);
+                            }
+                        } else {
+                            for (s, &y) in out.iter_mut().zip(&y) {
+                                *s += x * y;
+                            }
+                        }
+                    }
+                } else {
+                    for (&i, &x) in rows.iter().zip(vals) {
+                        let o = i as usize * ldc + j0;
+                        for (s, &y) in c[o..o + w].iter_mut().zip(&b[at..at + w]) {
+                            *s = if fused { x.mul_add(y, *s) } else { *s + x * y };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The rows of C (k, n) = Aᵀ·B for A given as parts stacked by rows, each part (its nonzero
+/// entries, its rows of B with row stride `ldb`): for p = 0, 1, …, k − 1, row p of C is formed
+/// in registers, over the parts in order and each part's rows in order, then handed to
+/// `emit(p, row)`. Every element is one chain from +0 over the rows in order: the bits of
+/// `small_gemm(c, Start::Zero, A, true, B, ..)` on the dense A, for B finite (see the module
+/// docs).
+///
+/// # Panics
+/// If a slice is shorter than the shapes say.
+pub fn sparse_gemm_tn(
+    parts: &[(&SparseColumns, &[f32])],
+    ldb: usize,
+    k: usize,
+    n: usize,
+    emit: &mut dyn FnMut(usize, &[f32]),
+) {
+    let level = Level::current();
+    sparse_gemm_tn_at(level, parts, ldb, k, n, fuses(level), emit)
+}
+
+multiversion! {
+    /// [`sparse_gemm_tn`] compiled for `level`; `fused` as in [`sparse_gemm_at`].
+    pub fn sparse_gemm_tn_at(
+        parts: &[(&SparseColumns, &[f32])],
+        ldb: usize,
+        k: usize,
+        n: usize,
+        fused: bool,
+        emit: &mut dyn FnMut(usize, &[f32]),
+    ) {
+        let mut row = vec![0.0f32; n];
+        for p in 0..k {
+            for j0 in (0..n).step_by(BLOCK) {
+                let w = (n - j0).min(BLOCK);
+                let mut acc = [0.0f32; BLOCK];
+                for &(a, b) in parts {
+                    let (rows, vals) = a.col(p);
+                    for (&s, &x) in rows.iter().zip(vals) {
+                        let at = s as usize * ldb + j0;
+                        if w == BLOCK {
+                            let y: &[f32; BLOCK] = b[at..at + BLOCK].try_into().expect("a block");
+                            if fused {
+                                for (o, &y) in acc.iter_mut().zip(y) {
+                                    *o = x.mul_add(y, *o);
+                                }
+                            } else {
+                                for (o, &y) in acc.iter_mut().zip(y) {
+                                    *o += x * y;
+                                }
+                            }
+                        } else {
+                            for (o, &y) in acc.iter_mut().zip(&b[at..at + w]) {
+                                *o = if fused { x.mul_add(y, *o) } else { *o + x * y };
+                            }
+                        }
+                    }
+                }
+                row[j0..j0 + w].copy_from_slice(&acc[..w]);
+            }
+            emit(p, &row);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::{small_gemm_at, Start};
+    use crate::rng::Rng;
+
+    /// An MNIST-like operand: about four values in five zero (some −0), the rest in (0, 1].
+    fn sparse_matrix(m: usize, k: usize, rng: &mut Rng) -> Vec<f32> {
+        (0..m * k)
+            .map(|_| match rng.below(10) {
+                0..=6 => 0.0,
+                7 => -0.0,
+                _ => rng.uniform_f32() + 0.01,
+            })
+            .collect()
+    }
+
+    fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+        (0..n).map(|_| rng.uniform_f32() * 2.0 - 1.0).collect()
+    }
+
+    #[test]
+    fn sparse_products_give_the_dense_products_bits_at_every_level() {
+        let mut rng = Rng::from_seed(21);
+        for (m, n, k, ldb) in [(32, 64, 784, 128), (5, 37, 50, 40), (1, 1, 1, 1), (3, 70, 9, 70), (0, 8, 8, 8)] {
+            let a = sparse_matrix(m, k, &mut rng);
+            let b = random(k * ldb, &mut rng);
+            let bias = random(n, &mut rng);
+            let mut rows = SparseColumns::default();
+            rows.set(&a, k);
+            assert_eq!((rows.rows(), rows.width()), (m, k));
+            assert_eq!(rows.nonzeros(), a.iter().filter(|&&x| x != 0.0).count());
+            let b_block: Vec<f32> = (0..k).flat_map(|p| b[p * ldb..p * ldb + n].to_vec()).collect();
+            let dy = random(m * n, &mut rng);
+            for level in Level::supported() {
+                let fused = fuses(level);
+                // Forward: bias + A·B, B a block of columns (row stride ldb).
+                let mut dense = vec![0.0; m * n];
+                small_gemm_at(level, &mut dense, Start::Bias(&bias), &a, false, &b_block, m, n, k);
+                let mut sparse = vec![7.0; m * n];
+                sparse_gemm_at(level, &mut sparse, n, Some(&bias), &rows, &b, ldb, n, fused);
+                assert!(dense.iter().zip(&sparse).all(|(x, y)| x.to_bits() == y.to_bits()), "{level}: {m}x{n}x{k}");
+                let mut dense = vec![0.0; m * n];
+                small_gemm_at(level, &mut dense, Start::Zero, &a, false, &b_block, m, n, k);
+                sparse_gemm_at(level, &mut sparse, n, None, &rows, &b, ldb, n, fused);
+                assert!(dense.iter().zip(&sparse).all(|(x, y)| x.to_bits() == y.to_bits()), "{level}: no bias");
+                // Weight gradient: Aᵀ·dY over the rows in order, as one part or two.
+                let mut dense = vec![0.0; k * n];
+                small_gemm_at(level, &mut dense, Start::Zero, &a, true, &dy, k, n, m);
+                let h = m / 2;
+                let (mut first, mut second) = (SparseColumns::default(), SparseColumns::default());
+                first.set(&a[..h * k], k);
+                second.set(&a[h * k..], k);
+                for parts in [vec![(&rows, &dy[..])], vec![(&first, &dy[..]), (&second, &dy[h * n..])]] {
+                    let mut sparse = vec![7.0; k * n];
+                    let mut seen = 0;
+                    sparse_gemm_tn_at(level, &parts, n, k, n, fused, &mut |p, row| {
+                        assert_eq!(p, seen);
+                        seen += 1;
+                        sparse[p * n..(p + 1) * n].copy_from_slice(row);
+                    });
+                    assert_eq!(seen, k);
+                    assert!(dense.iter().zip(&sparse).all(|(x, y)| x.to_bits() == y.to_bits()), "{level}: Aᵀ·dY");
+                }
+                for j in 0..k {
+                    let (r, v) = rows.col(j);
+                    let want: Vec<(u32, f32)> =
+                        (0..m).filter(|&i| a[i * k + j] != 0.0).map(|i| (i as u32, a[i * k + j])).collect();
+                    assert_eq!(r.iter().copied().zip(v.iter().copied()).collect::<Vec<_>>(), want, "column {j}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,719 @@
+//! The column step: a one-slice training batch of a fully connected net on two threads, each
+//! thread owning one block of every dense layer's output columns.
+//!
+//! In the halves of a split step (see [`super::Engine::train_step`]) each thread reads every
+//! layer's weights, which the other thread has just updated, and the parameter gradients then
+//! read both halves' activations, so each step moves most of the weights' cache lines from one
+//! core to the other. Here every dense layer's output columns are cut into two blocks, and chunk
+//! c (one of two units of work) computes block c of everything that has columns: the
+//! pre-activations and activations, the weight gradient's columns, the update of the weights'
+//! columns, and the transposed block of weights that the input gradient is formed with. Only
+//! the activations and output gradients (64 × 128 values a layer) cross between the cores. The
+//! cut is put at a cache-line boundary of the weights' rows where it can be (the trainer keeps
+//! the weights and gradient line-aligned), so that no line is written by both threads.
+//!
+//! The first layer's products leave out the inputs' zeros when at most a third of the inputs
+//! are nonzero (MNIST: a fifth), which gives the same bits ([`crate::kernels::sparse`]).
+//!
+//! # Phases
+//! A step is a sequence of phases, each of one or two chunks, and no chunk of a phase starts
+//! before every chunk of the phase before it is done:
+//!
+//! 1. *fill*: chunk c copies its half of the samples (the first ⌈n/2⌉, the rest) into its input
+//!    buffer and lists their nonzero values column by column;
+//! 2. *forward k*, for each dense layer k in order: chunk c forms block c of the layer's
+//!    pre-activations from every block of its input, applies the activation after it, and
+//!    transposes its columns of the weights (for the input gradient);
+//! 3. *loss* (one chunk): the softmax, the loss of each half and the logits' gradient;
+//! 4. *backward k*, for each dense layer from the last: chunk c forms its columns of the weight
+//!    and bias gradients, updates its columns of the weights, and forms block c of the layer's
+//!    input gradient from every block of the output gradient and the transposed weights, then
+//!    the gradient of the activation below.
+//!
+//! Every value is one chain of operations in the order the whole slice on one thread uses:
+//! products run through [`small_gemm_strided`], whose column blocks and continued chains
+//! (`Start::Accumulate`) give the whole product's bits, or through the sparse products, which
+//! give the dense ones' bits; activations are element-wise; the
+//! weight and bias gradients run over the samples in order; the losses are added half by half
+//! as the split step adds them. So the results are bitwise those of the split step, on any
+//! number of threads (tests below).
+//!
+//! # Threads
+//! Both threads run [`ColumnStep::run`] over all phases; in each, a thread first *claims* its
+//! own chunk (thread t, chunk t), then any chunk still unclaimed, and runs what it claimed;
+//! then it waits until every chunk of the phase is done. A thread only ever waits for a chunk
+//! that the other thread has claimed and is running, so the step cannot deadlock: with one
+//! thread (or when the second starts late, or never) the first claims and runs everything.
+//! A chunk that panics marks itself failed, and a thread waiting for it panics in turn.
+//!
+//! # Sharing the weights and gradients
+//! The buffers of activations and gradients are each behind a lock. The weights and their
+//! gradient are the caller's slices, shared through [`Shared`], under these rules: a
+//! *forward* chunk reads the weights and never writes them or the gradient; a *backward* chunk
+//! of block c reads and writes only the elements in its own columns J_c of its layer's weights,
+//! bias and gradients (never the others'), and reads nothing else of them. Blocks J_0 and J_1
+//! are disjoint, every phase's chunks run only while no chunk of another phase runs, and the
+//! end of a chunk is published with a release store that the other thread's acquire load sees
+//! before it starts the next phase. So no element is ever written by one thread while another
+//! reads or writes it.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::exec::{FillFn, UpdateFn, Weights, SLICE};
+use super::Sequential;
+use crate::activations::Activation;
+use crate::kernels::elementwise;
+use crate::kernels::gemm::{small_gemm_strided, transpose_strided, Start};
+use crate::kernels::sparse::{sparse_gemm, sparse_gemm_tn, SparseColumns};
+use crate::layers::{Ctx, Layer, LayerKind};
+use crate::loss::softmax_cross_entropy;
+
+/// A dense layer of the net, as the column step runs it.
+#[derive(Debug)]
+struct DenseLayer {
+    /// Its index in the model.
+    layer: usize,
+    /// The activation right after it (none for the last one, or one followed by a dense layer).
+    act: Option<Activation>,
+    n_in: usize,
+    units: usize,
+    bias: bool,
+    /// Its parameters in the model's vector: the kernel (n_in, units), then the bias.
+    params: Range<usize>,
+    /// The two blocks of output columns.
+    cols: [Range<usize>; 2],
+}
+
+/// One chunk's buffers for one dense layer, (n, block width) row-major unless said.
+#[derive(Debug)]
+struct Block {
+    /// Pre-activations.
+    z: RwLock<Vec<f32>>,
+    /// Activations (unused without one: the next layer reads `z`).
+    a: RwLock<Vec<f32>>,
+    /// Gradient w.r.t. the pre-activations.
+    dz: RwLock<Vec<f32>>,
+    /// The block's columns of the kernel transposed: (width, n_in).
+    wt: RwLock<Vec<f32>>,
+}
+
+/// Where each chunk of each phase stands.
+const OPEN: u8 = 0;
+const CLAIMED: u8 = 1;
+const DONE: u8 = 2;
+const FAILED: u8 = 3;
+
+/// The column step's layers, buffers and phase flags (see the module docs), made once per engine.
+#[derive(Debug)]
+pub(super) struct ColumnStep {
+    dense: Vec<DenseLayer>,
+    /// The softmax, the model's last layer.
+    softmax: usize,
+    classes: usize,
+    /// Each chunk's half of the samples, (rows, input_len), its nonzero values, and its labels.
+    inputs: [RwLock<Vec<f32>>; 2],
+    sparse: [RwLock<SparseColumns>; 2],
+    labels: [RwLock<Vec<u8>>; 2],
+    blocks: Vec<[Block; 2]>,
+    /// Each chunk's input gradient before the activation, (n, block width).
+    dacts: [RwLock<Vec<f32>>; 2],
+    /// The logits, probabilities and the logits' gradient, (n, classes).
+    logits: RwLock<Vec<f32>>,
+    probs: RwLock<Vec<f32>>,
+    dlogits: RwLock<Vec<f32>>,
+    totals: RwLock<(f64, usize)>,
+    /// flags[phase][chunk].
+    flags: Vec<[AtomicU8; 2]>,
+    /// Where in its cache line the weights the blocks were cut for start (`None`: not cut yet).
+    cut_for: Option<usize>,
+}
+
+/// One step's operands, shared by both threads.
+struct Job<'a> {
+    params: Shared,
+    grads: Shared,
+    update: Option<&'a UpdateFn<'a>>,
+    fill: &'a FillFn<'a>,
+    n: usize,
+    /// Samples in the first half.
+    h: usize,
+    scale: f32,
+    model: &'a Sequential,
+    /// Whether every updated weight is finite.
+    finite: AtomicBool,
+}
+
+/// The caller's weights or gradients, read and written by both threads of a column step under
+/// the rules in the module docs.
+#[derive(Clone, Copy)]
+struct Shared {
+    ptr: *mut f32,
+    len: usize,
+    writable: bool,
+}
+
+// SAFETY: `Shared` is a pointer into a slice that outlives the step (the step borrows it for
+// its whole length, mutably when `writable`), and every access through it follows the rules of
+// the module docs, under which no element is written by one thread while another uses it.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn read(s: &[f32]) -> Self {
+        Shared { ptr: s.as_ptr().cast_mut(), len: s.len(), writable: false }
+    }
+
+    fn write(s: &mut [f32]) -> Self {
+        Shared { ptr: s.as_mut_ptr(), len: s.len(), writable: true }
+    }
+
+    /// The elements `r`, read-only.
+    ///
+    /// # Safety
+    /// No thread writes any of them while the borrow lives.
+    unsafe fn slice(&self, r: Range<usize>) -> &[f32] {
+        assert!(r.start <= r.end && r.end <= self.len, "column step: {r:?} outside {}", self.len);
+        // SAFETY: inside the borrowed slice (just checked); not written meanwhile (the caller).
+        unsafe { std::slice::from_raw_parts(self.ptr.add(r.start), r.len()) }
+    }
+
+    /// The elements `r`, to write.
+    ///
+    /// # Safety
+    /// No other thread reads or writes any of them while the borrow lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice_mut(&self, r: Range<usize>) -> &mut [f32] {
+        assert!(self.writable, "column step: writing through a read-only slice");
+        assert!(r.start <= r.end && r.end <= self.len, "column step: {r:?} outside {}", self.len);
+        // SAFETY: inside the slice, which the step borrows mutably (`writable`), and used by
+        // no one else meanwhile (the caller).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r.start), r.len()) }
+    }
+
+    /// A pointer to element `at` (writable), for a strided block of a product.
+    fn ptr_mut(&self, at: usize) -> *mut f32 {
+        assert!(self.writable && at <= self.len, "column step: element {at} outside {}", self.len);
+        self.ptr.wrapping_add(at)
+    }
+}
+
+fn rd<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn wr<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Cuts `units` columns into two blocks of about half each, the first a multiple of 8 columns
+/// (16 from 32 columns on) where it can be. Where every row of the kernel starts at the same
+/// place in a cache line of 16 values, `offset` (the rows a multiple of 16 long, the kernel's
+/// start a multiple of 8 values into its line), the cut is put at a line boundary: the two
+/// blocks' rows then share no line, which the two threads would otherwise both write.
+fn halves(units: usize, offset: usize) -> [Range<usize>; 2] {
+    let mid = units.div_ceil(2);
+    let s = if units >= 32 && units.is_multiple_of(16) && offset.is_multiple_of(8) {
+        // The boundaries are the j with (offset + j) % 16 == 0: the nearest to the middle.
+        let first = (16 - offset % 16) % 16;
+        let below = first + mid.saturating_sub(first) / 16 * 16;
+        if below > 0 && mid - below <= 8 {
+            below
+        } else {
+            below + 16
+        }
+    } else {
+        mid.next_multiple_of(if units >= 32 { 16 } else { 8 }).min(units)
+    };
+    [0..s, s..units]
+}
+
+/// Whether a start value is −0 (which a left-out zero term would turn into +0).
+fn start_has_negative_zero(start: Start) -> bool {
+    matches!(start, Start::Bias(b) if b.iter().any(|v| v.to_bits() == (-0.0f32).to_bits()))
+}
+
+/// What a phase does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    Fill,
+    Forward(usize),
+    Loss,
+    Backward(usize),
+}
+
+impl ColumnStep {
+    /// The column step for `model`, if it is a fully connected net it can run: flatten layers,
+    /// then dense layers with at most [`crate::layers::dense::SMALL_KERNEL`] weights, each but
+    /// the last followed by an activation without parameters or directly by the next dense
+    /// layer, the last by the softmax that ends the model.
+    pub(super) fn for_model(model: &Sequential) -> Option<Self> {
+        let layers = model.layers();
+        let mut dense: Vec<DenseLayer> = Vec::new();
+        let mut i = 0;
+        while i < layers.len() && layers[i].kind() == LayerKind::Flatten {
+            i += 1;
+        }
+        let softmax = layers.len().checked_sub(1)?;
+        if layers[softmax].kind() != LayerKind::Softmax || i >= softmax {
+            return None;
+        }
+        while i < softmax {
+            let d = layers[i].as_dense()?;
+            if !d.splits_backward() {
+                return None;
+            }
+            let mut act = None;
+            if let Some(a) = layers.get(i + 1).and_then(|l| l.kind().activation()) {
+                if a.is_learned() {
+                    return None;
+                }
+                act = Some(a);
+            }
+            let units = d.config().units;
+            dense.push(DenseLayer {
+                layer: i,
+                act,
+                n_in: d.in_shape().len(),
+                units,
+                bias: d.config().use_bias,
+                params: model.param_range(i),
+                cols: halves(units, 0),
+            });
+            i += if act.is_some() { 2 } else { 1 };
+        }
+        if dense.last()?.act.is_some() || model.first_trainable() != dense[0].layer {
+            return None;
+        }
+        let classes = model.output_shape().len();
+        let rows = SLICE.div_ceil(2);
+        let first = dense[0].layer;
+        let input_len = model.input_shape().len();
+        let blocks = dense
+            .iter()
+            .map(|d| {
+                // Room for a block of any width, so that the cut can move (see `halves`).
+                let u = d.units;
+                [(); 2].map(|_| Block {
+                    z: RwLock::new(vec![0.0; SLICE * u]),
+                    a: RwLock::new(vec![0.0; if d.act.is_some() { SLICE * u } else { 0 }]),
+                    dz: RwLock::new(vec![0.0; SLICE * u]),
+                    wt: RwLock::new(vec![0.0; if d.layer == first { 0 } else { u * d.n_in }]),
+                })
+            })
+            .collect();
+        let widest = dense.iter().map(|d| d.units).max().unwrap_or(0);
+        let phases = 2 * dense.len() + 2;
+        Some(ColumnStep {
+            softmax,
+            classes,
+            inputs: [(); 2].map(|_| RwLock::new(vec![0.0; rows * input_len])),
+            sparse: [(); 2].map(|_| RwLock::new(SparseColumns::default())),
+            labels: [(); 2].map(|_| RwLock::new(vec![0; rows])),
+            blocks,
+            dacts: [(); 2].map(|_| RwLock::new(vec![0.0; SLICE * widest])),
+            logits: RwLock::new(vec![0.0; SLICE * classes]),
+            probs: RwLock::new(vec![0.0; SLICE * classes]),
+            dlogits: RwLock::new(vec![0.0; SLICE * classes]),
+            totals: RwLock::new((0.0, 0)),
+            flags: (0..phases).map(|_| [AtomicU8::new(OPEN), AtomicU8::new(OPEN)]).collect(),
+            dense,
+            cut_for: None,
+        })
+    }
+
+    /// One training step on `n` samples (2 ≤ n ≤ [`SLICE`]): the batch-mean gradient into
+    /// `grads` and, with [`Weights::Update`], each weight updated by it.
+    /// Returns the totals (sum of losses, correct count) and whether every updated weight is
+    /// finite (true when none is updated).
+    pub(super) fn step(
+        &mut self,
+        model: &Sequential,
+        weights: Weights,
+        grads: &mut [f32],
+        n: usize,
+        fill: &FillFn,
+    ) -> ((f64, usize), bool) {
+        assert!((2..=SLICE).contains(&n), "column step: {n} samples");
+        let (params, update) = match weights {
+            Weights::Read(p) => (Shared::read(p), None),
+            Weights::Update(p, f) => (Shared::write(p), Some(f)),
+        };
+        for f in &mut self.flags {
+            *f = [AtomicU8::new(OPEN), AtomicU8::new(OPEN)];
+        }
+        // Cut the blocks at cache-line boundaries of the weights as they lie in memory.
+        let offset = params.ptr as usize % 64 / size_of::<f32>();
+        if self.cut_for != Some(offset) {
+            for d in &mut self.dense {
+                d.cols = halves(d.units, offset + d.params.start);
+            }
+            self.cut_for = Some(offset);
+        }
+        let job = Job {
+            params,
+            grads: Shared::write(grads),
+            update,
+            fill,
+            n,
+            h: n.div_ceil(2),
+            scale: 1.0 / n as f32,
+            model,
+            finite: AtomicBool::new(true),
+        };
+        let this = &*self;
+        rayon::join(|| this.run(0, &job), || this.run(1, &job));
+        (*rd(&self.totals), job.finite.load(Ordering::Relaxed))
+    }
+
+    fn phase(&self, p: usize) -> Phase {
+        let d = self.dense.len();
+        match p {
+            0 => Phase::Fill,
+            p if p <= d => Phase::Forward(p - 1),
+            p if p == d + 1 => Phase::Loss,
+            p => Phase::Backward(2 * d + 1 - p),
+        }
+    }
+
+    /// One thread's part of a step: every phase in order, claiming and running chunks, waiting
+    /// for the phase's other chunk (see the module docs).
+    fn run(&self, t: usize, job: &Job) {
+        for (p, flags) in self.flags.iter().enumerate() {
+            let phase = self.phase(p);
+            let chunks = if phase == Phase::Loss { 1 } else { 2 };
+            for c in [t, 1 - t].into_iter().filter(|&c| c < chunks) {
+                if flags[c].compare_exchange(OPEN, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                    // Marks the chunk failed if it panics, so that the other thread stops waiting.
+                    struct Failed<'f>(&'f AtomicU8);
+                    impl Drop for Failed<'_> {
+                        fn drop(&mut self) {
+                            self.0.store(FAILED, Ordering::Release);
+                        }
+                    }
+                    let guard = Failed(&flags[c]);
+                    self.chunk(phase, c, job);
+                    std::mem::forget(guard);
+                    flags[c].store(DONE, Ordering::Release);
+                }
+            }
+            for flag in &flags[..chunks] {
+                let mut spins = 0u32;
+                loop {
+                    match flag.load(Ordering::Acquire) {
+                        DONE => break,
+                        FAILED => panic!("column step: the other thread's chunk failed"),
+                        _ => {}
+                    }
+                    spins += 1;
+                    if spins < 4096 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
+    }
+
+    fn chunk(&self, phase: Phase, c: usize, job: &Job) {
+        match phase {
+            Phase::Fill => {
+                let rows = if c == 0 { 0..job.h } else { job.h..job.n };
+                let m = rows.len();
+                let mut x = wr(&self.inputs[c]);
+                (job.fill)(rows, &mut x, &mut wr(&self.labels[c]));
+                let n_in = self.dense[0].n_in;
+                wr(&self.sparse[c]).set(&x[..m * n_in], n_in);
+            }
+            Phase::Forward(k) => self.forward(k, c, job),
+            Phase::Loss => self.loss(job),
+            Phase::Backward(k) => self.backward(k, c, job),
+        }
+    }
+
+    /// The rows of each half: (first row, rows).
+    fn halves_of(job: &Job) -> [(usize, usize); 2] {
+        [(0, job.h), (job.h, job.n - job.h)]
+    }
+
+    fn forward(&self, k: usize, c: usize, job: &Job) {
+        let d = &self.dense[k];
+        let cols = d.cols[c].clone();
+        let (w, n) = (cols.len(), job.n);
+        if w == 0 {
+            return;
+        }
+        // SAFETY: a forward phase: no thread writes the weights (module docs).
+        let params = unsafe { job.params.slice(d.params.clone()) };
+        let (kernel, bias) = params.split_at(d.n_in * d.units);
+        let start = if d.bias { Start::Bias(&bias[cols.clone()]) } else { Start::Zero };
+        let block = &self.blocks[k][c];
+        let mut z = wr(&block.z);
+        if k == 0 && self.sparse_inputs(job) && !start_has_negative_zero(start) {
+            // The inputs' zeros left out: the same bits (see `kernels::sparse`).
+            let bias = if let Start::Bias(b) = start { Some(b) } else { None };
+            for (half, (r0, _)) in Self::halves_of(job).into_iter().enumerate() {
+                sparse_gemm(&mut z[r0 * w..], w, bias, &rd(&self.sparse[half]), &kernel[cols.start..], d.units, w);
+            }
+        } else if k == 0 {
+            for (half, (r0, m)) in Self::halves_of(job).into_iter().enumerate() {
+                let x = rd(&self.inputs[half]);
+                // SAFETY: rows r0..r0 + m of `z`, a slice of ours (n·w elements), row stride w.
+                unsafe {
+                    small_gemm_strided(
+                        z[r0 * w..].as_mut_ptr(),
+                        w,
+                        start,
+                        &x[..m * d.n_in],
+                        false,
+                        &kernel[cols.start..],
+                        d.units,
+                        m,
+                        w,
+                        d.n_in,
+                    )
+                };
+            }
+        } else {
+            let below = &self.dense[k - 1];
+            let mut first = true;
+            for (b, inp) in below.cols.iter().enumerate() {
+                if inp.is_empty() {
+                    continue;
+                }
+                let x = self.output(k - 1, b);
+                let s = if first { start } else { Start::Accumulate };
+                first = false;
+                // SAFETY: all n rows of `z`, a slice of ours (n·w elements), row stride w.
+                unsafe {
+                    small_gemm_strided(
+                        z.as_mut_ptr(),
+                        w,
+                        s,
+                        &x[..n * inp.len()],
+                        false,
+                        &kernel[inp.start * d.units + cols.start..],
+                        d.units,
+                        n,
+                        w,
+                        inp.len(),
+                    )
+                };
+            }
+        }
+        if let Some(act) = d.act {
+            elementwise::activation_forward(act, &mut wr(&block.a)[..n * w], &z[..n * w]);
+        }
+        if k > 0 {
+            transpose_strided(&mut wr(&block.wt), &kernel[cols.start..], d.n_in, w, d.units);
+        }
+    }
+
+    /// Whether the first layer's products leave out the inputs' zeros: when at most a third of
+    /// the inputs are nonzero (MNIST's images: a fifth), so that it pays.
+    fn sparse_inputs(&self, job: &Job) -> bool {
+        let nonzeros: usize = self.sparse.iter().map(|s| rd(s).nonzeros()).sum();
+        3 * nonzeros <= job.n * self.dense[0].n_in
+    }
+
+    /// Block `b` of dense layer k's output: its activations, or its pre-activations without one.
+    fn output(&self, k: usize, b: usize) -> RwLockReadGuard<'_, Vec<f32>> {
+        let block = &self.blocks[k][b];
+        if self.dense[k].act.is_some() {
+            rd(&block.a)
+        } else {
+            rd(&block.z)
+        }
+    }
+
+    fn loss(&self, job: &Job) {
+        let (n, classes) = (job.n, self.classes);
+        let last = self.dense.len() - 1;
+        let d = &self.dense[last];
+        let mut logits = wr(&self.logits);
+        for (cols, block) in d.cols.iter().zip(&self.blocks[last]) {
+            let z = rd(&block.z);
+            for (row, zr) in logits[..n * classes].chunks_exact_mut(classes).zip(z.chunks_exact(cols.len().max(1))) {
+                row[cols.clone()].copy_from_slice(&zr[..cols.len()]);
+            }
+        }
+        let mut probs = wr(&self.probs);
+        let softmax = &job.model.layers()[self.softmax];
+        softmax.forward(&mut probs, &mut [], &logits, &[], n, &Ctx::inference());
+        let mut dlogits = wr(&self.dlogits);
+        let mut totals = (0.0, 0);
+        for (half, (r0, m)) in Self::halves_of(job).into_iter().enumerate() {
+            let rows = r0 * classes..(r0 + m) * classes;
+            let (loss, correct) = softmax_cross_entropy(
+                Some(&mut dlogits[rows.clone()]),
+                &probs[rows.clone()],
+                &logits[rows],
+                &rd(&self.labels[half])[..m],
+                classes,
+                job.scale,
+            );
+            totals = (totals.0 + loss, totals.1 + correct);
+        }
+        *wr(&self.totals) = totals;
+        for (cols, block) in d.cols.iter().zip(&self.blocks[last]) {
+            let mut dz = wr(&block.dz);
+            for (zr, row) in dz.chunks_exact_mut(cols.len().max(1)).zip(dlogits[..n * classes].chunks_exact(classes)) {
+                zr[..cols.len()].copy_from_slice(&row[cols.clone()]);
+            }
+        }
+    }
+
+    fn backward(&self, k: usize, c: usize, job: &Job) {
+        let d = &self.dense[k];
+        let cols = d.cols[c].clone();
+        let (w, n) = (cols.len(), job.n);
+        let dz = rd(&self.blocks[k][c].dz);
+        let dz = &dz[..n * w];
+        if w > 0 {
+            let (p0, kernel_len) = (d.params.start, d.n_in * d.units);
+            // The weight gradient's columns J_c: one chain over the samples in order.
+            let sparse_first = k == 0 && self.sparse_inputs(job);
+            if sparse_first {
+                // From the inputs' nonzeros, a row of the gradient at a time (the same bits, see
+                // `kernels::sparse`), each row then updated while in cache, below.
+                let (s0, s1) = (rd(&self.sparse[0]), rd(&self.sparse[1]));
+                let parts = [(&*s0, dz), (&*s1, &dz[job.h * w..])];
+                let mut ok = true;
+                sparse_gemm_tn(&parts, w, d.n_in, w, &mut |r, row| {
+                    let at = p0 + r * d.units + cols.start;
+                    // SAFETY: columns J_c of a row of the kernel and of its gradient: this
+                    // chunk's alone in a backward phase (module docs).
+                    let g = unsafe { job.grads.slice_mut(at..at + w) };
+                    g.copy_from_slice(row);
+                    if let Some(update) = job.update {
+                        // SAFETY: as above.
+                        ok &= update(unsafe { job.params.slice_mut(at..at + w) }, g);
+                    }
+                });
+                if !ok {
+                    job.finite.store(false, Ordering::Relaxed);
+                }
+            } else if k == 0 {
+                for (half, (r0, m)) in Self::halves_of(job).into_iter().enumerate() {
+                    let x = rd(&self.inputs[half]);
+                    let start = if half == 0 { Start::Zero } else { Start::Accumulate };
+                    // SAFETY: rows < n_in of columns J_c of this layer's kernel gradient, inside
+                    // `grads`; only this chunk uses J_c in a backward phase (module docs).
+                    unsafe {
+                        small_gemm_strided(
+                            job.grads.ptr_mut(p0 + cols.start),
+                            d.units,
+                            start,
+                            &x[..m * d.n_in],
+                            true,
+                            &dz[r0 * w..],
+                            w,
+                            d.n_in,
+                            w,
+                            m,
+                        )
+                    };
+                }
+            } else {
+                for (b, inp) in self.dense[k - 1].cols.iter().enumerate() {
+                    if inp.is_empty() {
+                        continue;
+                    }
+                    let x = self.output(k - 1, b);
+                    // SAFETY: rows `inp` of columns J_c of the kernel gradient, as above.
+                    unsafe {
+                        small_gemm_strided(
+                            job.grads.ptr_mut(p0 + inp.start * d.units + cols.start),
+                            d.units,
+                            Start::Zero,
+                            &x[..n * inp.len()],
+                            true,
+                            dz,
+                            w,
+                            inp.len(),
+                            w,
+                            n,
+                        )
+                    };
+                }
+            }
+            let bias = p0 + kernel_len + cols.start..p0 + kernel_len + cols.end;
+            if d.bias {
+                // SAFETY: the bias gradient's columns J_c: this chunk's alone (module docs).
+                let db = unsafe { job.grads.slice_mut(bias.clone()) };
+                db.fill(0.0);
+                for row in dz.chunks_exact(w) {
+                    for (g, x) in db.iter_mut().zip(row) {
+                        *g += x;
+                    }
+                }
+            }
+            if let Some(update) = job.update {
+                let mut ok = true;
+                // The kernel's rows (unless updated as they were formed), then the bias.
+                let rows = (0..if sparse_first { 0 } else { d.n_in })
+                    .map(|r| p0 + r * d.units + cols.start..p0 + r * d.units + cols.end);
+                for r in rows.chain(d.bias.then_some(bias)) {
+                    // SAFETY: columns J_c of a row of the kernel (or of the bias) and of its
+                    // gradient: this chunk's alone in a backward phase (module docs).
+                    let (p, g) = unsafe { (job.params.slice_mut(r.clone()), job.grads.slice(r)) };
+                    ok &= update(p, g);
+                }
+                if !ok {
+                    job.finite.store(false, Ordering::Relaxed);
+                }
+            }
+        }
+        if k == 0 {
+            return;
+        }
+        // Block c of the input gradient: every block of the output gradient against the
+        // transposed kernel's rows of that block, columns `inp` (the layer below's block c).
+        let below = &self.dense[k - 1];
+        let inp = below.cols[c].clone();
+        let wi = inp.len();
+        if wi == 0 {
+            return;
+        }
+        let mut da = wr(&self.dacts[c]);
+        let mut first = true;
+        for (b, out) in d.cols.iter().enumerate() {
+            if out.is_empty() {
+                continue;
+            }
+            let (dzb, wt) = (rd(&self.blocks[k][b].dz), rd(&self.blocks[k][b].wt));
+            let s = if first { Start::Zero } else { Start::Accumulate };
+            first = false;
+            // SAFETY: all n rows of `da`, a slice of ours (at least n·wi elements), stride wi.
+            unsafe {
+                small_gemm_strided(
+                    da.as_mut_ptr(),
+                    wi,
+                    s,
+                    &dzb[..n * out.len()],
+                    false,
+                    &wt[inp.start..],
+                    d.n_in,
+                    n,
+                    wi,
+                    out.len(),
+                )
+            };
+        }
+        let block = &self.blocks[k - 1][c];
+        let mut dzb = wr(&block.dz);
+        match below.act {
+            Some(act) => elementwise::activation_backward(
+                act,
+                &mut dzb[..n * wi],
+                &da[..n * wi],
+                &rd(&block.z)[..n * wi],
+                &rd(&block.a)[..n * wi],
+            ),
+            None => dzb[..n * wi].copy_from_slice(&da[..n * wi]),
+        }
+    }
+}
