@@ -210,34 +210,56 @@ multiversion! {
         for p in 0..k {
             for j0 in (0..n).step_by(BLOCK) {
                 let w = (n - j0).min(BLOCK);
-                let mut acc = [0.0f32; BLOCK];
-                for &(a, b) in parts {
-                    let (rows, vals) = a.col(p);
-                    for (&s, &x) in rows.iter().zip(vals) {
-                        let at = s as usize * ldb + j0;
-                        if w == BLOCK {
-                            let y: &[f32; BLOCK] = b[at..at + BLOCK].try_into().expect("a block");
-                            if fused {
-                                for (o, &y) in acc.iter_mut().zip(y) {
-                                    *o = x.mul_add(y, *o);
-                                }
-                            } else {
-                                for (o, &y) in acc.iter_mut().zip(y) {
-                                    *o += x * y;
-                                }
-                            }
+                if w == BLOCK {
+                    // A whole block: its accumulators never indexed at run time, so that they
+                    // stay in registers.
+                    let mut acc = [0.0f32; BLOCK];
+                    for &(a, b) in parts {
+                        let (rows, vals) = a.col(p);
+                        acc = if fused {
+                            add_rows::<true>(acc, rows, vals, b, ldb, j0)
                         } else {
+                            add_rows::<false>(acc, rows, vals, b, ldb, j0)
+                        };
+                    }
+                    row[j0..j0 + BLOCK].copy_from_slice(&acc);
+                } else {
+                    let acc = &mut row[j0..j0 + w];
+                    acc.fill(0.0);
+                    for &(a, b) in parts {
+                        let (rows, vals) = a.col(p);
+                        for (&s, &x) in rows.iter().zip(vals) {
+                            let at = s as usize * ldb + j0;
                             for (o, &y) in acc.iter_mut().zip(&b[at..at + w]) {
                                 *o = if fused { x.mul_add(y, *o) } else { *o + x * y };
                             }
                         }
                     }
                 }
-                row[j0..j0 + w].copy_from_slice(&acc[..w]);
             }
             emit(p, &row);
         }
     }
+}
+
+/// acc + Σ x·B(s, j0..j0 + BLOCK) over the entries (s, x), in order; fused or not.
+#[inline(always)]
+fn add_rows<const FUSED: bool>(
+    mut acc: [f32; BLOCK],
+    rows: &[u32],
+    vals: &[f32],
+    b: &[f32],
+    ldb: usize,
+    j0: usize,
+) -> [f32; BLOCK] {
+    for (&s, &x) in rows.iter().zip(vals) {
+        let at = s as usize * ldb + j0;
+        let y: &[f32; BLOCK] = b[at..at + BLOCK].try_into().expect("a block");
+        for (o, &y) in acc.iter_mut().zip(y) {
+            *o = if FUSED { x.mul_add(y, *o) } else { *o + x * y };
+        }
+    }
+    acc
 }
 
 #[cfg(test)]
