@@ -717,3 +717,97 @@ impl ColumnStep {
         }
     }
 }
+
+/// Chooses between the column step and the split step's halves, which give the same bits, by
+/// timing both now and then: every [`Chooser::PERIOD`] split steps, [`Chooser::TRIAL`] steps of
+/// each (columns first), then the one whose trial steps took less time (their median, the first
+/// two of each trial left out) until the next trials. On a machine whose two CPUs slow each
+/// other down when both compute (two hardware threads of one core, say), the halves, which meet
+/// twice a step instead of twenty times, are the faster; elsewhere the columns are.
+#[derive(Debug, Default)]
+pub(super) struct Chooser {
+    steps: u64,
+    columns: Vec<std::time::Duration>,
+    halves: Vec<std::time::Duration>,
+    use_halves: bool,
+}
+
+impl Chooser {
+    pub(super) const PERIOD: u64 = 1024;
+    pub(super) const TRIAL: u64 = 12;
+
+    /// Whether the next split step runs as a column step.
+    pub(super) fn columns_next(&self) -> bool {
+        match self.steps % Self::PERIOD {
+            p if p < Self::TRIAL => true,
+            p if p < 2 * Self::TRIAL => false,
+            _ => !self.use_halves,
+        }
+    }
+
+    /// The time the step just run took, `columns` saying which way it ran.
+    pub(super) fn record(&mut self, columns: bool, took: std::time::Duration) {
+        let p = self.steps % Self::PERIOD;
+        if p < 2 * Self::TRIAL && p % Self::TRIAL >= 2 {
+            if columns { &mut self.columns } else { &mut self.halves }.push(took);
+        }
+        if p == 2 * Self::TRIAL - 1 {
+            let median = |v: &mut Vec<std::time::Duration>| {
+                v.sort_unstable();
+                let m = v.get(v.len() / 2).copied();
+                v.clear();
+                m
+            };
+            if let (Some(c), Some(h)) = (median(&mut self.columns), median(&mut self.halves)) {
+                self.use_halves = h < c;
+            }
+        }
+        self.steps += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Runs `steps` split steps through `c`, each taking `columns` or `halves` by the way it ran;
+    /// returns how many ran as column steps.
+    fn run(c: &mut Chooser, steps: u64, columns: Duration, halves: Duration) -> u64 {
+        let mut n = 0;
+        for _ in 0..steps {
+            let by_columns = c.columns_next();
+            n += u64::from(by_columns);
+            c.record(by_columns, if by_columns { columns } else { halves });
+        }
+        n
+    }
+
+    #[test]
+    fn the_chooser_tries_both_then_keeps_the_faster_until_the_next_trials() {
+        let (fast, slow) = (Duration::from_micros(500), Duration::from_micros(800));
+        let mut c = Chooser::default();
+        // The first steps are column steps (so that a short run exercises them), then halves.
+        assert_eq!(run(&mut c, Chooser::TRIAL, slow, fast), Chooser::TRIAL);
+        assert_eq!(run(&mut c, Chooser::TRIAL, slow, fast), 0);
+        // Halves were faster: the rest of the period runs them.
+        assert_eq!(run(&mut c, Chooser::PERIOD - 2 * Chooser::TRIAL, slow, fast), 0);
+        // The next trials find the columns faster now, and the period after them uses them.
+        assert_eq!(run(&mut c, 2 * Chooser::TRIAL, fast, slow), Chooser::TRIAL);
+        assert_eq!(run(&mut c, Chooser::PERIOD - 2 * Chooser::TRIAL, fast, slow), Chooser::PERIOD - 2 * Chooser::TRIAL);
+        // A trial's first two steps (cold caches) do not count: slow ones there change nothing.
+        let mut c = Chooser::default();
+        for s in 0..2 * Chooser::TRIAL {
+            let by_columns = c.columns_next();
+            let t = if s % Chooser::TRIAL < 2 && by_columns {
+                Duration::from_secs(1)
+            } else if by_columns {
+                fast
+            } else {
+                slow
+            };
+            c.record(by_columns, t);
+        }
+        assert!(c.columns_next(), "columns were faster once warm");
+    }
+}

@@ -15,7 +15,7 @@
 //! loss and the input gradients on two threads, then the layers' parameter gradients are formed
 //! in parallel over the layers, each over both halves' samples in order. A net of dense layers
 //! and activations without parameters ending in a softmax (the ELU paper's, say) runs its split
-//! steps as a *column step* instead ([`super::columns`]): each thread owns one block of every
+//! steps as a *column step* instead (`model/columns.rs`): each thread owns one block of every
 //! dense layer's output columns through the whole step. Either way every value is the one the
 //! whole slice on one thread gives, bit for bit.
 
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use super::columns::ColumnStep;
+use super::columns::{Chooser, ColumnStep};
 use super::Sequential;
 use crate::activations::Activation;
 use crate::kernels::{conv_pool, elementwise, winograd};
@@ -455,8 +455,9 @@ pub struct Engine {
     /// once per split step for both halves.
     operands: Vec<Vec<f32>>,
     /// The column step, which runs a split step of a fully connected net whose layers it
-    /// supports (see [`super::columns`]).
+    /// supports (see `model/columns.rs`), and which of it and the halves runs each step.
     columns: Option<ColumnStep>,
+    chooser: Chooser,
 }
 
 /// The calling thread's workspace. The lock is uncontended when the pool has no more threads
@@ -493,6 +494,7 @@ impl Engine {
                 Vec::new()
             },
             columns: if split { ColumnStep::for_model(model) } else { None },
+            chooser: Chooser::default(),
         }
     }
 
@@ -665,11 +667,35 @@ impl Engine {
         step: u64,
     ) -> ((f64, usize), bool) {
         let profiling = self.workers[0].get_mut().unwrap_or_else(|p| p.into_inner()).times.is_some();
-        if let Some(columns) = self.columns.as_mut().filter(|_| !profiling) {
+        let Some(columns) = self.columns.as_mut().filter(|_| !profiling) else {
+            return self.halves_step(model, weights, grads, n, fill, seed, step);
+        };
+        // Both ways give the same bits; the faster one lately runs (see `Chooser`).
+        let by_columns = self.chooser.columns_next();
+        let t0 = Instant::now();
+        let out = if by_columns {
             let (totals, finite) = columns.step(model, weights, grads, n, fill);
             self.slice_totals[0] = totals;
-            return (self.totals(1), finite);
-        }
+            (self.totals(1), finite)
+        } else {
+            self.halves_step(model, weights, grads, n, fill, seed, step)
+        };
+        self.chooser.record(by_columns, t0.elapsed());
+        out
+    }
+
+    /// The split step in halves (see [`Engine::split_step`]).
+    #[allow(clippy::too_many_arguments)]
+    fn halves_step(
+        &mut self,
+        model: &Sequential,
+        weights: Weights,
+        grads: &mut [f32],
+        n: usize,
+        fill: &FillFn,
+        seed: u64,
+        step: u64,
+    ) -> ((f64, usize), bool) {
         let params: &[f32] = match &weights {
             Weights::Read(p) => p,
             Weights::Update(p, _) => p,
