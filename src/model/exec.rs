@@ -16,8 +16,9 @@
 //! in parallel over the layers, each over both halves' samples in order. A net of dense layers
 //! and activations without parameters ending in a softmax (the ELU paper's, say) runs its split
 //! steps as a *column step* instead (`model/columns.rs`): each thread owns one block of every
-//! dense layer's output columns through the whole step. Either way every value is the one the
-//! whole slice on one thread gives, bit for bit.
+//! dense layer's output columns through the whole step; now and then the engine times both ways
+//! and keeps the faster. Either way every value is the one the whole slice on one thread gives,
+//! bit for bit.
 
 use std::ops::Range;
 use std::sync::{Mutex, MutexGuard};
