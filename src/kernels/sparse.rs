@@ -60,7 +60,7 @@ multiversion! {
         let full = width / 8 * 8;
         for j0 in (0..full).step_by(8) {
             for r in 0..rows {
-                let g: &[f32; 8] = x[r * width + j0..r * width + j0 + 8].try_into().expect("a group");
+                let g = &x[r * width + j0..r * width + j0 + 8];
                 let mut mask = 0u32;
                 for (b, &v) in g.iter().enumerate() {
                     mask |= u32::from(v != 0.0) << b;
@@ -149,10 +149,10 @@ multiversion! {
                 }
                 let at = p * ldb + j0;
                 if w == BLOCK {
-                    let y: [f32; BLOCK] = b[at..at + BLOCK].try_into().expect("a block");
+                    let y: [f32; BLOCK] = std::array::from_fn(|j| b[at + j]);
                     for (&i, &x) in rows.iter().zip(vals) {
                         let o = i as usize * ldc + j0;
-                        let out: &mut [f32; BLOCK] = (&mut c[o..o + BLOCK]).try_into().expect("a block");
+                        let out = &mut c[o..o + BLOCK];
                         if fused {
                             for (s, &y) in out.iter_mut().zip(&y) {
                                 *s = x.mul_add(y, *s);
@@ -254,7 +254,7 @@ fn add_rows<const FUSED: bool>(
 ) -> [f32; BLOCK] {
     for (&s, &x) in rows.iter().zip(vals) {
         let at = s as usize * ldb + j0;
-        let y: &[f32; BLOCK] = b[at..at + BLOCK].try_into().expect("a block");
+        let y = &b[at..at + BLOCK];
         for (o, &y) in acc.iter_mut().zip(y) {
             *o = if FUSED { x.mul_add(y, *o) } else { *o + x * y };
         }
