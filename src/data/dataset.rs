@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::{bundled, idx};
 use crate::error::{Error, Result};
+use crate::kernels::elementwise;
 
 /// Number of MNIST's classes (digits 0-9). Other datasets may have more or fewer: a label is a
 /// class number, checked against the model's outputs by [`Dataset::check_labels`].
@@ -188,9 +189,7 @@ impl Dataset {
         debug_assert!(y.len() >= indices.len(), "batch buffer y is too short: {} < {} samples", y.len(), indices.len());
         for ((&i, dst), label) in indices.iter().zip(x.chunks_exact_mut(n)).zip(y.iter_mut()) {
             let src = &self.images[i * n..(i + 1) * n];
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = f32::from(s) / 255.0;
-            }
+            elementwise::bytes_to_unit(dst, src);
             *label = self.labels[i];
         }
     }

@@ -60,6 +60,21 @@ multiversion! {
     }
 }
 
+/// dst = src / 255 (bytes to [0, 1], as `f32::from(b) / 255.0`), over the shorter of the two.
+pub fn bytes_to_unit(dst: &mut [f32], src: &[u8]) {
+    bytes_to_unit_at(Level::current(), dst, src)
+}
+
+multiversion! {
+    /// [`bytes_to_unit`] compiled for `level`: eight (AVX2) or sixteen (AVX-512) divisions at
+    /// once, each correctly rounded, so the bits of the scalar division.
+    pub fn bytes_to_unit_at(dst: &mut [f32], src: &[u8]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = f32::from(s) / 255.0;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +123,13 @@ mod tests {
                 assert!(
                     out.iter().zip(x.iter().zip(&dy)).all(|(o, (a, b))| o.to_bits() == (a * b).to_bits()),
                     "mul at {level}"
+                );
+                let bytes: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).chain([0, 1, 254, 255]).collect();
+                let mut unit = vec![f32::NAN; bytes.len()];
+                bytes_to_unit_at(level, &mut unit, &bytes);
+                assert!(
+                    unit.iter().zip(&bytes).all(|(u, &b)| u.to_bits() == (f32::from(b) / 255.0).to_bits()),
+                    "bytes at {level}"
                 );
                 let mut acc = x.clone();
                 add_assign_at(level, &mut acc, &dy);

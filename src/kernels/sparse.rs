@@ -55,12 +55,12 @@ multiversion! {
         a.counts.resize(width, 0);
         a.row_of.resize(rows * width, 0);
         a.vals.resize(rows * width, 0.0);
-        // Eight columns at a time, down the rows: a mask of the nonzero values (one vector
-        // compare), then its set bits; most groups of an MNIST image are all zeros.
-        let full = width / 8 * 8;
-        for j0 in (0..full).step_by(8) {
-            for r in 0..rows {
-                let g = &x[r * width + j0..r * width + j0 + 8];
+        // A row at a time (so that consecutive entries go to different columns), 32 values at
+        // a time: a mask of the nonzero values, then its set bits (one loop of unforeseeable
+        // length per group, not per value).
+        let full = width / 32 * 32;
+        for (r, row) in x.chunks_exact(width.max(1)).take(rows).enumerate() {
+            for (j0, g) in (0..full).step_by(32).zip(row.chunks_exact(32)) {
                 let mut mask = 0u32;
                 for (b, &v) in g.iter().enumerate() {
                     mask |= u32::from(v != 0.0) << b;
@@ -75,10 +75,7 @@ multiversion! {
                     mask &= mask - 1;
                 }
             }
-        }
-        for j in full..width {
-            for r in 0..rows {
-                let v = x[r * width + j];
+            for (j, &v) in row.iter().enumerate().skip(full) {
                 if v != 0.0 {
                     let at = j * rows + a.counts[j] as usize;
                     a.row_of[at] = r as u32;
@@ -149,7 +146,8 @@ multiversion! {
                 }
                 let at = p * ldb + j0;
                 if w == BLOCK {
-                    let y: [f32; BLOCK] = std::array::from_fn(|j| b[at + j]);
+                    let mut y = [0.0f32; BLOCK];
+                    y.copy_from_slice(&b[at..at + BLOCK]);
                     for (&i, &x) in rows.iter().zip(vals) {
                         let o = i as usize * ldc + j0;
                         let out = &mut c[o..o + BLOCK];
