@@ -119,6 +119,9 @@ pub(super) struct ColumnStep {
     blocks: Vec<[Block; 2]>,
     /// Each chunk's input gradient before the activation, (n, block width).
     dacts: [RwLock<Vec<f32>>; 2],
+    /// Each chunk's columns of a kernel's gradient, (n_in, block width), when the weights are
+    /// updated from it without the gradient being kept (see [`ColumnStep::step`]).
+    kernel_grads: [RwLock<Vec<f32>>; 2],
     /// The logits, probabilities and the logits' gradient, (n, classes).
     logits: RwLock<Vec<f32>>,
     probs: RwLock<Vec<f32>>,
@@ -139,6 +142,8 @@ struct Job<'a> {
     n: usize,
     /// Samples in the first half.
     h: usize,
+    /// Whether `grads` must hold the gradient after the step (see [`ColumnStep::step`]).
+    keep: bool,
     scale: f32,
     model: &'a Sequential,
     /// Whether every updated weight is finite.
@@ -305,6 +310,7 @@ impl ColumnStep {
             })
             .collect();
         let widest = dense.iter().map(|d| d.units).max().unwrap_or(0);
+        let largest_kernel = dense.iter().skip(1).map(|d| d.n_in * d.units).max().unwrap_or(0);
         let phases = 2 * dense.len() + 2;
         Some(ColumnStep {
             softmax,
@@ -314,6 +320,7 @@ impl ColumnStep {
             labels: [(); 2].map(|_| RwLock::new(vec![0; rows])),
             blocks,
             dacts: [(); 2].map(|_| RwLock::new(vec![0.0; SLICE * widest])),
+            kernel_grads: [(); 2].map(|_| RwLock::new(vec![0.0; largest_kernel])),
             logits: RwLock::new(vec![0.0; SLICE * classes]),
             probs: RwLock::new(vec![0.0; SLICE * classes]),
             dlogits: RwLock::new(vec![0.0; SLICE * classes]),
@@ -325,7 +332,11 @@ impl ColumnStep {
     }
 
     /// One training step on `n` samples (2 ≤ n ≤ [`SLICE`]): the batch-mean gradient into
-    /// `grads` and, with [`Weights::Update`], each weight updated by it.
+    /// `grads` and, with [`Weights::Update`], each weight updated by it. With an update and
+    /// `keep` false, the kernels' gradients may be left out of `grads` (its kernel elements are
+    /// then unspecified): each block of columns updates its weights from the rows of the
+    /// gradient as they are formed, in a buffer of its own, which spares writing and reading
+    /// back a gradient as large as the weights.
     /// Returns the totals (sum of losses, correct count) and whether every updated weight is
     /// finite (true when none is updated).
     pub(super) fn step(
@@ -335,6 +346,7 @@ impl ColumnStep {
         grads: &mut [f32],
         n: usize,
         fill: &FillFn,
+        keep: bool,
     ) -> ((f64, usize), bool) {
         assert!((2..=SLICE).contains(&n), "column step: {n} samples");
         let (params, update) = match weights {
@@ -359,6 +371,7 @@ impl ColumnStep {
             fill,
             n,
             h: n.div_ceil(2),
+            keep: keep || update.is_none(),
             scale: 1.0 / n as f32,
             model,
             finite: AtomicBool::new(true),
@@ -584,13 +597,14 @@ impl ColumnStep {
                 let mut ok = true;
                 sparse_gemm_tn(&parts, w, d.n_in, w, &mut |r, row| {
                     let at = p0 + r * d.units + cols.start;
-                    // SAFETY: columns J_c of a row of the kernel and of its gradient: this
-                    // chunk's alone in a backward phase (module docs).
-                    let g = unsafe { job.grads.slice_mut(at..at + w) };
-                    g.copy_from_slice(row);
+                    if job.keep {
+                        // SAFETY: columns J_c of a row of the kernel's gradient: this chunk's
+                        // alone in a backward phase (module docs).
+                        unsafe { job.grads.slice_mut(at..at + w) }.copy_from_slice(row);
+                    }
                     if let Some(update) = job.update {
-                        // SAFETY: as above.
-                        ok &= update(unsafe { job.params.slice_mut(at..at + w) }, g);
+                        // SAFETY: columns J_c of a row of the kernel, as above.
+                        ok &= update(unsafe { job.params.slice_mut(at..at + w) }, row);
                     }
                 });
                 if !ok {
@@ -618,25 +632,22 @@ impl ColumnStep {
                     };
                 }
             } else {
+                // Into the kernel's gradient, or into this chunk's own buffer (n_in, w) when the
+                // gradient is not kept.
+                let mut own = (!job.keep).then(|| wr(&self.kernel_grads[c]));
                 for (b, inp) in self.dense[k - 1].cols.iter().enumerate() {
                     if inp.is_empty() {
                         continue;
                     }
                     let x = self.output(k - 1, b);
-                    // SAFETY: rows `inp` of columns J_c of the kernel gradient, as above.
+                    let (out, ldc) = match own.as_mut() {
+                        Some(g) => (g[inp.start * w..].as_mut_ptr(), w),
+                        None => (job.grads.ptr_mut(p0 + inp.start * d.units + cols.start), d.units),
+                    };
+                    // SAFETY: rows `inp` of columns J_c of the kernel gradient, as above, or
+                    // rows `inp` of this chunk's buffer (n_in·w elements, row stride w).
                     unsafe {
-                        small_gemm_strided(
-                            job.grads.ptr_mut(p0 + inp.start * d.units + cols.start),
-                            d.units,
-                            Start::Zero,
-                            &x[..n * inp.len()],
-                            true,
-                            dz,
-                            w,
-                            inp.len(),
-                            w,
-                            n,
-                        )
+                        small_gemm_strided(out, ldc, Start::Zero, &x[..n * inp.len()], true, dz, w, inp.len(), w, n)
                     };
                 }
             }
@@ -656,10 +667,16 @@ impl ColumnStep {
                 // The kernel's rows (unless updated as they were formed), then the bias.
                 let rows = (0..if sparse_first { 0 } else { d.n_in })
                     .map(|r| p0 + r * d.units + cols.start..p0 + r * d.units + cols.end);
-                for r in rows.chain(d.bias.then_some(bias)) {
+                let own = (!job.keep && k > 0).then(|| rd(&self.kernel_grads[c]));
+                for (i, r) in rows.chain(d.bias.then_some(bias)).enumerate() {
                     // SAFETY: columns J_c of a row of the kernel (or of the bias) and of its
                     // gradient: this chunk's alone in a backward phase (module docs).
-                    let (p, g) = unsafe { (job.params.slice_mut(r.clone()), job.grads.slice(r)) };
+                    let p = unsafe { job.params.slice_mut(r.clone()) };
+                    let g = match &own {
+                        Some(own) if i < d.n_in => &own[i * w..(i + 1) * w],
+                        // SAFETY: as above.
+                        _ => unsafe { job.grads.slice(r) },
+                    };
                     ok &= update(p, g);
                 }
                 if !ok {

@@ -459,6 +459,9 @@ pub struct Engine {
     /// supports (see `model/columns.rs`), and which of it and the halves runs each step.
     columns: Option<ColumnStep>,
     chooser: Chooser,
+    /// Whether [`Engine::train_step_updating`] leaves the gradient in `grads` (see
+    /// [`Engine::keep_gradients`]).
+    keep_grads: bool,
 }
 
 /// The calling thread's workspace. The lock is uncontended when the pool has no more threads
@@ -496,7 +499,17 @@ impl Engine {
             },
             columns: if split { ColumnStep::for_model(model) } else { None },
             chooser: Chooser::default(),
+            keep_grads: true,
         }
+    }
+
+    /// Whether [`Engine::train_step_updating`] must leave the batch-mean gradient in `grads`
+    /// (the default). Without it, a step that updates the weights itself may update them from
+    /// the gradient as it is formed and leave `grads` partly unwritten (its values are then
+    /// unspecified), which spares writing and reading back a gradient as large as the weights:
+    /// for a trainer whose callbacks do not read the gradient. The weights are the same.
+    pub fn keep_gradients(&mut self, keep: bool) {
+        self.keep_grads = keep;
     }
 
     pub fn batch_size(&self) -> usize {
@@ -627,7 +640,7 @@ impl Engine {
     /// in parallel over the layers, while both are still in cache. Returns the step's totals and,
     /// when the update was applied, whether every updated weight is finite (`None`: not applied,
     /// and the caller updates the weights itself). `grads` holds the batch-mean gradient either
-    /// way. `update` must be element-wise, so that applying it per layer is applying it to the
+    /// way, unless [`Engine::keep_gradients`] said otherwise and the update was applied. `update` must be element-wise, so that applying it per layer is applying it to the
     /// whole.
     #[allow(clippy::too_many_arguments)]
     pub fn train_step_updating(
@@ -675,7 +688,7 @@ impl Engine {
         let by_columns = self.chooser.columns_next();
         let t0 = Instant::now();
         let out = if by_columns {
-            let (totals, finite) = columns.step(model, weights, grads, n, fill);
+            let (totals, finite) = columns.step(model, weights, grads, n, fill, self.keep_grads);
             self.slice_totals[0] = totals;
             (self.totals(1), finite)
         } else {
@@ -1181,6 +1194,16 @@ mod tests {
                     let (totals, finite) = engine.train_step_updating(model, &mut p, &mut g, n, &fill, 3, 9, &update);
                     assert_eq!((totals.0.to_bits(), finite), (loss.to_bits(), Some(true)));
                     assert!(g.iter().zip(&grads).all(|(a, b)| a.to_bits() == b.to_bits()), "updating: gradients");
+                    // Without keeping the gradient: the same weights, and kernels' gradients
+                    // left unwritten (the column step updates from its own buffers).
+                    engine.keep_gradients(false);
+                    let mut q = params.clone();
+                    let mut unkept = vec![f32::NAN; params.len()];
+                    let (t, f) = engine.train_step_updating(model, &mut q, &mut unkept, n, &fill, 3, 9, &update);
+                    assert_eq!((t.0.to_bits(), f), (loss.to_bits(), Some(true)));
+                    assert!(q.iter().zip(&p).all(|(a, b)| a.to_bits() == b.to_bits()), "unkept: updated weights");
+                    assert!(unkept.iter().any(|g| g.is_nan()), "unkept: every gradient was written");
+                    engine.keep_gradients(true);
                     if halves.is_none() {
                         engine.columns = None;
                         let mut g = vec![0.0; params.len()];

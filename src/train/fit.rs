@@ -188,7 +188,11 @@ impl<'m> Trainer<'m> {
         let n = train.len();
         let batches = n.div_ceil(cfg.batch_size);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        // Each step's gradient is kept only for callbacks that read it, and for the epoch's
+        // end (`EpochEnd::gradients`).
+        let read = callbacks.iter().any(|c| c.reads_gradients());
         for b in 0..batches {
+            self.engine.keep_gradients(read || b + 1 == batches);
             let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
             let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&idx[r], x, y);
             let step = self.optimizer.iterations;
@@ -363,6 +367,62 @@ mod tests {
         fn on_batch_end(&mut self, _epoch: usize, _batch: usize, logs: &BatchLogs) -> Result<()> {
             self.0.lock().unwrap().push(*logs);
             Ok(())
+        }
+    }
+
+    /// Records the gradient of each epoch's end, and (when `reads`) the sum of every step's.
+    struct Gradients {
+        reads: bool,
+        steps: std::sync::Arc<std::sync::Mutex<Vec<f64>>>,
+        ends: std::sync::Arc<std::sync::Mutex<Vec<Vec<f32>>>>,
+    }
+
+    impl Callback for Gradients {
+        fn reads_gradients(&self) -> bool {
+            self.reads
+        }
+        fn on_gradients(&mut self, _model: &Sequential, gradients: &[f32]) {
+            if self.reads {
+                self.steps.lock().unwrap().push(gradients.iter().map(|&g| f64::from(g)).sum());
+            }
+        }
+        fn on_epoch_end(&mut self, end: &EpochEnd) -> Result<Control> {
+            self.ends.lock().unwrap().push(end.gradients.to_vec());
+            Ok(Control::Continue)
+        }
+    }
+
+    #[test]
+    fn gradients_not_read_are_not_kept_and_the_weights_are_the_same() {
+        // A dense net the engine runs as column steps under plain SGD, with sparse inputs.
+        let text = "input_shape = [6, 6, 1]\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 48\nactivation = \"elu\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n";
+        let model = Sequential::from_spec(&ModelSpec::parse(text, std::path::Path::new("x.toml")).unwrap()).unwrap();
+        let images = (0..100 * 36).map(|i| if i % 4 == 0 { (i * 67 % 256) as u8 } else { 0 }).collect();
+        let train = Dataset::new(images, (0..100).map(|i| (i % 10) as u8).collect(), 6, 6).unwrap();
+        let run = |reads: bool| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            pool.install(|| {
+                let mut trainer = Trainer::new(&model, OptimizerConfig::Sgd { lr: 0.05, momentum: 0.0 }, 16, 1);
+                let (steps, ends) = Default::default();
+                let g = Gradients { reads, steps: std::sync::Arc::clone(&steps), ends: std::sync::Arc::clone(&ends) };
+                let mut callbacks: Vec<Box<dyn Callback>> = vec![Box::new(g)];
+                let cfg = FitConfig { epochs: 2, batch_size: 16, seed: 1, shuffle: true };
+                let mut history = History::default();
+                trainer.fit(&train, None, &cfg, 0, &mut history, &mut callbacks, &mut no_hook(), None).unwrap();
+                let (steps, ends) = (steps.lock().unwrap().clone(), ends.lock().unwrap().clone());
+                (trainer.params, steps, ends)
+            })
+        };
+        let (kept_params, kept_steps, kept_ends) = run(true);
+        let (unkept_params, unkept_steps, unkept_ends) = run(false);
+        assert_eq!(kept_steps.len(), 2 * 7);
+        assert!(kept_steps.iter().all(|s| s.is_finite() && *s != 0.0));
+        assert!(unkept_steps.is_empty());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&kept_params), bits(&unkept_params), "the weights differ");
+        assert_eq!(kept_ends.len(), 2);
+        for (a, b) in kept_ends.iter().zip(&unkept_ends) {
+            assert_eq!(bits(a), bits(b), "the gradient at an epoch's end differs");
         }
     }
 

@@ -31,6 +31,9 @@ impl BestValidation {
 }
 
 impl Callback for BestValidation {
+    fn reads_gradients(&self) -> bool {
+        false
+    }
     fn state_key(&self) -> Option<&'static str> {
         Some("best_validation")
     }

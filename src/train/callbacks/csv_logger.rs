@@ -22,6 +22,9 @@ impl CsvLogger {
 }
 
 impl Callback for CsvLogger {
+    fn reads_gradients(&self) -> bool {
+        false
+    }
     fn on_epoch_end(&mut self, end: &EpochEnd) -> Result<Control> {
         atomic_write(&self.path, history_csv(end.history).as_bytes())?;
         Ok(Control::Continue)
@@ -42,6 +45,9 @@ impl JsonLogger {
 }
 
 impl Callback for JsonLogger {
+    fn reads_gradients(&self) -> bool {
+        false
+    }
     fn on_epoch_end(&mut self, end: &EpochEnd) -> Result<Control> {
         atomic_write(&self.path, history_json(end.history).as_bytes())?;
         Ok(Control::Continue)

@@ -63,6 +63,9 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
+    fn reads_gradients(&self) -> bool {
+        false
+    }
     fn state_key(&self) -> Option<&'static str> {
         Some("early_stopping")
     }

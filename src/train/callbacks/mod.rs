@@ -137,8 +137,16 @@ pub trait Callback: Send {
     }
     fn on_epoch_begin(&mut self, _epoch: usize, _batches: usize) {}
     /// After each batch's gradient is computed, before the update: the batch-mean gradient in
-    /// the model's flat parameter layout (diagnostics average its norm over the epoch).
+    /// the model's flat parameter layout (diagnostics average its norm over the epoch). Its
+    /// values are unspecified unless some callback's [`Callback::reads_gradients`] is true.
     fn on_gradients(&mut self, _model: &Sequential, _gradients: &[f32]) {}
+    /// Whether [`Callback::on_gradients`] reads the gradient (the default: yes). When no
+    /// callback of a run does, the trainer lets the engine update the weights of a plain SGD
+    /// step without storing every step's gradient (less memory traffic); the epoch's last
+    /// step's gradient ([`EpochEnd::gradients`]) is stored either way.
+    fn reads_gradients(&self) -> bool {
+        true
+    }
     /// After each batch's update (`batch` counted from 0 within `epoch`).
     fn on_batch_end(&mut self, _epoch: usize, _batch: usize, _logs: &BatchLogs) -> Result<()> {
         Ok(())

@@ -201,6 +201,9 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
+    fn reads_gradients(&self) -> bool {
+        false
+    }
     fn state_key(&self) -> Option<&'static str> {
         Some("model_checkpoint")
     }

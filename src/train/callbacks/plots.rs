@@ -20,6 +20,9 @@ impl Plots {
 }
 
 impl Callback for Plots {
+    fn reads_gradients(&self) -> bool {
+        false
+    }
     fn on_epoch_end(&mut self, end: &EpochEnd) -> Result<Control> {
         write_plots(&self.dir, end.history)?;
         Ok(Control::Continue)

@@ -43,6 +43,9 @@ impl ProgressBar {
 }
 
 impl Callback for ProgressBar {
+    fn reads_gradients(&self) -> bool {
+        false
+    }
     fn on_train_begin(&mut self, begin: &TrainBegin) -> Result<()> {
         self.epochs = begin.epochs;
         Ok(())

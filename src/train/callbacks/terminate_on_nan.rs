@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 pub struct TerminateOnNaN;
 
 impl Callback for TerminateOnNaN {
+    fn reads_gradients(&self) -> bool {
+        false
+    }
     fn on_batch_end(&mut self, epoch: usize, batch: usize, logs: &BatchLogs) -> Result<()> {
         if logs.loss.is_finite() {
             return Ok(());

@@ -98,6 +98,9 @@ impl TrainEval {
 }
 
 impl Callback for TrainEval {
+    fn reads_gradients(&self) -> bool {
+        false
+    }
     fn on_train_begin(&mut self, begin: &TrainBegin) -> Result<()> {
         self.train = Some(begin.train.clone());
         self.val = begin.val.cloned();
