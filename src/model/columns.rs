@@ -24,7 +24,8 @@
 //! 2. *forward k*, for each dense layer k in order: chunk c forms block c of the layer's
 //!    pre-activations from every block of its input, applies the activation after it, and
 //!    transposes its columns of the weights (for the input gradient);
-//! 3. *loss* (one chunk): the softmax, the loss of each half and the logits' gradient;
+//! 3. *loss*: chunk c forms the softmax, the loss and the logits' gradient of half c of the
+//!    samples (from every block of the last layer, into its rows of every block);
 //! 4. *backward k*, for each dense layer from the last: chunk c forms its columns of the weight
 //!    and bias gradients, updates its columns of the weights, and forms block c of the layer's
 //!    input gradient from every block of the output gradient and the transposed weights, then
@@ -122,11 +123,12 @@ pub(super) struct ColumnStep {
     /// Each chunk's columns of a kernel's gradient, (n_in, block width), when the weights are
     /// updated from it without the gradient being kept (see [`ColumnStep::step`]).
     kernel_grads: [RwLock<Vec<f32>>; 2],
-    /// The logits, probabilities and the logits' gradient, (n, classes).
-    logits: RwLock<Vec<f32>>,
-    probs: RwLock<Vec<f32>>,
-    dlogits: RwLock<Vec<f32>>,
-    totals: RwLock<(f64, usize)>,
+    /// Each half's logits, probabilities and the logits' gradient, (rows, classes), and its
+    /// (sum of losses, correct count).
+    logits: [RwLock<Vec<f32>>; 2],
+    probs: [RwLock<Vec<f32>>; 2],
+    dlogits: [RwLock<Vec<f32>>; 2],
+    totals: [RwLock<(f64, usize)>; 2],
     /// flags[phase][chunk].
     flags: Vec<[AtomicU8; 2]>,
     /// Where in its cache line the weights the blocks were cut for start (`None`: not cut yet).
@@ -321,10 +323,10 @@ impl ColumnStep {
             blocks,
             dacts: [(); 2].map(|_| RwLock::new(vec![0.0; SLICE * widest])),
             kernel_grads: [(); 2].map(|_| RwLock::new(vec![0.0; largest_kernel])),
-            logits: RwLock::new(vec![0.0; SLICE * classes]),
-            probs: RwLock::new(vec![0.0; SLICE * classes]),
-            dlogits: RwLock::new(vec![0.0; SLICE * classes]),
-            totals: RwLock::new((0.0, 0)),
+            logits: [(); 2].map(|_| RwLock::new(vec![0.0; rows * classes])),
+            probs: [(); 2].map(|_| RwLock::new(vec![0.0; rows * classes])),
+            dlogits: [(); 2].map(|_| RwLock::new(vec![0.0; rows * classes])),
+            totals: [(); 2].map(|_| RwLock::new((0.0, 0))),
             flags: (0..phases).map(|_| [AtomicU8::new(OPEN), AtomicU8::new(OPEN)]).collect(),
             dense,
             cut_for: None,
@@ -378,7 +380,9 @@ impl ColumnStep {
         };
         let this = &*self;
         rayon::join(|| this.run(0, &job), || this.run(1, &job));
-        (*rd(&self.totals), job.finite.load(Ordering::Relaxed))
+        // The halves' losses added in order, as the split step adds them.
+        let ((l0, c0), (l1, c1)) = (*rd(&self.totals[0]), *rd(&self.totals[1]));
+        ((l0 + l1, c0 + c1), job.finite.load(Ordering::Relaxed))
     }
 
     fn phase(&self, p: usize) -> Phase {
@@ -396,8 +400,7 @@ impl ColumnStep {
     fn run(&self, t: usize, job: &Job) {
         for (p, flags) in self.flags.iter().enumerate() {
             let phase = self.phase(p);
-            let chunks = if phase == Phase::Loss { 1 } else { 2 };
-            for c in [t, 1 - t].into_iter().filter(|&c| c < chunks) {
+            for c in [t, 1 - t] {
                 if flags[c].compare_exchange(OPEN, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                     // Marks the chunk failed if it panics, so that the other thread stops waiting.
                     struct Failed<'f>(&'f AtomicU8);
@@ -412,7 +415,7 @@ impl ColumnStep {
                     flags[c].store(DONE, Ordering::Release);
                 }
             }
-            for flag in &flags[..chunks] {
+            for flag in flags {
                 let mut spins = 0u32;
                 loop {
                     match flag.load(Ordering::Acquire) {
@@ -442,7 +445,7 @@ impl ColumnStep {
                 wr(&self.sparse[c]).set(&x[..m * n_in], n_in);
             }
             Phase::Forward(k) => self.forward(k, c, job),
-            Phase::Loss => self.loss(job),
+            Phase::Loss => self.loss(c, job),
             Phase::Backward(k) => self.backward(k, c, job),
         }
     }
@@ -542,39 +545,46 @@ impl ColumnStep {
         }
     }
 
-    fn loss(&self, job: &Job) {
-        let (n, classes) = (job.n, self.classes);
+    /// Half c of the samples' loss: their logits from every block of the last layer, the
+    /// softmax, the loss and the logits' gradient, written into their rows of every block.
+    fn loss(&self, c: usize, job: &Job) {
+        let classes = self.classes;
+        let (r0, m) = Self::halves_of(job)[c];
         let last = self.dense.len() - 1;
         let d = &self.dense[last];
-        let mut logits = wr(&self.logits);
+        let mut logits = wr(&self.logits[c]);
+        let logits = &mut logits[..m * classes];
         for (cols, block) in d.cols.iter().zip(&self.blocks[last]) {
+            let w = cols.len();
+            if w == 0 {
+                continue;
+            }
             let z = rd(&block.z);
-            for (row, zr) in logits[..n * classes].chunks_exact_mut(classes).zip(z.chunks_exact(cols.len().max(1))) {
-                row[cols.clone()].copy_from_slice(&zr[..cols.len()]);
+            for (row, zr) in logits.chunks_exact_mut(classes).zip(z[r0 * w..].chunks_exact(w)) {
+                row[cols.clone()].copy_from_slice(zr);
             }
         }
-        let mut probs = wr(&self.probs);
+        let mut probs = wr(&self.probs[c]);
         let softmax = &job.model.layers()[self.softmax];
-        softmax.forward(&mut probs, &mut [], &logits, &[], n, &Ctx::inference());
-        let mut dlogits = wr(&self.dlogits);
-        let mut totals = (0.0, 0);
-        for (half, (r0, m)) in Self::halves_of(job).into_iter().enumerate() {
-            let rows = r0 * classes..(r0 + m) * classes;
-            let (loss, correct) = softmax_cross_entropy(
-                Some(&mut dlogits[rows.clone()]),
-                &probs[rows.clone()],
-                &logits[rows],
-                &rd(&self.labels[half])[..m],
-                classes,
-                job.scale,
-            );
-            totals = (totals.0 + loss, totals.1 + correct);
-        }
-        *wr(&self.totals) = totals;
+        softmax.forward(&mut probs, &mut [], logits, &[], m, &Ctx::inference());
+        let mut dlogits = wr(&self.dlogits[c]);
+        let dlogits = &mut dlogits[..m * classes];
+        *wr(&self.totals[c]) = softmax_cross_entropy(
+            Some(dlogits),
+            &probs[..m * classes],
+            logits,
+            &rd(&self.labels[c])[..m],
+            classes,
+            job.scale,
+        );
         for (cols, block) in d.cols.iter().zip(&self.blocks[last]) {
+            let w = cols.len();
+            if w == 0 {
+                continue;
+            }
             let mut dz = wr(&block.dz);
-            for (zr, row) in dz.chunks_exact_mut(cols.len().max(1)).zip(dlogits[..n * classes].chunks_exact(classes)) {
-                zr[..cols.len()].copy_from_slice(&row[cols.clone()]);
+            for (zr, row) in dz[r0 * w..].chunks_exact_mut(w).zip(dlogits.chunks_exact(classes)) {
+                zr.copy_from_slice(&row[cols.clone()]);
             }
         }
     }
