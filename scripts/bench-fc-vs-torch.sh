@@ -3,7 +3,9 @@
 # SGD lr 0.01, batch 64, 50,000 training and 10,000 validation images) in elu-lab and in PyTorch
 # (../shared/anchors/torch_fc.py), side by side: for each round and thread count, elu-lab then PyTorch,
 # each under /usr/bin/time -v; then the f32 GEMM peak (`elu-lab bench`, the gemm crate's 2048^3 SGEMM).
-# Prints a Markdown table of seconds per epoch, CPU seconds, the ratio, GFLOP/s and % of the peak.
+# Prints a Markdown table of seconds per epoch, CPU seconds, the ratio, GFLOP/s and % of the peak,
+# and before each round the core-to-core round trip (`elu-lab bench --round-trip`): several times
+# longer while the machine's two CPUs are far apart, when two threads gain little.
 #
 #   scripts/bench-fc-vs-torch.sh [--python PY] [--rounds N] [--epochs N] [--threads "1 2"]
 #                                [--anchors DIR] [--bin ELU_LAB]
@@ -38,7 +40,7 @@ while [ $# -gt 0 ]; do
         --threads) threads="$2"; shift 2 ;;
         --anchors) anchors="$2"; shift 2 ;;
         --bin) bin="$2"; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -69,6 +71,7 @@ echo
 for r in $(seq 1 "$rounds"); do
     for t in $threads; do
         out="$tmp/r$r-t$t-elu-lab-run"
+        "$bin" bench --round-trip > "$tmp/r$r-t$t.round-trip" 2>/dev/null || echo nan > "$tmp/r$r-t$t.round-trip"
         /usr/bin/time -v -o "$tmp/r$r-t$t-elu-lab.time" "$bin" train --model paper_fc --optimizer sgd --lr 0.01 \
             --batch-size 64 --validation-split 0.16666666666666666 --epochs "$epochs" --threads "$t" --verbose 0 \
             --out "$out" > "$tmp/r$r-t$t-elu-lab.log" 2>&1
@@ -106,8 +109,8 @@ print()
 print("elu-lab's epoch: training and validation (epoch_seconds); its training: the batches alone (train_seconds),")
 print("which is what torch_fc.py's wall_s times.")
 print()
-print("| threads | round | elu-lab s/epoch | elu-lab training s/epoch | PyTorch training s/epoch | ratio, training | ratio, epoch | elu-lab CPU s/epoch | PyTorch CPU s/epoch |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| threads | round | elu-lab s/epoch | elu-lab training s/epoch | PyTorch training s/epoch | ratio, training | ratio, epoch | elu-lab CPU s/epoch | PyTorch CPU s/epoch | round trip ns |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 summary = {}
 for t in threads:
     rows = []
@@ -120,8 +123,9 @@ for t in threads:
         p = statistics.median(walls)
         ce = cpu_s(f"{tmp}/r{r}-t{t}-elu-lab.time") / epochs
         cp = cpu_s(f"{tmp}/r{r}-t{t}-torch.time") / epochs
+        rt = open(f"{tmp}/r{r}-t{t}.round-trip").read().strip()
         rows.append((e, tr, p, ce, cp))
-        print(f"| {t} | {r} | {e:.3f} | {tr:.3f} | {p:.3f} | {tr / p:.3f} | {e / p:.3f} | {ce:.2f} | {cp:.2f} |")
+        print(f"| {t} | {r} | {e:.3f} | {tr:.3f} | {p:.3f} | {tr / p:.3f} | {e / p:.3f} | {ce:.2f} | {cp:.2f} | {rt} |")
     summary[t] = tuple(statistics.median(x[i] for x in rows) for i in range(5))
 print()
 print("Medians over the rounds, and elu-lab's speed (whole epoch, validation included) against the f32 GEMM peak at")

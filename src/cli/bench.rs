@@ -42,6 +42,12 @@ pub struct BenchArgs {
     /// tanh, sigmoid.
     #[arg(long, value_name = "NAMES", conflicts_with_all = ["activation", "alpha", "negative_slope"])]
     pub activations: Option<String>,
+    /// Instead, only the core-to-core round trip: two threads pass a flag back and forth, and
+    /// the mean time of a return trip is printed in ns (what the two threads of a split or
+    /// column step pay each time they meet; on a machine whose two CPUs are far apart it is
+    /// several times longer).
+    #[arg(long, conflicts_with = "activations")]
+    pub round_trip: bool,
 }
 
 /// Peak resident memory of this process so far, in MB (Linux; None elsewhere).
@@ -58,6 +64,10 @@ fn secs(d: Duration) -> f64 {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    if args.round_trip {
+        println!("{:.0}", round_trip_ns(ROUND_TRIPS));
+        return Ok(());
+    }
     if args.batch_size == 0 || args.steps == 0 {
         return Err(elu_lab::Error::config("--batch-size/--steps", "must be at least 1").into());
     }
@@ -183,6 +193,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(rss) = rss {
         println!("  peak resident memory: {rss:.0} MB");
     }
+    let round_trip = round_trip_ns(ROUND_TRIPS);
+    println!("  core-to-core round trip: {round_trip:.0} ns (two threads passing a flag back and forth)");
     if let Some(peak) = gemm_peak {
         println!("  f32 GEMM peak:        {peak:.1} GFLOP/s ({0}x{0}x{0}, {threads} threads); training reaches {1:.0}% of it", args.gemm_size, 100.0 * train_ips * train_flop / 1e9 / peak);
     }
@@ -214,7 +226,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "train_images_per_s": train_ips, "eval_images_per_s": eval_ips,
             "seconds_per_epoch": epoch_s, "effective_gflops": epoch_flop / epoch_s / 1e9,
             "train_gflops": train_ips * train_flop / 1e9,
-            "peak_rss_mb": rss, "gemm_peak_gflops": gemm_peak, "layers": layers_json,
+            "peak_rss_mb": rss, "gemm_peak_gflops": gemm_peak, "round_trip_ns": round_trip,
+            "layers": layers_json,
         });
         elu_lab::report::atomic_write(path, serde_json::to_string_pretty(&j)?.as_bytes())?;
     }
@@ -332,6 +345,52 @@ fn per_activation(
     Ok(())
 }
 
+/// Return trips that [`round_trip_ns`] times.
+const ROUND_TRIPS: u32 = 20_000;
+
+/// The time, in ns, for this thread to hand a flag to another thread and get it back: the
+/// median over batches of 100 trips, so that a batch in which a thread was interrupted or not
+/// yet running drops out. The threads are not pinned: on a two-CPU machine two spinning threads
+/// run on both CPUs. A thread that has spun a while yields, so that with one CPU this takes
+/// milliseconds, not minutes (and measures a context switch).
+fn round_trip_ns(trips: u32) -> f64 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const BATCH: u32 = 100;
+    fn wait_for(flag: &AtomicU32, value: u32) {
+        let mut spins = 0u32;
+        while flag.load(Ordering::Acquire) != value {
+            spins += 1;
+            if spins < 10_000 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+    let flag = AtomicU32::new(0);
+    let batches = (trips / BATCH).max(1);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..batches * BATCH {
+                wait_for(&flag, 2 * i + 1);
+                flag.store(2 * i + 2, Ordering::Release);
+            }
+        });
+        let mut times: Vec<f64> = (0..batches)
+            .map(|b| {
+                let t0 = Instant::now();
+                for i in b * BATCH..(b + 1) * BATCH {
+                    flag.store(2 * i + 1, Ordering::Release);
+                    wait_for(&flag, 2 * i + 2);
+                }
+                t0.elapsed().as_nanos() as f64 / f64::from(BATCH)
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    })
+}
+
 /// Best of three n×n×n f32 products on `threads` threads, in GFLOP/s.
 fn gemm_gflops(n: usize, threads: usize) -> f64 {
     let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.1).collect();
@@ -345,4 +404,13 @@ fn gemm_gflops(n: usize, threads: usize) -> f64 {
             2.0 * (n as f64).powi(3) / secs(t0.elapsed()) / 1e9
         })
         .fold(0.0, f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_round_trip_takes_some_time_and_ends() {
+        let ns = super::round_trip_ns(1_000);
+        assert!(ns.is_finite() && ns > 0.0, "{ns}");
+    }
 }
