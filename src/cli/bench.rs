@@ -65,7 +65,10 @@ fn secs(d: Duration) -> f64 {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     if args.round_trip {
-        println!("{:.0}", round_trip_ns(ROUND_TRIPS));
+        match round_trip_ns(ROUND_TRIPS) {
+            Some(ns) => println!("{ns:.0}"),
+            None => println!("n/a (one CPU)"),
+        }
         return Ok(());
     }
     if args.batch_size == 0 || args.steps == 0 {
@@ -194,7 +197,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("  peak resident memory: {rss:.0} MB");
     }
     let round_trip = round_trip_ns(ROUND_TRIPS);
-    println!("  core-to-core round trip: {round_trip:.0} ns (two threads passing a flag back and forth)");
+    match round_trip {
+        Some(ns) => println!("  core-to-core round trip: {ns:.0} ns (two threads passing a flag back and forth)"),
+        None => println!("  core-to-core round trip: n/a (one CPU)"),
+    }
     if let Some(peak) = gemm_peak {
         println!("  f32 GEMM peak:        {peak:.1} GFLOP/s ({0}x{0}x{0}, {threads} threads); training reaches {1:.0}% of it", args.gemm_size, 100.0 * train_ips * train_flop / 1e9 / peak);
     }
@@ -350,10 +356,13 @@ const ROUND_TRIPS: u32 = 20_000;
 
 /// The time, in ns, for this thread to hand a flag to another thread and get it back: the
 /// median over batches of 100 trips, so that a batch in which a thread was interrupted or not
-/// yet running drops out. The threads are not pinned: on a two-CPU machine two spinning threads
-/// run on both CPUs. A thread that has spun a while yields, so that with one CPU this takes
-/// milliseconds, not minutes (and measures a context switch).
-fn round_trip_ns(trips: u32) -> f64 {
+/// yet running drops out. The threads are not pinned: with two CPUs or more, two spinning
+/// threads run on two of them. `None` when this process may use only one CPU (the trips would
+/// measure the scheduler, slowly). A thread that has spun a while yields all the same.
+fn round_trip_ns(trips: u32) -> Option<f64> {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return None;
+    }
     use std::sync::atomic::{AtomicU32, Ordering};
     const BATCH: u32 = 100;
     fn wait_for(flag: &AtomicU32, value: u32) {
@@ -387,7 +396,7 @@ fn round_trip_ns(trips: u32) -> f64 {
             })
             .collect();
         times.sort_by(f64::total_cmp);
-        times[times.len() / 2]
+        Some(times[times.len() / 2])
     })
 }
 
@@ -410,7 +419,9 @@ fn gemm_gflops(n: usize, threads: usize) -> f64 {
 mod tests {
     #[test]
     fn a_round_trip_takes_some_time_and_ends() {
-        let ns = super::round_trip_ns(1_000);
-        assert!(ns.is_finite() && ns > 0.0, "{ns}");
+        match super::round_trip_ns(1_000) {
+            Some(ns) => assert!(ns.is_finite() && ns > 0.0, "{ns}"),
+            None => assert_eq!(std::thread::available_parallelism().map_or(1, |n| n.get()), 1),
+        }
     }
 }
