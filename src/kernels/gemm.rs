@@ -162,6 +162,41 @@ pub unsafe fn small_gemm_strided(
     unsafe { blocked(Level::current(), c, ldc, start, a, ta, b, ldb, m, n, k) }
 }
 
+/// Plain SGD's update by a product, without the product ever stored: W(i, j) −= lr·(A·B)(i, j)
+/// for i < m, j < n, where W(i, j) is `*w.add(i·ldw + j)`, B(p, j) is `b[p·ldb + j]`, A as in
+/// [`small_gemm`], and each (A·B)(i, j) is [`small_gemm`]'s chain from zero. So W gets the bits
+/// of that product (from `Start::Zero`) followed by [`crate::optim::plain_sgd`] on it: one
+/// multiplication and one subtraction, each rounded. Used where a layer's weight gradient is
+/// needed only for the update. Returns whether every updated weight is finite.
+///
+/// # Safety
+/// For every i < m and j < n, `w.add(i·ldw + j)` must be valid for reads and writes, and no
+/// other thread may read or write those elements during the call.
+///
+/// # Panics
+/// If `a` or `b` is shorter than its shape says, or k is over 256 (the products of a
+/// slice of a batch; larger ones would need the gradient stored between blocks of k).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn small_gemm_strided_sgd(
+    w: *mut f32,
+    ldw: usize,
+    lr: f32,
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    ldb: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> bool {
+    assert!(ldw >= n && ldb >= n, "small_gemm_strided_sgd: row strides {ldw}, {ldb} below {n} columns");
+    assert!(k <= K_BLOCK, "small_gemm_strided_sgd: {k} steps of p, more than {K_BLOCK}");
+    let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
+    let args = Args { c: w, ldc: ldw, start: Start::Zero, a, a_rs, a_cs, b, ldb, m, n, k, sgd: Some(lr) };
+    // SAFETY: the caller's contract on W, which is C here.
+    unsafe { run(Level::current(), args) }
+}
+
 /// The product in blocks of [`K_BLOCK`] steps of p: each block continues the chains of the one
 /// before (`Accumulate`, which changes no rounding), so that the block of B a tile reads stays
 /// in the L1 cache while every tile of rows passes over it.
@@ -191,7 +226,7 @@ unsafe fn blocked(
         let a = if kb == 0 { a } else { &a[p0 * a_cs..] };
         let b = if kb == 0 { b } else { &b[p0 * ldb..] };
         // SAFETY: the caller's contract on C, which `run` passes on.
-        unsafe { run(level, Args { c, ldc, start, a, a_rs, a_cs, b, ldb, m, n, k: kb }) };
+        unsafe { run(level, Args { c, ldc, start, a, a_rs, a_cs, b, ldb, m, n, k: kb, sgd: None }) };
         p0 += kb;
         if p0 >= k {
             break;
@@ -213,12 +248,13 @@ fn check(c: &[f32], start: Start, a: &[f32], b: &[f32], m: usize, n: usize, k: u
     }
 }
 
-/// Runs one block of k with the copy for `level`.
+/// Runs one block of k with the copy for `level`. Returns whether every weight updated is
+/// finite (true unless `args.sgd`).
 ///
 /// # Safety
 /// C(i, j) = `*args.c.add(i·args.ldc + j)` valid for reads and writes and not used by any other
 /// thread during the call, for i < m, j < n (A, B and the bias are checked here).
-unsafe fn run(level: Level, args: Args) {
+unsafe fn run(level: Level, args: Args) -> bool {
     args.check();
     match level {
         // SAFETY: the guard has just asked the processor (std's cached detection) for AVX-512
@@ -235,7 +271,8 @@ unsafe fn run(level: Level, args: Args) {
 }
 
 /// The operands of one block of k of a [`small_gemm`]: C (m, n) = start + A·B, where
-/// C(i, j) = c[i·ldc + j], A(i, p) = a[i·a_rs + p·a_cs] and B(p, j) = b[p·ldb + j].
+/// C(i, j) = c[i·ldc + j], A(i, p) = a[i·a_rs + p·a_cs] and B(p, j) = b[p·ldb + j]; or, with
+/// `sgd: Some(lr)`, C −= lr·(A·B) (C holding weights, `start` then `Zero`).
 struct Args<'a> {
     c: *mut f32,
     ldc: usize,
@@ -248,6 +285,7 @@ struct Args<'a> {
     m: usize,
     n: usize,
     k: usize,
+    sgd: Option<f32>,
 }
 
 impl Args<'_> {
@@ -272,8 +310,9 @@ impl Args<'_> {
 ///
 /// # Safety
 /// As [`run`]: C's m × n block valid and not used elsewhere; A, B and the bias checked.
-unsafe fn portable(args: Args) {
-    let Args { c, ldc, start, a, a_rs, a_cs, b, ldb, m, n, k } = args;
+unsafe fn portable(args: Args) -> bool {
+    let Args { c, ldc, start, a, a_rs, a_cs, b, ldb, m, n, k, sgd } = args;
+    let mut finite = true;
     for i in 0..m {
         for j0 in (0..n).step_by(LANES) {
             let w = (n - j0).min(LANES);
@@ -291,9 +330,18 @@ unsafe fn portable(args: Args) {
                     *s += x * y;
                 }
             }
-            store(out, &acc, w);
+            match sgd {
+                None => store(out, &acc, w),
+                Some(lr) => {
+                    for (p, g) in out.iter_mut().zip(acc) {
+                        *p -= lr * g;
+                        finite &= p.is_finite();
+                    }
+                }
+            }
         }
     }
+    finite
 }
 
 /// The register-tile kernels of [`small_gemm`] for x86-64, written with intrinsics so that the
@@ -380,15 +428,25 @@ mod x86 {
         init: Option<(*const f32, usize)>,
         /// Columns valid in the tile's last vector (1..=lanes).
         last: usize,
+        /// Plain SGD's learning rate, where C holds weights to update by the product.
+        sgd: Option<f32>,
     }
 
     /// Walks C in tiles of up to `rows` × `vecs`·`lanes` and calls `tile` on each, with the
     /// tile's operands: rows i0..i0 + r of C and A, columns j0..j0 + width of C, B and the bias,
     /// A, B and the bias inside their slices by `Args::check` (which the caller has run), C
-    /// inside its block by the contract of [`super::run`].
+    /// inside its block by the contract of [`super::run`]. Returns whether every tile returned
+    /// true (every weight it updated finite).
     #[inline(always)]
-    fn walk(args: Args, rows: usize, vecs: usize, lanes: usize, mut tile: impl FnMut(usize, usize, Ptrs)) {
-        let Args { c, ldc, start, a, a_rs, a_cs, b, ldb, m, n, k } = args;
+    fn walk(
+        args: Args,
+        rows: usize,
+        vecs: usize,
+        lanes: usize,
+        mut tile: impl FnMut(usize, usize, Ptrs) -> bool,
+    ) -> bool {
+        let Args { c, ldc, start, a, a_rs, a_cs, b, ldb, m, n, k, sgd } = args;
+        let mut finite = true;
         let mut visit = |i0: usize, j0: usize| {
             let r = (m - i0).min(rows);
             let width = (n - j0).min(vecs * lanes);
@@ -410,8 +468,9 @@ mod x86 {
                     Start::Accumulate => Some((cp.cast_const(), ldc)),
                 },
                 last: width - (nv - 1) * lanes,
+                sgd,
             };
-            tile(r, nv, ptrs);
+            finite &= tile(r, nv, ptrs);
         };
         // The larger operand is read once from wherever it is, the smaller one kept in the L1
         // cache over it: a column block of B while every tile of rows passes (the usual case,
@@ -431,6 +490,7 @@ mod x86 {
                 }
             }
         }
+        finite
     }
 
     /// The whole 8 × 8 blocks of a [`super::transpose`]: each block loaded as 8 rows of AVX
@@ -490,15 +550,16 @@ mod x86 {
     /// The processor must have AVX-512 F/BW/VL/DQ, AVX2 and FMA, and C's block must be as
     /// [`super::run`] requires.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-    pub(super) unsafe fn avx512(args: Args) {
+    pub(super) unsafe fn avx512(args: Args) -> bool {
         walk(args, 6, 4, 16, |r, nv, p| {
             // SAFETY: `walk` gives a tile inside C, A, B and the bias (see `tile512`), and the
             // caller has checked the processor's features.
             unsafe { by_size!(tile512, r, nv, p.last == 16, p) }
-        });
+        })
     }
 
-    /// One R × V·16 tile: acc = bias, C or 0; for p in 0..k: acc += A(i, p)·B(p, j); C = acc.
+    /// One R × V·16 tile: acc = bias, C or 0; for p in 0..k: acc += A(i, p)·B(p, j); C = acc,
+    /// or with `p.sgd = Some(lr)` C −= lr·acc (then returns whether every C is finite).
     /// `FULL`: the last vector is whole (plain loads of B instead of masked ones).
     ///
     /// # Safety
@@ -507,7 +568,7 @@ mod x86 {
     /// bias at bias + the same columns (C's rows when accumulating), all inside their slices.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-    unsafe fn tile512<const R: usize, const V: usize, const FULL: bool>(p: Ptrs) {
+    unsafe fn tile512<const R: usize, const V: usize, const FULL: bool>(p: Ptrs) -> bool {
         let mut masks = [0xffff_u16; V];
         masks[V - 1] = ((1u32 << p.last) - 1) as u16;
         let mut acc = [[_mm512_setzero_ps(); V]; R];
@@ -544,12 +605,32 @@ mod x86 {
             ap = ap.wrapping_add(p.a_cs);
             bp = bp.wrapping_add(p.ldb);
         }
+        if let Some(lr) = p.sgd {
+            // θ −= lr·g, as `plain_sgd`: a multiplication and a subtraction, each rounded. θ·0
+            // is NaN where θ is not finite (masked lanes load as 0).
+            let (lr, zero) = (_mm512_set1_ps(lr), _mm512_setzero_ps());
+            let mut finite = true;
+            for (r, row) in acc.iter().enumerate() {
+                for v in 0..V {
+                    let at = p.c.wrapping_add(r * p.ldc + v * 16);
+                    // SAFETY: row i0 + r of C, the tile's columns of vector v.
+                    let w = unsafe { _mm512_maskz_loadu_ps(masks[v], at) };
+                    let w = _mm512_sub_ps(w, _mm512_mul_ps(lr, row[v]));
+                    // SAFETY: as above.
+                    unsafe { _mm512_mask_storeu_ps(at, masks[v], w) };
+                    let t = _mm512_mul_ps(w, zero);
+                    finite &= _mm512_cmp_ps_mask::<_CMP_ORD_Q>(t, t) == 0xffff;
+                }
+            }
+            return finite;
+        }
         for (r, row) in acc.iter().enumerate() {
             for v in 0..V {
                 // SAFETY: row i0 + r of C, the tile's columns of vector v.
                 unsafe { _mm512_mask_storeu_ps(p.c.add(r * p.ldc + v * 16), masks[v], row[v]) };
             }
         }
+        true
     }
 
     /// AVX2: tiles of 6 rows × 2 vectors of 8 columns (12 accumulators of the 16 registers; 8
@@ -558,14 +639,14 @@ mod x86 {
     /// # Safety
     /// The processor must have AVX2 and FMA, and C's block must be as [`super::run`] requires.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn avx2(args: Args) {
+    pub(super) unsafe fn avx2(args: Args) -> bool {
         // A masked last vector takes a register of its own: 4 rows then (8 accumulators), so
         // that the tile does not spill (the bits are those of any tile).
         let rows = if args.n.is_multiple_of(8) { 6 } else { 4 };
         walk(args, rows, 2, 8, |r, nv, p| {
             // SAFETY: as in `avx512`, for `tile256`.
             unsafe { by_size!(tile256, r, nv.min(2), p.last == 8, p) }
-        });
+        })
     }
 
     /// Lane masks for `_mm256_maskload_ps`: 8 − n leading all-ones words select n lanes.
@@ -577,7 +658,7 @@ mod x86 {
     /// AVX2 and FMA; the bounds of [`tile512`], with vectors of 8 columns.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile256<const R: usize, const V: usize, const FULL: bool>(p: Ptrs) {
+    unsafe fn tile256<const R: usize, const V: usize, const FULL: bool>(p: Ptrs) -> bool {
         let full = _mm256_set1_epi32(-1);
         let mut masks = [full; V];
         // SAFETY: 8 − last is in 0..8, so the 8 words read lie inside MASK8.
@@ -616,12 +697,32 @@ mod x86 {
             ap = ap.wrapping_add(p.a_cs);
             bp = bp.wrapping_add(p.ldb);
         }
+        if let Some(lr) = p.sgd {
+            // As in `tile512`.
+            let (lr, zero) = (_mm256_set1_ps(lr), _mm256_setzero_ps());
+            let mut ordered = _mm256_castsi256_ps(full);
+            for (r, row) in acc.iter().enumerate() {
+                for v in 0..V {
+                    let at = p.c.wrapping_add(r * p.ldc + v * 8);
+                    // SAFETY: row i0 + r of C, the tile's columns of vector v (masked lanes
+                    // are neither read, reading as 0, nor written).
+                    let w = unsafe { _mm256_maskload_ps(at, masks[v]) };
+                    let w = _mm256_sub_ps(w, _mm256_mul_ps(lr, row[v]));
+                    // SAFETY: as above.
+                    unsafe { _mm256_maskstore_ps(at, masks[v], w) };
+                    let t = _mm256_mul_ps(w, zero);
+                    ordered = _mm256_and_ps(ordered, _mm256_cmp_ps::<_CMP_ORD_Q>(t, t));
+                }
+            }
+            return _mm256_movemask_ps(ordered) == 0xff;
+        }
         for (r, row) in acc.iter().enumerate() {
             for v in 0..V {
                 // SAFETY: row i0 + r of C, the tile's columns of vector v.
                 unsafe { _mm256_maskstore_ps(p.c.add(r * p.ldc + v * 8), masks[v], row[v]) };
             }
         }
+        true
     }
 }
 
@@ -833,6 +934,70 @@ mod tests {
                 small_gemm_at(level, &mut split, Start::Accumulate, &a[k0 * m..], true, &b[k0 * n..], m, n, k - k0);
                 assert_eq!(split, whole, "{level}: k split at {k0}");
             }
+        }
+    }
+
+    #[test]
+    fn plain_sgd_inside_the_product_gives_the_bits_of_the_product_then_the_update() {
+        // W's columns 5..38 of a matrix 41 columns wide −= lr·(A·B), at every level and with A
+        // either way round: the bits of the product (from zero) then `plain_sgd`, every element
+        // outside the block as it was, and the finiteness of the updated weights reported.
+        let mut rng = Rng::from_seed(17);
+        let (m, n, k, ldw, off, lr) = (37, 33, 64, 41, 5, 0.01f32);
+        let a = random(m * k, &mut rng);
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let b = random(k * n, &mut rng);
+        let w0 = random(m * ldw, &mut rng);
+        for level in Level::supported() {
+            let mut g = vec![0.0; m * n];
+            small_gemm_at(level, &mut g, Start::Zero, &a, false, &b, m, n, k);
+            let mut want = w0.clone();
+            for i in 0..m {
+                assert!(crate::optim::plain_sgd(
+                    &mut want[i * ldw + off..i * ldw + off + n],
+                    &g[i * n..(i + 1) * n],
+                    lr
+                ));
+            }
+            for (ta, broken) in [(false, false), (true, false), (true, true)] {
+                let (a, a_rs, a_cs) = if ta { (&at, 1, m) } else { (&a, k, 1) };
+                let mut w = w0.clone();
+                if broken {
+                    w[3 * ldw + off + 7] = f32::INFINITY;
+                }
+                let args = Args {
+                    c: w[off..].as_mut_ptr(),
+                    ldc: ldw,
+                    start: Start::Zero,
+                    a,
+                    a_rs,
+                    a_cs,
+                    b: &b,
+                    ldb: n,
+                    m,
+                    n,
+                    k,
+                    sgd: Some(lr),
+                };
+                // SAFETY: rows i < m of columns off..off + n lie inside w (off + n ≤ ldw), which
+                // this thread alone holds.
+                let finite = unsafe { run(level, args) };
+                assert_eq!(finite, !broken, "{level}: finiteness");
+                if !broken {
+                    assert!(w.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{level}, ta {ta}: weights");
+                }
+            }
+        }
+        // The public entry: the level in force, the same bits.
+        let mut w = w0.clone();
+        // SAFETY: as above.
+        assert!(unsafe { small_gemm_strided_sgd(w[off..].as_mut_ptr(), ldw, lr, &a, false, &b, n, m, n, k) });
+        let mut g = vec![0.0; m * n];
+        small_gemm(&mut g, Start::Zero, &a, false, &b, m, n, k);
+        for i in 0..m {
+            let mut row = w0[i * ldw..(i + 1) * ldw].to_vec();
+            assert!(crate::optim::plain_sgd(&mut row[off..off + n], &g[i * n..(i + 1) * n], lr));
+            assert_eq!(&w[i * ldw..(i + 1) * ldw], &row[..], "row {i}");
         }
     }
 

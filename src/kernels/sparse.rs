@@ -14,10 +14,14 @@ use super::simd::{multiversion, Level};
 #[derive(Debug, Default)]
 pub struct SparseColumns {
     rows: usize,
-    /// Column j's entries are at j·rows.. (room for every row), `counts[j]` of them.
-    counts: Vec<u32>,
+    /// Column j's entries are at `starts[j]..starts[j + 1]`, one after the other (so that a
+    /// pass over the columns reads the entries in order, as few cache lines as there are
+    /// entries' bytes).
+    starts: Vec<u32>,
     row_of: Vec<u32>,
     vals: Vec<f32>,
+    /// Where each column's next entry goes, while the entries are listed.
+    next: Vec<u32>,
 }
 
 impl SparseColumns {
@@ -31,17 +35,17 @@ impl SparseColumns {
     }
 
     pub fn width(&self) -> usize {
-        self.counts.len()
+        self.starts.len().saturating_sub(1)
     }
 
     /// Nonzero entries in all.
     pub fn nonzeros(&self) -> usize {
-        self.counts.iter().map(|&c| c as usize).sum()
+        self.starts.last().map_or(0, |&n| n as usize)
     }
 
     /// Column j's (rows, values), rows in order.
     pub fn col(&self, j: usize) -> (&[u32], &[f32]) {
-        let s = j * self.rows..j * self.rows + self.counts[j] as usize;
+        let s = self.starts[j] as usize..self.starts[j + 1] as usize;
         (&self.row_of[s.clone()], &self.vals[s])
     }
 }
@@ -51,10 +55,27 @@ multiversion! {
     fn set_at(a: &mut SparseColumns, x: &[f32], width: usize) {
         let rows = x.len().checked_div(width).unwrap_or(0);
         a.rows = rows;
-        a.counts.clear();
-        a.counts.resize(width, 0);
-        a.row_of.resize(rows * width, 0);
-        a.vals.resize(rows * width, 0.0);
+        // Each column's count (a pass the compiler turns into vector compares and adds), then
+        // where each column starts; `next[j]` is then where column j's next entry goes.
+        let mut next = std::mem::take(&mut a.next);
+        next.clear();
+        next.resize(width, 0);
+        for row in x.chunks_exact(width.max(1)).take(rows) {
+            for (c, &v) in next.iter_mut().zip(row) {
+                *c += u32::from(v != 0.0);
+            }
+        }
+        a.starts.clear();
+        a.starts.push(0);
+        let mut total = 0u32;
+        for c in &mut next {
+            let count = *c;
+            *c = total;
+            total += count;
+            a.starts.push(total);
+        }
+        a.row_of.resize(total as usize, 0);
+        a.vals.resize(total as usize, 0.0);
         // A row at a time (so that consecutive entries go to different columns), 32 values at
         // a time: a mask of the nonzero values, then its set bits (one loop of unforeseeable
         // length per group, not per value).
@@ -68,22 +89,23 @@ multiversion! {
                 while mask != 0 {
                     let b = mask.trailing_zeros() as usize;
                     let j = j0 + b;
-                    let at = j * rows + a.counts[j] as usize;
+                    let at = next[j] as usize;
                     a.row_of[at] = r as u32;
                     a.vals[at] = g[b];
-                    a.counts[j] += 1;
+                    next[j] += 1;
                     mask &= mask - 1;
                 }
             }
             for (j, &v) in row.iter().enumerate().skip(full) {
                 if v != 0.0 {
-                    let at = j * rows + a.counts[j] as usize;
+                    let at = next[j] as usize;
                     a.row_of[at] = r as u32;
                     a.vals[at] = v;
-                    a.counts[j] += 1;
+                    next[j] += 1;
                 }
             }
         }
+        a.next = next;
     }
 }
 
@@ -179,7 +201,7 @@ multiversion! {
 /// in registers, over the parts in order and each part's rows in order, then handed to
 /// `emit(p, row)`. Every element is one chain from +0 over the rows in order: the bits of
 /// `small_gemm(c, Start::Zero, A, true, B, ..)` on the dense A, for B finite (see the module
-/// docs).
+/// docs). With `skip_empty`, a row p with no entry in any part (all +0) is not emitted.
 ///
 /// # Panics
 /// If a slice is shorter than the shapes say.
@@ -188,10 +210,11 @@ pub fn sparse_gemm_tn(
     ldb: usize,
     k: usize,
     n: usize,
+    skip_empty: bool,
     emit: &mut dyn FnMut(usize, &[f32]),
 ) {
     let level = Level::current();
-    sparse_gemm_tn_at(level, parts, ldb, k, n, fuses(level), emit)
+    sparse_gemm_tn_at(level, parts, ldb, k, n, fuses(level), skip_empty, emit)
 }
 
 multiversion! {
@@ -202,10 +225,14 @@ multiversion! {
         k: usize,
         n: usize,
         fused: bool,
+        skip_empty: bool,
         emit: &mut dyn FnMut(usize, &[f32]),
     ) {
         let mut row = vec![0.0f32; n];
         for p in 0..k {
+            if skip_empty && parts.iter().all(|(a, _)| a.col(p).0.is_empty()) {
+                continue;
+            }
             for j0 in (0..n).step_by(BLOCK) {
                 let w = (n - j0).min(BLOCK);
                 if w == BLOCK {
@@ -316,13 +343,25 @@ mod tests {
                 for parts in [vec![(&rows, &dy[..])], vec![(&first, &dy[..]), (&second, &dy[h * n..])]] {
                     let mut sparse = vec![7.0; k * n];
                     let mut seen = 0;
-                    sparse_gemm_tn_at(level, &parts, n, k, n, fused, &mut |p, row| {
+                    sparse_gemm_tn_at(level, &parts, n, k, n, fused, false, &mut |p, row| {
                         assert_eq!(p, seen);
                         seen += 1;
                         sparse[p * n..(p + 1) * n].copy_from_slice(row);
                     });
                     assert_eq!(seen, k);
                     assert!(dense.iter().zip(&sparse).all(|(x, y)| x.to_bits() == y.to_bits()), "{level}: Aᵀ·dY");
+                    // Skipping the empty rows: the others in order with the same bits, and the
+                    // skipped ones those of A's columns without a nonzero, all +0 in the product.
+                    let mut emitted = Vec::new();
+                    sparse_gemm_tn_at(level, &parts, n, k, n, fused, true, &mut |p, row| {
+                        assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
+                        emitted.push(p);
+                    });
+                    let nonempty: Vec<usize> = (0..k).filter(|&p| (0..m).any(|i| a[i * k + p] != 0.0)).collect();
+                    assert_eq!(emitted, nonempty, "{level}: rows emitted");
+                    for p in (0..k).filter(|p| !nonempty.contains(p)) {
+                        assert!(dense[p * n..(p + 1) * n].iter().all(|g| g.to_bits() == 0), "{level}: row {p} is +0");
+                    }
                 }
                 for j in 0..k {
                     let (r, v) = rows.col(j);

@@ -62,11 +62,11 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::exec::{FillFn, UpdateFn, Weights, SLICE};
+use super::exec::{FillFn, Update, Weights, SLICE};
 use super::Sequential;
 use crate::activations::Activation;
 use crate::kernels::elementwise;
-use crate::kernels::gemm::{small_gemm_strided, transpose_strided, Start};
+use crate::kernels::gemm::{small_gemm_strided, small_gemm_strided_sgd, transpose_strided, Start};
 use crate::kernels::sparse::{sparse_gemm, sparse_gemm_tn, SparseColumns};
 use crate::layers::{Ctx, Layer, LayerKind};
 use crate::loss::softmax_cross_entropy;
@@ -139,13 +139,17 @@ pub(super) struct ColumnStep {
 struct Job<'a> {
     params: Shared,
     grads: Shared,
-    update: Option<&'a UpdateFn<'a>>,
+    update: Option<Update<'a>>,
     fill: &'a FillFn<'a>,
     n: usize,
     /// Samples in the first half.
     h: usize,
     /// Whether `grads` must hold the gradient after the step (see [`ColumnStep::step`]).
     keep: bool,
+    /// Plain SGD's learning rate when the kernels' gradient is not kept: the update is then
+    /// applied inside the products that form it, and the weights whose gradient is +0 are
+    /// passed over.
+    fused_sgd: Option<f32>,
     scale: f32,
     model: &'a Sequential,
     /// Whether every updated weight is finite.
@@ -338,7 +342,10 @@ impl ColumnStep {
     /// `keep` false, the kernels' gradients may be left out of `grads` (its kernel elements are
     /// then unspecified): each block of columns updates its weights from the rows of the
     /// gradient as they are formed, in a buffer of its own, which spares writing and reading
-    /// back a gradient as large as the weights.
+    /// back a gradient as large as the weights. Plain SGD ([`Update::PlainSgd`]) goes further:
+    /// it is applied inside the products that form the gradient
+    /// ([`small_gemm_strided_sgd`]), and the first layer's weights whose gradient is +0 (inputs
+    /// zero in every sample) are passed over, which leaves them as the update would.
     /// Returns the totals (sum of losses, correct count) and whether every updated weight is
     /// finite (true when none is updated).
     pub(super) fn step(
@@ -374,6 +381,7 @@ impl ColumnStep {
             n,
             h: n.div_ceil(2),
             keep: keep || update.is_none(),
+            fused_sgd: update.and_then(|u| u.plain_sgd_lr()).filter(|_| !keep),
             scale: 1.0 / n as f32,
             model,
             finite: AtomicBool::new(true),
@@ -605,7 +613,9 @@ impl ColumnStep {
                 let (s0, s1) = (rd(&self.sparse[0]), rd(&self.sparse[1]));
                 let parts = [(&*s0, dz), (&*s1, &dz[job.h * w..])];
                 let mut ok = true;
-                sparse_gemm_tn(&parts, w, d.n_in, w, &mut |r, row| {
+                // θ − lr·(+0) is θ for a finite lr > 0 (a −0 stays −0): those rows need no pass.
+                let skip_empty = job.fused_sgd.is_some_and(|lr| lr > 0.0 && lr.is_finite());
+                sparse_gemm_tn(&parts, w, d.n_in, w, skip_empty, &mut |r, row| {
                     let at = p0 + r * d.units + cols.start;
                     if job.keep {
                         // SAFETY: columns J_c of a row of the kernel's gradient: this chunk's
@@ -614,7 +624,7 @@ impl ColumnStep {
                     }
                     if let Some(update) = job.update {
                         // SAFETY: columns J_c of a row of the kernel, as above.
-                        ok &= update(unsafe { job.params.slice_mut(at..at + w) }, row);
+                        ok &= update.apply(unsafe { job.params.slice_mut(at..at + w) }, row);
                     }
                 });
                 if !ok {
@@ -640,6 +650,36 @@ impl ColumnStep {
                             m,
                         )
                     };
+                }
+            } else if let Some(lr) = job.fused_sgd {
+                // Plain SGD inside the products: each block of rows of the kernel's columns J_c
+                // updated by its gradient, which is never stored.
+                let mut ok = true;
+                for (b, inp) in self.dense[k - 1].cols.iter().enumerate() {
+                    if inp.is_empty() {
+                        continue;
+                    }
+                    let x = self.output(k - 1, b);
+                    let at = p0 + inp.start * d.units + cols.start;
+                    // SAFETY: rows `inp` of columns J_c of the kernel: this chunk's alone in a
+                    // backward phase (module docs).
+                    ok &= unsafe {
+                        small_gemm_strided_sgd(
+                            job.params.ptr_mut(at),
+                            d.units,
+                            lr,
+                            &x[..n * inp.len()],
+                            true,
+                            dz,
+                            w,
+                            inp.len(),
+                            w,
+                            n,
+                        )
+                    };
+                }
+                if !ok {
+                    job.finite.store(false, Ordering::Relaxed);
                 }
             } else {
                 // Into the kernel's gradient, or into this chunk's own buffer (n_in, w) when the
@@ -675,9 +715,10 @@ impl ColumnStep {
             if let Some(update) = job.update {
                 let mut ok = true;
                 // The kernel's rows (unless updated as they were formed), then the bias.
-                let rows = (0..if sparse_first { 0 } else { d.n_in })
+                let formed = sparse_first || (k > 0 && job.fused_sgd.is_some());
+                let rows = (0..if formed { 0 } else { d.n_in })
                     .map(|r| p0 + r * d.units + cols.start..p0 + r * d.units + cols.end);
-                let own = (!job.keep && k > 0).then(|| rd(&self.kernel_grads[c]));
+                let own = (!job.keep && k > 0 && !formed).then(|| rd(&self.kernel_grads[c]));
                 for (i, r) in rows.chain(d.bias.then_some(bias)).enumerate() {
                     // SAFETY: columns J_c of a row of the kernel (or of the bias) and of its
                     // gradient: this chunk's alone in a backward phase (module docs).
@@ -687,7 +728,7 @@ impl ColumnStep {
                         // SAFETY: as above.
                         _ => unsafe { job.grads.slice(r) },
                     };
-                    ok &= update(p, g);
+                    ok &= update.apply(p, g);
                 }
                 if !ok {
                     job.finite.store(false, Ordering::Relaxed);

@@ -46,14 +46,55 @@ pub const EVAL_SLICE: usize = 16;
 pub type FillFn<'a> = dyn Fn(Range<usize>, &mut [f32], &mut [u8]) + Sync + 'a;
 
 /// An element-wise update of weights from their gradient, `update(params, grads)`, that
-/// [`Engine::train_step_updating`] applies layer by layer (plain SGD's θ −= lr·g, say); it
-/// returns whether every weight it updated is finite.
+/// [`Engine::train_step_updating`] applies layer by layer ([`Update::Each`]); it returns whether
+/// every weight it updated is finite.
 pub type UpdateFn<'a> = dyn Fn(&mut [f32], &[f32]) -> bool + Sync + 'a;
+
+/// The update that [`Engine::train_step_updating`] applies to each layer's weights as soon as
+/// their gradient is formed.
+#[derive(Clone, Copy)]
+pub enum Update<'a> {
+    /// Plain SGD with this learning rate, θ −= lr·g: the bits of [`crate::optim::plain_sgd`].
+    /// Knowing it, a step that need not keep the gradient (see [`Engine::keep_gradients`]) may
+    /// apply it inside the products that form the gradient, and may pass over the weights whose
+    /// gradient is +0, which it leaves as they are.
+    PlainSgd(f32),
+    /// Any element-wise update, applied to each layer's weights and gradient.
+    Each(&'a UpdateFn<'a>),
+}
+
+impl Update<'_> {
+    /// Applies the update to `params` from `grads`; returns whether every updated weight is
+    /// finite.
+    pub fn apply(&self, params: &mut [f32], grads: &[f32]) -> bool {
+        match self {
+            Update::PlainSgd(lr) => crate::optim::plain_sgd(params, grads, *lr),
+            Update::Each(f) => f(params, grads),
+        }
+    }
+
+    /// The learning rate, for plain SGD.
+    pub fn plain_sgd_lr(&self) -> Option<f32> {
+        match self {
+            Update::PlainSgd(lr) => Some(*lr),
+            Update::Each(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Update<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Update::PlainSgd(lr) => f.debug_tuple("PlainSgd").field(lr).finish(),
+            Update::Each(_) => f.write_str("Each(..)"),
+        }
+    }
+}
 
 /// The weights of a split step: only read, or also updated once each layer's gradient is formed.
 pub(super) enum Weights<'p> {
     Read(&'p [f32]),
-    Update(&'p mut [f32], &'p UpdateFn<'p>),
+    Update(&'p mut [f32], Update<'p>),
 }
 
 /// Per-thread buffers, sized once for the model and a slice.
@@ -319,7 +360,7 @@ fn splits(model: &Sequential, plan: &[Step], batch_size: usize) -> bool {
 fn split_params(
     model: &Sequential,
     grads: &mut [f32],
-    update: Option<(&mut [f32], &UpdateFn)>,
+    update: Option<(&mut [f32], Update)>,
     a: &Workspace,
     b: &Workspace,
     h: usize,
@@ -354,7 +395,7 @@ fn split_params(
                 (&b.acts[i][..(n - h) * inp], &b.douts[i][..(n - h) * out], n - h),
             ];
             layers[i].backward_params(g, &blocks);
-            let finite = apply.is_none_or(|f| f(p, g));
+            let finite = apply.is_none_or(|f| f.apply(p, g));
             (i, t0.map(|t| t.elapsed()).unwrap_or_default(), finite)
         })
         .collect()
@@ -635,13 +676,13 @@ impl Engine {
     }
 
     /// [`Engine::train_step`] that may also update the weights: where the step is split (a
-    /// one-slice batch of a dense net, see [`Engine::train_step`]), `update(params,
-    /// grads)` is applied to each layer's parameters as soon as that layer's gradient is formed,
-    /// in parallel over the layers, while both are still in cache. Returns the step's totals and,
-    /// when the update was applied, whether every updated weight is finite (`None`: not applied,
-    /// and the caller updates the weights itself). `grads` holds the batch-mean gradient either
-    /// way, unless [`Engine::keep_gradients`] said otherwise and the update was applied. `update` must be element-wise, so that applying it per layer is applying it to the
-    /// whole.
+    /// one-slice batch of a dense net, see [`Engine::train_step`]), `update` is applied to each
+    /// layer's parameters as soon as that layer's gradient is formed, while both are still in
+    /// cache. Returns the step's totals and, when the update was applied, whether every updated
+    /// weight is finite (`None`: not applied, and the caller updates the weights itself). `grads`
+    /// holds the batch-mean gradient either way, unless [`Engine::keep_gradients`] said otherwise
+    /// and the update was applied. The update must be element-wise, so that applying it per
+    /// layer is applying it to the whole.
     #[allow(clippy::too_many_arguments)]
     pub fn train_step_updating(
         &mut self,
@@ -652,7 +693,7 @@ impl Engine {
         fill: &FillFn,
         seed: u64,
         step: u64,
-        update: &UpdateFn,
+        update: Update,
     ) -> ((f64, usize), Option<bool>) {
         if self.splits(n) {
             let (totals, finite) = self.split_step(model, Weights::Update(params, update), grads, n, fill, seed, step);
@@ -1099,8 +1140,11 @@ mod tests {
         let n = 2 * SLICE;
         let (x, labels) = mnist_shaped_batch(n, 8);
         let fill = fill_from(&x, &labels);
-        let update = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
-        for (batch, m, applies) in [(SLICE, SLICE, true), (SLICE, 37, true), (n, n, false)] {
+        let each = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
+        let kinds = [Update::PlainSgd(0.01), Update::Each(&each)];
+        for ((batch, m, applies), update) in
+            [(SLICE, SLICE, true), (SLICE, 37, true), (n, n, false)].into_iter().flat_map(|b| kinds.map(|u| (b, u)))
+        {
             for threads in [1, 2] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| {
@@ -1111,7 +1155,7 @@ mod tests {
                         let totals_ref = engine.train_step(&model, &p_ref, &mut g_ref, m, &fill, 1, step);
                         assert!(crate::optim::plain_sgd(&mut p_ref, &g_ref, 0.01));
                         let (totals, applied) =
-                            engine.train_step_updating(&model, &mut p, &mut g, m, &fill, 1, step, &update);
+                            engine.train_step_updating(&model, &mut p, &mut g, m, &fill, 1, step, update);
                         assert_eq!(applied.is_some(), applies, "batch {batch}, {m} samples");
                         assert_ne!(applied, Some(false), "finite weights");
                         if applied.is_none() {
@@ -1166,7 +1210,8 @@ mod tests {
             (x, labels)
         };
         let nets: Vec<_> = nets.iter().flat_map(|(m, n)| [(m, *n, false), (m, *n, true)]).collect();
-        let update = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
+        let each = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
+        let update = Update::PlainSgd(0.01);
         for &(model, n, zeros) in &nets {
             // Biases away from zero, and with sparse inputs one of the first layer's −0 (which
             // keeps its block of columns on the dense product).
@@ -1191,18 +1236,21 @@ mod tests {
                     let (loss, _) = engine.train_step(model, &params, &mut grads, n, &fill, 3, 9);
                     let mut p = params.clone();
                     let mut g = vec![0.0; params.len()];
-                    let (totals, finite) = engine.train_step_updating(model, &mut p, &mut g, n, &fill, 3, 9, &update);
+                    let (totals, finite) = engine.train_step_updating(model, &mut p, &mut g, n, &fill, 3, 9, update);
                     assert_eq!((totals.0.to_bits(), finite), (loss.to_bits(), Some(true)));
                     assert!(g.iter().zip(&grads).all(|(a, b)| a.to_bits() == b.to_bits()), "updating: gradients");
                     // Without keeping the gradient: the same weights, and kernels' gradients
-                    // left unwritten (the column step updates from its own buffers).
+                    // left unwritten (the column step updates from its own buffers, or inside
+                    // the products for plain SGD), with either kind of update.
                     engine.keep_gradients(false);
-                    let mut q = params.clone();
-                    let mut unkept = vec![f32::NAN; params.len()];
-                    let (t, f) = engine.train_step_updating(model, &mut q, &mut unkept, n, &fill, 3, 9, &update);
-                    assert_eq!((t.0.to_bits(), f), (loss.to_bits(), Some(true)));
-                    assert!(q.iter().zip(&p).all(|(a, b)| a.to_bits() == b.to_bits()), "unkept: updated weights");
-                    assert!(unkept.iter().any(|g| g.is_nan()), "unkept: every gradient was written");
+                    for kind in [update, Update::Each(&each)] {
+                        let mut q = params.clone();
+                        let mut unkept = vec![f32::NAN; params.len()];
+                        let (t, f) = engine.train_step_updating(model, &mut q, &mut unkept, n, &fill, 3, 9, kind);
+                        assert_eq!((t.0.to_bits(), f), (loss.to_bits(), Some(true)), "{kind:?}");
+                        assert!(q.iter().zip(&p).all(|(a, b)| a.to_bits() == b.to_bits()), "unkept, {kind:?}: weights");
+                        assert!(unkept.iter().any(|g| g.is_nan()), "unkept, {kind:?}: every gradient was written");
+                    }
                     engine.keep_gradients(true);
                     if halves.is_none() {
                         engine.columns = None;
@@ -1266,9 +1314,8 @@ mod tests {
             let train = |steps: u64| {
                 let mut engine = Engine::new(&model, SLICE, true);
                 let (mut p, mut g) = (params.clone(), vec![0.0; params.len()]);
-                let update = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
                 for step in 0..steps {
-                    engine.train_step_updating(&model, &mut p, &mut g, SLICE, &fill, 1, step, &update);
+                    engine.train_step_updating(&model, &mut p, &mut g, SLICE, &fill, 1, step, Update::PlainSgd(0.01));
                 }
                 p
             };

@@ -15,8 +15,9 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::kernels::aligned::LineAligned;
 use crate::kernels::simd::{multiversion, Level};
+use crate::model::exec::Update;
 use crate::model::{Engine, Sequential};
-use crate::optim::{plain_sgd, Optimizer, OptimizerConfig};
+use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::{Rng, Stream};
 
 /// Settings of `fit`.
@@ -194,6 +195,8 @@ impl<'m> Trainer<'m> {
         for b in 0..batches {
             self.engine.keep_gradients(read || b + 1 == batches);
             let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
+            // The next batch's images, on their way into the caches during this step.
+            train.prefetch(order.get((b + 1) * cfg.batch_size..((b + 2) * cfg.batch_size).min(n)).unwrap_or(&[]));
             let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&idx[r], x, y);
             let step = self.optimizer.iterations;
             let (params, grads, m) = (&mut self.work[..], &mut self.grads[..], idx.len());
@@ -201,10 +204,16 @@ impl<'m> Trainer<'m> {
             // formed, where it can (the same bits as the optimizer's own step).
             // `updated`: whether every weight it updated is finite, if it did.
             let ((l, c), updated) = match self.optimizer.plain_sgd_lr() {
-                Some(lr) => {
-                    let update = move |p: &mut [f32], g: &[f32]| plain_sgd(p, g, lr);
-                    self.engine.train_step_updating(self.model, params, grads, m, &fill, cfg.seed, step, &update)
-                }
+                Some(lr) => self.engine.train_step_updating(
+                    self.model,
+                    params,
+                    grads,
+                    m,
+                    &fill,
+                    cfg.seed,
+                    step,
+                    Update::PlainSgd(lr),
+                ),
                 None => (self.engine.train_step(self.model, params, grads, m, &fill, cfg.seed, step), None),
             };
             callbacks.iter_mut().for_each(|c| c.on_gradients(self.model, &self.grads));
