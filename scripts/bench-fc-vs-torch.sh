@@ -20,9 +20,13 @@
 # Seconds per epoch: the median, over the rounds, of each run's median epoch after the first. elu-lab's
 # epoch includes its validation pass (history.json's epoch_seconds); torch_fc.py's wall_s does not, so
 # the table also gives elu-lab's training batches alone (history.json's train_seconds) and the ratio
-# of like to like. CPU seconds are user + system of the whole run
-# (start-up included), divided by the epochs. On a shared machine absolute times drift; compare the
-# ratio and the CPU seconds, and rerun on a quiet machine for the figures of record.
+# of like to like, both as the ratio of the medians and as the median of each round's ratio (elu-lab
+# and PyTorch run back to back, so a round's ratio sees one state of the machine). CPU seconds are
+# user + system of the whole run (start-up included), divided by the epochs. A last table groups the
+# rounds by the round trip measured before each: the machine's two CPUs as hardware threads of one
+# core (< 50 ns; two threads then share one core's arithmetic), two cores close together (50-200 ns),
+# or two cores far apart (> 200 ns). On a shared machine absolute times drift; compare the ratios and
+# the CPU seconds, and rerun on a quiet machine for the figures of record.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -40,7 +44,7 @@ while [ $# -gt 0 ]; do
         --threads) threads="$2"; shift 2 ;;
         --anchors) anchors="$2"; shift 2 ;;
         --bin) bin="$2"; shift 2 ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -112,6 +116,22 @@ print()
 print("| threads | round | elu-lab s/epoch | elu-lab training s/epoch | PyTorch training s/epoch | ratio, training | ratio, epoch | elu-lab CPU s/epoch | PyTorch CPU s/epoch | round trip ns |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 summary = {}
+by_state = {}
+
+def state(rt):
+    # The machine's two CPUs, told apart by the core-to-core round trip before the round.
+    try:
+        ns = float(rt)
+    except ValueError:
+        return "unknown (one CPU)"
+    if ns != ns:
+        return "unknown (one CPU)"
+    if ns < 50:
+        return "hardware threads of one core (< 50 ns)"
+    if ns <= 200:
+        return "two cores close together (50-200 ns)"
+    return "two cores far apart (> 200 ns)"
+
 for t in threads:
     rows = []
     for r in range(1, rounds + 1):
@@ -125,19 +145,30 @@ for t in threads:
         cp = cpu_s(f"{tmp}/r{r}-t{t}-torch.time") / epochs
         rt = open(f"{tmp}/r{r}-t{t}.round-trip").read().strip()
         rows.append((e, tr, p, ce, cp))
+        by_state.setdefault((t, state(rt)), []).append((tr, p, tr / p))
         print(f"| {t} | {r} | {e:.3f} | {tr:.3f} | {p:.3f} | {tr / p:.3f} | {e / p:.3f} | {ce:.2f} | {cp:.2f} | {rt} |")
-    summary[t] = tuple(statistics.median(x[i] for x in rows) for i in range(5))
+    summary[t] = tuple(statistics.median(x[i] for x in rows) for i in range(5)) + (
+        statistics.median(x[1] / x[2] for x in rows),)
 print()
 print("Medians over the rounds, and elu-lab's speed (whole epoch, validation included) against the f32 GEMM peak at")
 print("the same thread count:")
 print()
-print("| threads | elu-lab s/epoch | elu-lab training s/epoch | PyTorch training s/epoch | ratio, training | ratio, epoch | elu-lab GFLOP/s | GEMM peak GFLOP/s | % of peak |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| threads | elu-lab s/epoch | elu-lab training s/epoch | PyTorch training s/epoch | ratio, training | ratio, training, round by round | ratio, epoch | elu-lab GFLOP/s | GEMM peak GFLOP/s | % of peak |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for t in threads:
-    e, tr, p, _, _ = summary[t]
+    e, tr, p, _, _, rr = summary[t]
     peak = json.load(open(f"{tmp}/peak-t{t}.json"))["gemm_peak_gflops"]
     g = epoch_flop / e / 1e9
-    print(f"| {t} | {e:.3f} | {tr:.3f} | {p:.3f} | {tr / p:.3f} | {e / p:.3f} | {g:.1f} | {peak:.1f} | {100 * g / peak:.0f}% |")
+    print(f"| {t} | {e:.3f} | {tr:.3f} | {p:.3f} | {tr / p:.3f} | {rr:.3f} | {e / p:.3f} | {g:.1f} | {peak:.1f} | {100 * g / peak:.0f}% |")
+print()
+print("By the state of the machine's two CPUs before each round (the round trip), medians of the training times")
+print("and of the rounds' ratios:")
+print()
+print("| threads | state | rounds | elu-lab training s/epoch | PyTorch training s/epoch | ratio, training, round by round |")
+print("|---:|---|---:|---:|---:|---:|")
+for (t, st), xs in sorted(by_state.items()):
+    print(f"| {t} | {st} | {len(xs)} | {statistics.median(x[0] for x in xs):.3f} | "
+          f"{statistics.median(x[1] for x in xs):.3f} | {statistics.median(x[2] for x in xs):.3f} |")
 EOF
 echo
 echo "date: $(date -u)  (load average at end: $(cut -d' ' -f1-3 /proc/loadavg))"
