@@ -169,6 +169,19 @@ impl Dataset {
         split_point(self.len(), fraction)
     }
 
+    /// Asks the processor to bring the images of `indices` into its caches, without
+    /// waiting for them: the trainer calls it for the next batch before each step, so that the
+    /// next [`Dataset::fill_batch`] (random images of a set larger than the caches) finds them
+    /// there. A hint only: it changes no value, and an index out of range is passed over.
+    pub fn prefetch(&self, indices: &[usize]) {
+        let n = self.image_len();
+        for &i in indices.iter().filter(|&&i| i < self.len()) {
+            for line in self.images[i * n..(i + 1) * n].chunks(64) {
+                prefetch(line.as_ptr());
+            }
+        }
+    }
+
     /// Writes the samples `indices` into a batch: pixels scaled to `[0, 1]` (`p as f32 / 255.0`)
     /// into `x`, NHWC with one channel, and labels into `y`.
     ///
@@ -178,21 +191,6 @@ impl Dataset {
     ///
     /// # Panics
     /// If an index is out of range.
-    /// Asks the processor to bring the images and labels of `indices` into its caches, without
-    /// waiting for them: the trainer calls it for the next batch before each step, so that the
-    /// next [`Dataset::fill_batch`] (random images of a set larger than the caches) finds them
-    /// there. A hint only: it changes no value.
-    pub fn prefetch(&self, indices: &[usize]) {
-        let n = self.image_len();
-        for &i in indices {
-            if let Some(image) = self.images.get(i * n..(i + 1) * n) {
-                for line in image.chunks(64) {
-                    prefetch(line.as_ptr());
-                }
-            }
-        }
-    }
-
     pub fn fill_batch(&self, indices: &[usize], x: &mut [f32], y: &mut [u8]) {
         let n = self.image_len();
         debug_assert!(
@@ -551,6 +549,15 @@ mod tests {
         assert_eq!((train.len(), val.len()), (59, 1));
         assert!(numbered(0).split_validation(0.5).is_err());
         assert!(numbered(2).split_validation(0.5).is_ok());
+    }
+
+    #[test]
+    fn prefetch_is_only_a_hint() {
+        let d = Dataset::new(vec![0, 255, 51, 102], vec![7, 3], 1, 2).unwrap();
+        d.prefetch(&[1, 0, 5, usize::MAX]);
+        let (mut x, mut y) = (vec![0.0f32; 2], vec![0u8; 1]);
+        d.fill_batch(&[1], &mut x, &mut y);
+        assert_eq!((x, y), (vec![0.2, 0.4], vec![3]));
     }
 
     #[test]
