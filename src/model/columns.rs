@@ -6,11 +6,12 @@
 //! read both halves' activations, so each step moves most of the weights' cache lines from one
 //! core to the other. Here every dense layer's output columns are cut into two blocks, and chunk
 //! c (one of two units of work) computes block c of everything that has columns: the
-//! pre-activations and activations, the weight gradient's columns, the update of the weights'
-//! columns, and the transposed block of weights that the input gradient is formed with. Only
-//! the activations and output gradients (64 × 128 values a layer) cross between the cores. The
-//! cut is put at a cache-line boundary of the weights' rows where it can be (the trainer keeps
-//! the weights and gradient line-aligned), so that no line is written by both threads.
+//! pre-activations and activations, the weight gradient's columns and the update of the
+//! weights' columns; and block c of each layer's input gradient, from the weights' rows of that
+//! block, transposed. Only the activations, output gradients (64 × 128 values a layer) and those
+//! rows of weights cross between the cores. The cut is put at a cache-line boundary of the
+//! weights' rows where it can be (the trainer keeps the weights and gradient line-aligned), so
+//! that no line is written by both threads.
 //!
 //! The first layer's products leave out the inputs' zeros when at most a third of the inputs
 //! are nonzero (MNIST: a fifth), which gives the same bits ([`crate::kernels::sparse`]).
@@ -22,14 +23,16 @@
 //! 1. *fill*: chunk c copies its half of the samples (the first ⌈n/2⌉, the rest) into its input
 //!    buffer and lists their nonzero values column by column;
 //! 2. *forward k*, for each dense layer k in order: chunk c forms block c of the layer's
-//!    pre-activations from every block of its input, applies the activation after it, and
-//!    transposes its columns of the weights (for the input gradient);
+//!    pre-activations from every block of its input and applies the activation after it;
 //! 3. *loss*: chunk c forms the softmax, the loss and the logits' gradient of half c of the
 //!    samples (from every block of the last layer, into its rows of every block);
-//! 4. *backward k*, for each dense layer from the last: chunk c forms its columns of the weight
-//!    and bias gradients, updates its columns of the weights, and forms block c of the layer's
-//!    input gradient from every block of the output gradient and the transposed weights, then
-//!    the gradient of the activation below.
+//! 4. *backward k*, for each dense layer from the last: chunk c forms the columns J_c of layer
+//!    k + 1's weight and bias gradients and updates those columns of its weights (held back
+//!    from the phase before, so that no weight of layer k + 1 changes while it is read there);
+//!    then block c of layer k's input gradient, from every block of the output gradient and
+//!    the kernel's rows of block c, which it transposes first; then the gradient of the
+//!    activation below. In the last phase (k = 0) it forms and updates layer 0's columns J_c
+//!    instead of an input gradient.
 //!
 //! Every value is one chain of operations in the order the whole slice on one thread uses:
 //! products run through [`small_gemm_strided`], whose column blocks and continued chains
@@ -50,13 +53,14 @@
 //! # Sharing the weights and gradients
 //! The buffers of activations and gradients are each behind a lock. The weights and their
 //! gradient are the caller's slices, shared through [`Shared`], under these rules: a
-//! *forward* chunk reads the weights and never writes them or the gradient; a *backward* chunk
-//! of block c reads and writes only the elements in its own columns J_c of its layer's weights,
-//! bias and gradients (never the others'), and reads nothing else of them. Blocks J_0 and J_1
-//! are disjoint, every phase's chunks run only while no chunk of another phase runs, and the
-//! end of a chunk is published with a release store that the other thread's acquire load sees
-//! before it starts the next phase. So no element is ever written by one thread while another
-//! reads or writes it.
+//! *forward* chunk reads the weights and never writes them or the gradient; a chunk of phase
+//! *backward k* reads layer k's kernel (any of its elements) and writes none of it, and of
+//! layer k + 1 (and in the last phase, layer 0) reads and writes only the elements in its own
+//! columns J_c of the weights, bias and gradients (never the others'). Blocks J_0 and J_1
+//! are disjoint, no phase writes a layer whose weights it reads, every phase's chunks run only
+//! while no chunk of another phase runs, and the end of a chunk is published with a release
+//! store that the other thread's acquire load sees before it starts the next phase. So no
+//! element is ever written by one thread while another reads or writes it.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -96,8 +100,6 @@ struct Block {
     a: RwLock<Vec<f32>>,
     /// Gradient w.r.t. the pre-activations.
     dz: RwLock<Vec<f32>>,
-    /// The block's columns of the kernel transposed: (width, n_in).
-    wt: RwLock<Vec<f32>>,
 }
 
 /// Where each chunk of each phase stands.
@@ -120,6 +122,9 @@ pub(super) struct ColumnStep {
     blocks: Vec<[Block; 2]>,
     /// Each chunk's input gradient before the activation, (n, block width).
     dacts: [RwLock<Vec<f32>>; 2],
+    /// Each chunk's rows of a kernel (its block of the layer's inputs) transposed, (units,
+    /// block width), to form its block of the input gradient from.
+    kernel_t: [RwLock<Vec<f32>>; 2],
     /// Each chunk's columns of a kernel's gradient, (n_in, block width), when the weights are
     /// updated from it without the gradient being kept (see [`ColumnStep::step`]).
     kernel_grads: [RwLock<Vec<f32>>; 2],
@@ -300,7 +305,6 @@ impl ColumnStep {
         }
         let classes = model.output_shape().len();
         let rows = SLICE.div_ceil(2);
-        let first = dense[0].layer;
         let input_len = model.input_shape().len();
         let blocks = dense
             .iter()
@@ -311,7 +315,6 @@ impl ColumnStep {
                     z: RwLock::new(vec![0.0; SLICE * u]),
                     a: RwLock::new(vec![0.0; if d.act.is_some() { SLICE * u } else { 0 }]),
                     dz: RwLock::new(vec![0.0; SLICE * u]),
-                    wt: RwLock::new(vec![0.0; if d.layer == first { 0 } else { u * d.n_in }]),
                 })
             })
             .collect();
@@ -326,6 +329,7 @@ impl ColumnStep {
             labels: [(); 2].map(|_| RwLock::new(vec![0; rows])),
             blocks,
             dacts: [(); 2].map(|_| RwLock::new(vec![0.0; SLICE * widest])),
+            kernel_t: [(); 2].map(|_| RwLock::new(vec![0.0; largest_kernel])),
             kernel_grads: [(); 2].map(|_| RwLock::new(vec![0.0; largest_kernel])),
             logits: [(); 2].map(|_| RwLock::new(vec![0.0; rows * classes])),
             probs: [(); 2].map(|_| RwLock::new(vec![0.0; rows * classes])),
@@ -531,9 +535,6 @@ impl ColumnStep {
         if let Some(act) = d.act {
             elementwise::activation_forward(act, &mut wr(&block.a)[..n * w], &z[..n * w]);
         }
-        if k > 0 {
-            transpose_strided(&mut wr(&block.wt), &kernel[cols.start..], d.n_in, w, d.units);
-        }
     }
 
     /// Whether the first layer's products leave out the inputs' zeros: when at most a third of
@@ -597,7 +598,22 @@ impl ColumnStep {
         }
     }
 
+    /// Phase *backward k*: the weight gradient and update of layer k + 1 (held back from the
+    /// phase before, so that layer k's weights are read there before they change), block c of
+    /// layer k's input gradient, and layer 0's weights in the last phase.
     fn backward(&self, k: usize, c: usize, job: &Job) {
+        if k + 1 < self.dense.len() {
+            self.weights(k + 1, c, job);
+        }
+        if k > 0 {
+            self.input_grad(k, c, job);
+        } else {
+            self.weights(0, c, job);
+        }
+    }
+
+    /// Columns J_c of dense layer k's weight and bias gradients, and their update.
+    fn weights(&self, k: usize, c: usize, job: &Job) {
         let d = &self.dense[k];
         let cols = d.cols[c].clone();
         let (w, n) = (cols.len(), job.n);
@@ -735,24 +751,31 @@ impl ColumnStep {
                 }
             }
         }
-        if k == 0 {
-            return;
-        }
-        // Block c of the input gradient: every block of the output gradient against the
-        // transposed kernel's rows of that block, columns `inp` (the layer below's block c).
+    }
+
+    /// Block c of dense layer k's input gradient (k > 0), and the gradient of the activation
+    /// below it: every block of the output gradient against the kernel's rows of block c
+    /// (the layer below's columns `inp`), transposed.
+    fn input_grad(&self, k: usize, c: usize, job: &Job) {
+        let d = &self.dense[k];
+        let n = job.n;
         let below = &self.dense[k - 1];
         let inp = below.cols[c].clone();
         let wi = inp.len();
         if wi == 0 {
             return;
         }
+        let mut kt = wr(&self.kernel_t[c]);
+        // SAFETY: a backward phase of layer k: no thread writes its weights (module docs).
+        let kernel = unsafe { job.params.slice(d.params.start..d.params.start + d.n_in * d.units) };
+        transpose_strided(&mut kt, &kernel[inp.start * d.units..], wi, d.units, d.units);
         let mut da = wr(&self.dacts[c]);
         let mut first = true;
         for (b, out) in d.cols.iter().enumerate() {
             if out.is_empty() {
                 continue;
             }
-            let (dzb, wt) = (rd(&self.blocks[k][b].dz), rd(&self.blocks[k][b].wt));
+            let dzb = rd(&self.blocks[k][b].dz);
             let s = if first { Start::Zero } else { Start::Accumulate };
             first = false;
             // SAFETY: all n rows of `da`, a slice of ours (at least n·wi elements), stride wi.
@@ -763,8 +786,8 @@ impl ColumnStep {
                     s,
                     &dzb[..n * out.len()],
                     false,
-                    &wt[inp.start..],
-                    d.n_in,
+                    &kt[out.start * wi..],
+                    wi,
                     n,
                     wi,
                     out.len(),
