@@ -10,6 +10,13 @@
 
 use super::simd::{multiversion, Level};
 
+/// A nonzero entry of a column: its row and value.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Entry {
+    pub row: u32,
+    pub val: f32,
+}
+
 /// The nonzero entries of a row-major matrix, column by column, each column's in row order.
 #[derive(Debug, Default)]
 pub struct SparseColumns {
@@ -18,8 +25,7 @@ pub struct SparseColumns {
     /// pass over the columns reads the entries in order, as few cache lines as there are
     /// entries' bytes).
     starts: Vec<u32>,
-    row_of: Vec<u32>,
-    vals: Vec<f32>,
+    entries: Vec<Entry>,
     /// Where each column's next entry goes, while the entries are listed.
     next: Vec<u32>,
 }
@@ -28,6 +34,17 @@ impl SparseColumns {
     /// The nonzero entries of `x`, rows of `width` values (any −0 is left out too).
     pub fn set(&mut self, x: &[f32], width: usize) {
         set_at(Level::current(), self, x, width)
+    }
+
+    /// The nonzero entries of the images `picks` of `images` (rows of `width` bytes), in that
+    /// order, a byte b standing for b / 255 as [`crate::kernels::elementwise::bytes_to_unit`]
+    /// converts it: the lists [`Self::set`] makes of the converted rows, without converting
+    /// the zeros.
+    ///
+    /// # Panics
+    /// If a pick is past the last image.
+    pub fn set_bytes(&mut self, images: &[u8], picks: &[usize], width: usize) {
+        set_bytes_at(Level::current(), self, images, picks, width)
     }
 
     pub fn rows(&self) -> usize {
@@ -43,10 +60,9 @@ impl SparseColumns {
         self.starts.last().map_or(0, |&n| n as usize)
     }
 
-    /// Column j's (rows, values), rows in order.
-    pub fn col(&self, j: usize) -> (&[u32], &[f32]) {
-        let s = self.starts[j] as usize..self.starts[j + 1] as usize;
-        (&self.row_of[s.clone()], &self.vals[s])
+    /// Column j's entries, rows in order.
+    pub fn col(&self, j: usize) -> &[Entry] {
+        &self.entries[self.starts[j] as usize..self.starts[j + 1] as usize]
     }
 }
 
@@ -54,59 +70,90 @@ multiversion! {
     /// [`SparseColumns::set`] compiled for `level`.
     fn set_at(a: &mut SparseColumns, x: &[f32], width: usize) {
         let rows = x.len().checked_div(width).unwrap_or(0);
-        a.rows = rows;
-        // Each column's count (a pass the compiler turns into vector compares and adds), then
-        // where each column starts; `next[j]` is then where column j's next entry goes.
-        let mut next = std::mem::take(&mut a.next);
-        next.clear();
-        next.resize(width, 0);
-        for row in x.chunks_exact(width.max(1)).take(rows) {
-            for (c, &v) in next.iter_mut().zip(row) {
-                *c += u32::from(v != 0.0);
-            }
-        }
-        a.starts.clear();
-        a.starts.push(0);
-        let mut total = 0u32;
-        for c in &mut next {
-            let count = *c;
-            *c = total;
-            total += count;
-            a.starts.push(total);
-        }
-        a.row_of.resize(total as usize, 0);
-        a.vals.resize(total as usize, 0.0);
-        // A row at a time (so that consecutive entries go to different columns), 32 values at
-        // a time: a mask of the nonzero values, then its set bits (one loop of unforeseeable
-        // length per group, not per value).
-        let full = width / 32 * 32;
-        for (r, row) in x.chunks_exact(width.max(1)).take(rows).enumerate() {
-            for (j0, g) in (0..full).step_by(32).zip(row.chunks_exact(32)) {
-                let mut mask = 0u32;
-                for (b, &v) in g.iter().enumerate() {
-                    mask |= u32::from(v != 0.0) << b;
-                }
-                while mask != 0 {
-                    let b = mask.trailing_zeros() as usize;
-                    let j = j0 + b;
-                    let at = next[j] as usize;
-                    a.row_of[at] = r as u32;
-                    a.vals[at] = g[b];
-                    next[j] += 1;
-                    mask &= mask - 1;
-                }
-            }
-            for (j, &v) in row.iter().enumerate().skip(full) {
-                if v != 0.0 {
-                    let at = next[j] as usize;
-                    a.row_of[at] = r as u32;
-                    a.vals[at] = v;
-                    next[j] += 1;
-                }
-            }
-        }
-        a.next = next;
+        let x = &x[..rows * width];
+        list(a, x.chunks_exact(width.max(1)), width, |v| v != 0.0, |v| v)
     }
+}
+
+multiversion! {
+    /// [`SparseColumns::set_bytes`] compiled for `level`.
+    fn set_bytes_at(a: &mut SparseColumns, images: &[u8], picks: &[usize], width: usize) {
+        let table = unit_table();
+        let rows = picks.iter().map(|&i| &images[i * width..(i + 1) * width]);
+        list(a, rows, width, |b| b != 0, |b| table[usize::from(b)])
+    }
+}
+
+/// `f32::from(b) / 255.0` for every byte b: the values [`crate::kernels::elementwise::bytes_to_unit`]
+/// gives, looked up.
+fn unit_table() -> &'static [f32; 256] {
+    static TABLE: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| std::array::from_fn(|b| f32::from(b as u8) / 255.0))
+}
+
+/// Lists the nonzero entries of `rows` (each `width` values long) into `a`, each as `value(v)`.
+#[inline(always)]
+fn list<'r, T: Copy + 'r>(
+    a: &mut SparseColumns,
+    rows: impl Iterator<Item = &'r [T]> + Clone,
+    width: usize,
+    nonzero: impl Fn(T) -> bool,
+    value: impl Fn(T) -> f32,
+) {
+    // Each column's count (a pass the compiler turns into vector compares and adds), then
+    // where each column starts; `next[j]` is then where column j's next entry goes.
+    let mut next_buf = std::mem::take(&mut a.next);
+    let next = &mut next_buf;
+    next.clear();
+    next.resize(width, 0);
+    let mut count = 0;
+    for row in rows.clone() {
+        for (c, &v) in next.iter_mut().zip(row) {
+            *c += u32::from(nonzero(v));
+        }
+        count += 1;
+    }
+    a.rows = count;
+    a.starts.clear();
+    a.starts.push(0);
+    let mut total = 0u32;
+    for c in next.iter_mut() {
+        let count = *c;
+        *c = total;
+        total += count;
+        a.starts.push(total);
+    }
+    a.entries.resize(total as usize, Entry::default());
+    // Slices held here, so that their lengths and addresses stay in registers over the stores.
+    let (entries, next) = (&mut a.entries[..], &mut next[..]);
+    // A row at a time (so that consecutive entries go to different columns), 32 values at
+    // a time: a mask of the nonzero values, then its set bits (one loop of unforeseeable
+    // length per group, not per value).
+    let full = width / 32 * 32;
+    for (r, row) in rows.enumerate() {
+        for (j0, g) in (0..full).step_by(32).zip(row.chunks_exact(32)) {
+            let mut mask = 0u32;
+            for (b, &v) in g.iter().enumerate() {
+                mask |= u32::from(nonzero(v)) << b;
+            }
+            while mask != 0 {
+                let b = mask.trailing_zeros() as usize;
+                let j = j0 + b;
+                let at = next[j] as usize;
+                entries[at] = Entry { row: r as u32, val: value(g[b]) };
+                next[j] += 1;
+                mask &= mask - 1;
+            }
+        }
+        for (j, &v) in row.iter().enumerate().skip(full) {
+            if nonzero(v) {
+                let at = next[j] as usize;
+                entries[at] = Entry { row: r as u32, val: value(v) };
+                next[j] += 1;
+            }
+        }
+    }
+    a.next = next_buf;
 }
 
 /// Whether the products of `level` fuse their multiply-adds (as [`super::gemm::small_gemm`]'s do
@@ -162,15 +209,15 @@ multiversion! {
                 }
             }
             for p in 0..a.width() {
-                let (rows, vals) = a.col(p);
-                if rows.is_empty() {
+                let entries = a.col(p);
+                if entries.is_empty() {
                     continue;
                 }
                 let at = p * ldb + j0;
                 if w == BLOCK {
                     let mut y = [0.0f32; BLOCK];
                     y.copy_from_slice(&b[at..at + BLOCK]);
-                    for (&i, &x) in rows.iter().zip(vals) {
+                    for &Entry { row: i, val: x } in entries {
                         let o = i as usize * ldc + j0;
                         let out = &mut c[o..o + BLOCK];
                         if fused {
@@ -184,7 +231,7 @@ multiversion! {
                         }
                     }
                 } else {
-                    for (&i, &x) in rows.iter().zip(vals) {
+                    for &Entry { row: i, val: x } in entries {
                         let o = i as usize * ldc + j0;
                         for (s, &y) in c[o..o + w].iter_mut().zip(&b[at..at + w]) {
                             *s = if fused { x.mul_add(y, *s) } else { *s + x * y };
@@ -230,7 +277,7 @@ multiversion! {
     ) {
         let mut row = vec![0.0f32; n];
         for p in 0..k {
-            if skip_empty && parts.iter().all(|(a, _)| a.col(p).0.is_empty()) {
+            if skip_empty && parts.iter().all(|(a, _)| a.col(p).is_empty()) {
                 continue;
             }
             for j0 in (0..n).step_by(BLOCK) {
@@ -240,11 +287,10 @@ multiversion! {
                     // stay in registers.
                     let mut acc = [0.0f32; BLOCK];
                     for &(a, b) in parts {
-                        let (rows, vals) = a.col(p);
                         acc = if fused {
-                            add_rows::<true>(acc, rows, vals, b, ldb, j0)
+                            add_rows::<true>(acc, a.col(p), b, ldb, j0)
                         } else {
-                            add_rows::<false>(acc, rows, vals, b, ldb, j0)
+                            add_rows::<false>(acc, a.col(p), b, ldb, j0)
                         };
                     }
                     row[j0..j0 + BLOCK].copy_from_slice(&acc);
@@ -252,8 +298,7 @@ multiversion! {
                     let acc = &mut row[j0..j0 + w];
                     acc.fill(0.0);
                     for &(a, b) in parts {
-                        let (rows, vals) = a.col(p);
-                        for (&s, &x) in rows.iter().zip(vals) {
+                        for &Entry { row: s, val: x } in a.col(p) {
                             let at = s as usize * ldb + j0;
                             for (o, &y) in acc.iter_mut().zip(&b[at..at + w]) {
                                 *o = if fused { x.mul_add(y, *o) } else { *o + x * y };
@@ -271,13 +316,12 @@ multiversion! {
 #[inline(always)]
 fn add_rows<const FUSED: bool>(
     mut acc: [f32; BLOCK],
-    rows: &[u32],
-    vals: &[f32],
+    entries: &[Entry],
     b: &[f32],
     ldb: usize,
     j0: usize,
 ) -> [f32; BLOCK] {
-    for (&s, &x) in rows.iter().zip(vals) {
+    for &Entry { row: s, val: x } in entries {
         let at = s as usize * ldb + j0;
         let y = &b[at..at + BLOCK];
         for (o, &y) in acc.iter_mut().zip(y) {
@@ -364,10 +408,36 @@ mod tests {
                     }
                 }
                 for j in 0..k {
-                    let (r, v) = rows.col(j);
-                    let want: Vec<(u32, f32)> =
-                        (0..m).filter(|&i| a[i * k + j] != 0.0).map(|i| (i as u32, a[i * k + j])).collect();
-                    assert_eq!(r.iter().copied().zip(v.iter().copied()).collect::<Vec<_>>(), want, "column {j}");
+                    let want: Vec<Entry> = (0..m)
+                        .filter(|&i| a[i * k + j] != 0.0)
+                        .map(|i| Entry { row: i as u32, val: a[i * k + j] })
+                        .collect();
+                    assert_eq!(rows.col(j), want, "column {j}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lists_from_bytes_are_the_lists_of_the_converted_images() {
+        let mut rng = Rng::from_seed(5);
+        // Widths below, at and past a group of 32 values, and MNIST's.
+        for width in [1, 31, 32, 45, 784] {
+            let images: Vec<u8> =
+                (0..9 * width).map(|_| if rng.below(4) == 0 { rng.below(256) as u8 } else { 0 }).collect();
+            let picks = [3, 0, 8, 3, 5];
+            let mut x = vec![0.0; picks.len() * width];
+            for (row, &i) in x.chunks_exact_mut(width).zip(&picks) {
+                crate::kernels::elementwise::bytes_to_unit(row, &images[i * width..(i + 1) * width]);
+            }
+            let (mut want, mut got) = (SparseColumns::default(), SparseColumns::default());
+            want.set(&x, width);
+            for level in Level::supported() {
+                set_bytes_at(level, &mut got, &images, &picks, width);
+                assert_eq!((got.rows(), got.width(), got.nonzeros()), (want.rows(), want.width(), want.nonzeros()));
+                for j in 0..width {
+                    let bits = |c: &[Entry]| c.iter().map(|e| (e.row, e.val.to_bits())).collect::<Vec<_>>();
+                    assert_eq!(bits(got.col(j)), bits(want.col(j)), "{level}: width {width}, column {j}");
                 }
             }
         }
