@@ -1,6 +1,5 @@
 //! `elu-lab bench`: training and evaluation speed of a model, per layer, beside the GEMM peak.
 
-use std::ops::Range;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,7 @@ use elu_lab::kernels::gemm::sgemm_parallel;
 use elu_lab::kernels::simd::Level;
 use elu_lab::model::{Engine, ModelSpec, Overrides, Sequential};
 use elu_lab::optim::{Optimizer, OptimizerConfig};
-use elu_lab::train::evaluate;
+use elu_lab::train::{evaluate, Batch};
 use serde_json::json;
 
 /// Arguments of `elu-lab bench`.
@@ -123,7 +122,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut step = |engine: &mut Engine, params: &mut Vec<f32>, s: usize| {
         let start = (s * bs) % (n_train - bs);
         let ids: Vec<usize> = (start..start + bs).collect();
-        let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&ids[r], x, y);
+        let fill = Batch { data: &train, indices: &ids };
         pool.install(|| engine.train_step(&model, params, &mut grads, bs, &fill, 1, s as u64));
         opt.step(params, &grads);
     };
@@ -272,7 +271,7 @@ fn measure(
     let mut step = |engine: &mut Engine, params: &mut Vec<f32>, s: usize| {
         let start = (s * bs) % (n_train - bs);
         let ids: Vec<usize> = (start..start + bs).collect();
-        let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&ids[r], x, y);
+        let fill = Batch { data: train, indices: &ids };
         pool.install(|| engine.train_step(model, params, &mut grads, bs, &fill, 1, s as u64));
         opt.step(params, &grads);
     };

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::{bundled, idx};
 use crate::error::{Error, Result};
 use crate::kernels::elementwise;
+use crate::kernels::sparse::SparseColumns;
 
 /// Number of MNIST's classes (digits 0-9). Other datasets may have more or fewer: a label is a
 /// class number, checked against the model's outputs by [`Dataset::check_labels`].
@@ -203,6 +204,19 @@ impl Dataset {
         for ((&i, dst), label) in indices.iter().zip(x.chunks_exact_mut(n)).zip(y.iter_mut()) {
             let src = &self.images[i * n..(i + 1) * n];
             elementwise::bytes_to_unit(dst, src);
+            *label = self.labels[i];
+        }
+    }
+
+    /// The samples `indices`' nonzero pixels, listed column by column into `lists` (the lists
+    /// [`SparseColumns::set`] makes of what [`Dataset::fill_batch`] writes, without converting
+    /// the zeros), and their labels into `y` (at least `indices.len()` long).
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn list_batch(&self, indices: &[usize], lists: &mut SparseColumns, y: &mut [u8]) {
+        lists.set_bytes(&self.images, indices, self.image_len());
+        for (&i, label) in indices.iter().zip(y.iter_mut()) {
             *label = self.labels[i];
         }
     }
@@ -460,6 +474,24 @@ mod tests {
         assert_eq!(d.pixels().len(), 24);
         let empty = Dataset::new(Vec::new(), Vec::new(), 28, 28).unwrap();
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn listed_batches_hold_the_filled_batches_nonzeros() {
+        // Images with zeros and every byte value, picked out of order and twice.
+        let images: Vec<u8> = (0..5 * 6).map(|i| if i % 3 == 0 { 0 } else { (i * 37 % 256) as u8 }).collect();
+        let d = Dataset::new(images, vec![4, 3, 2, 1, 0], 2, 3).unwrap();
+        let picks = [4, 1, 1, 0];
+        let (mut x, mut y) = (vec![0.0; 24], vec![0; 4]);
+        d.fill_batch(&picks, &mut x, &mut y);
+        let (mut want, mut got, mut labels) = (SparseColumns::default(), SparseColumns::default(), vec![9; 4]);
+        want.set(&x, 6);
+        d.list_batch(&picks, &mut got, &mut labels);
+        assert_eq!(labels, y);
+        assert_eq!((got.rows(), got.width(), got.nonzeros()), (4, 6, want.nonzeros()));
+        for j in 0..6 {
+            assert_eq!(got.col(j), want.col(j), "column {j}");
+        }
     }
 
     #[test]

@@ -14,14 +14,18 @@
 //! that no line is written by both threads.
 //!
 //! The first layer's products leave out the inputs' zeros when at most a third of the inputs
-//! are nonzero (MNIST: a fifth), which gives the same bits ([`crate::kernels::sparse`]).
+//! are nonzero (MNIST: a fifth), which gives the same bits ([`crate::kernels::sparse`]); a
+//! source that lists its samples' nonzeros itself (a [`crate::train::Batch`] of MNIST's bytes)
+//! spares converting the zeros and storing the converted images.
 //!
 //! # Phases
 //! A step is a sequence of phases, each of one or two chunks, and no chunk of a phase starts
 //! before every chunk of the phase before it is done:
 //!
-//! 1. *fill*: chunk c copies its half of the samples (the first ⌈n/2⌉, the rest) into its input
-//!    buffer and lists their nonzero values column by column;
+//! 1. *fill*: chunk c lists the nonzero inputs of its half of the samples (the first ⌈n/2⌉,
+//!    the rest) column by column, straight from the source where it can
+//!    ([`super::exec::Samples::fill_lists`]), and copies the inputs themselves into its input
+//!    buffer where the source cannot or the first layer's products will want them;
 //! 2. *forward k*, for each dense layer k in order: chunk c forms block c of the layer's
 //!    pre-activations from every block of its input and applies the activation after it;
 //! 3. *loss*: chunk c forms the softmax, the loss and the logits' gradient of half c of the
@@ -118,6 +122,9 @@ pub(super) struct ColumnStep {
     /// Each chunk's half of the samples, (rows, input_len), its nonzero values, and its labels.
     inputs: [RwLock<Vec<f32>>; 2],
     sparse: [RwLock<SparseColumns>; 2],
+    /// Whether each chunk's input buffer holds its half's inputs this step (its nonzeros are
+    /// listed either way).
+    filled: [AtomicBool; 2],
     labels: [RwLock<Vec<u8>>; 2],
     blocks: Vec<[Block; 2]>,
     /// Each chunk's input gradient before the activation, (n, block width).
@@ -326,6 +333,7 @@ impl ColumnStep {
             classes,
             inputs: [(); 2].map(|_| RwLock::new(vec![0.0; rows * input_len])),
             sparse: [(); 2].map(|_| RwLock::new(SparseColumns::default())),
+            filled: [AtomicBool::new(false), AtomicBool::new(false)],
             labels: [(); 2].map(|_| RwLock::new(vec![0; rows])),
             blocks,
             dacts: [(); 2].map(|_| RwLock::new(vec![0.0; SLICE * widest])),
@@ -451,10 +459,20 @@ impl ColumnStep {
             Phase::Fill => {
                 let rows = if c == 0 { 0..job.h } else { job.h..job.n };
                 let m = rows.len();
-                let mut x = wr(&self.inputs[c]);
-                (job.fill)(rows, &mut x, &mut wr(&self.labels[c]));
                 let n_in = self.dense[0].n_in;
-                wr(&self.sparse[c]).set(&x[..m * n_in], n_in);
+                let (mut lists, mut labels) = (wr(&self.sparse[c]), wr(&self.labels[c]));
+                // The nonzero inputs straight from the source where it can list them; the
+                // inputs themselves too where the products will want them (see `dense_rows`).
+                let listed = job.fill.fill_lists(rows.clone(), &mut lists, &mut labels);
+                let filled = !listed || self.first_needs_dense(job, lists.nonzeros(), m);
+                if filled {
+                    let mut x = wr(&self.inputs[c]);
+                    job.fill.fill(rows, &mut x, &mut labels);
+                    if !listed {
+                        lists.set(&x[..m * n_in], n_in);
+                    }
+                }
+                self.filled[c].store(filled, Ordering::Relaxed);
             }
             Phase::Forward(k) => self.forward(k, c, job),
             Phase::Loss => self.loss(c, job),
@@ -480,14 +498,15 @@ impl ColumnStep {
         let start = if d.bias { Start::Bias(&bias[cols.clone()]) } else { Start::Zero };
         let block = &self.blocks[k][c];
         let mut z = wr(&block.z);
-        if k == 0 && self.sparse_inputs(job) && !start_has_negative_zero(start) {
-            // The inputs' zeros left out: the same bits (see `kernels::sparse`).
-            let bias = if let Start::Bias(b) = start { Some(b) } else { None };
-            for (half, (r0, _)) in Self::halves_of(job).into_iter().enumerate() {
-                sparse_gemm(&mut z[r0 * w..], w, bias, &rd(&self.sparse[half]), &kernel[cols.start..], d.units, w);
-            }
-        } else if k == 0 {
+        if k == 0 {
             for (half, (r0, m)) in Self::halves_of(job).into_iter().enumerate() {
+                if !self.dense_rows(job, half) {
+                    // The inputs' zeros left out: the same bits (see `kernels::sparse`).
+                    let bias = if let Start::Bias(b) = start { Some(b) } else { None };
+                    let lists = rd(&self.sparse[half]);
+                    sparse_gemm(&mut z[r0 * w..], w, bias, &lists, &kernel[cols.start..], d.units, w);
+                    continue;
+                }
                 let x = rd(&self.inputs[half]);
                 // SAFETY: rows r0..r0 + m of `z`, a slice of ours (n·w elements), row stride w.
                 unsafe {
@@ -537,11 +556,31 @@ impl ColumnStep {
         }
     }
 
-    /// Whether the first layer's products leave out the inputs' zeros: when at most a third of
-    /// the inputs are nonzero (MNIST's images: a fifth), so that it pays.
-    fn sparse_inputs(&self, job: &Job) -> bool {
+    /// Whether the first layer's forward product for a half of `rows` samples with `nonzeros`
+    /// nonzero inputs takes the inputs themselves rather than their nonzeros: where more than a
+    /// third of them are nonzero (MNIST's images: a fifth), so that leaving out the zeros does
+    /// not pay, or where the bias holds a −0, which the sparse product would not keep.
+    fn first_needs_dense(&self, job: &Job, nonzeros: usize, rows: usize) -> bool {
+        let d = &self.dense[0];
+        // SAFETY: the fill and forward phases, in which no thread writes the weights.
+        let bias = unsafe { job.params.slice(d.params.start + d.n_in * d.units..d.params.end) };
+        3 * nonzeros > rows * d.n_in || start_has_negative_zero(Start::Bias(bias))
+    }
+
+    /// Whether the first layer's forward product takes half `half`'s inputs themselves (see
+    /// [`Self::first_needs_dense`]); they were filled then.
+    fn dense_rows(&self, job: &Job, half: usize) -> bool {
+        let (_, m) = Self::halves_of(job)[half];
+        self.filled[half].load(Ordering::Relaxed) && self.first_needs_dense(job, rd(&self.sparse[half]).nonzeros(), m)
+    }
+
+    /// Whether the first layer's weight gradient is formed from the inputs' nonzeros: unless
+    /// both halves' inputs were filled and more than a third of them are nonzero. (The lists
+    /// are always there; the bits are the same either way.)
+    fn sparse_weight_grad(&self, job: &Job) -> bool {
         let nonzeros: usize = self.sparse.iter().map(|s| rd(s).nonzeros()).sum();
-        3 * nonzeros <= job.n * self.dense[0].n_in
+        let filled = self.filled.iter().all(|f| f.load(Ordering::Relaxed));
+        !filled || 3 * nonzeros <= job.n * self.dense[0].n_in
     }
 
     /// Block `b` of dense layer k's output: its activations, or its pre-activations without one.
@@ -622,7 +661,7 @@ impl ColumnStep {
         if w > 0 {
             let (p0, kernel_len) = (d.params.start, d.n_in * d.units);
             // The weight gradient's columns J_c: one chain over the samples in order.
-            let sparse_first = k == 0 && self.sparse_inputs(job);
+            let sparse_first = k == 0 && self.sparse_weight_grad(job);
             if sparse_first {
                 // From the inputs' nonzeros, a row of the gradient at a time (the same bits, see
                 // `kernels::sparse`), each row then updated while in cache, below.

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use super::columns::{Chooser, ColumnStep};
 use super::Sequential;
 use crate::activations::Activation;
+use crate::kernels::sparse::SparseColumns;
 use crate::kernels::{conv_pool, elementwise, winograd};
 use crate::layers::{Conv2d, Ctx, Layer, LayerKind, MaxPool2d};
 use crate::loss::softmax_cross_entropy;
@@ -41,9 +42,32 @@ pub const SLICE: usize = 64;
 /// activations stay in a core's L2 cache, are faster (about 1.3 times at 16 than at 64).
 pub const EVAL_SLICE: usize = 16;
 
-/// Fills a slice: (the slice's samples as indices into the batch, images (n, H, W, C),
-/// labels (n)), n being the length of the range.
-pub type FillFn<'a> = dyn Fn(Range<usize>, &mut [f32], &mut [u8]) + Sync + 'a;
+/// Where a step's samples come from: [`Samples::fill`] writes a slice of them, the samples
+/// given as positions in the batch. Any `Fn(Range<usize>, &mut [f32], &mut [u8]) + Sync` is one
+/// (it is `fill`).
+pub trait Samples: Sync {
+    /// Writes the samples `rows` of the batch: their inputs (n, H, W, C) into `x`, their labels
+    /// (n) into `y`, n being the length of the range.
+    fn fill(&self, rows: Range<usize>, x: &mut [f32], y: &mut [u8]);
+
+    /// Lists the nonzero inputs of the samples `rows` into `lists`, as
+    /// [`SparseColumns::set`] lists what [`Samples::fill`] writes (the same values), and their
+    /// labels into `y`, for a step that needs only those; returns false, having written nothing,
+    /// where the source has no faster way than filling (the default).
+    fn fill_lists(&self, rows: Range<usize>, lists: &mut SparseColumns, y: &mut [u8]) -> bool {
+        let _ = (rows, lists, y);
+        false
+    }
+}
+
+impl<F: Fn(Range<usize>, &mut [f32], &mut [u8]) + Sync> Samples for F {
+    fn fill(&self, rows: Range<usize>, x: &mut [f32], y: &mut [u8]) {
+        self(rows, x, y)
+    }
+}
+
+/// A step's samples, as the engine's steps take them.
+pub type FillFn<'a> = dyn Samples + 'a;
 
 /// An element-wise update of weights from their gradient, `update(params, grads)`, that
 /// [`Engine::train_step_updating`] applies layer by layer ([`Update::Each`]); it returns whether
@@ -221,7 +245,7 @@ impl Workspace {
     ) -> (f64, usize) {
         let m = rows.len();
         let ctx = Ctx { train: true, seed, step, first_sample: rows.start as u64, layer: 0 };
-        fill(rows, &mut self.acts[0], &mut self.labels);
+        fill.fill(rows, &mut self.acts[0], &mut self.labels);
         self.forward(plan, model, params, m, ctx);
         let layers = model.layers();
         let l = layers.len();
@@ -643,7 +667,7 @@ impl Engine {
             // One slice: its gradient is the batch's, formed in place (no copy, no fork).
             let mut guard = worker(workers);
             let ws = &mut *guard;
-            fill(0..n, &mut ws.acts[0], &mut ws.labels);
+            fill.fill(0..n, &mut ws.acts[0], &mut ws.labels);
             let ctx = Ctx { train: true, seed, step, first_sample: 0, layer: 0 };
             ws.forward(plan, model, params, n, ctx);
             let totals = ws.loss(model, n, Some(scale));
@@ -657,7 +681,7 @@ impl Engine {
             let ws = &mut *guard;
             let first = s * SLICE;
             let m = SLICE.min(n - first);
-            fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
+            fill.fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
             let ctx = Ctx { train: true, seed, step, first_sample: first as u64, layer: 0 };
             ws.forward(plan, model, params, m, ctx);
             *totals = ws.loss(model, m, Some(scale));
@@ -796,7 +820,7 @@ impl Engine {
             let ws = &mut *guard;
             let first = s * EVAL_SLICE;
             let m = EVAL_SLICE.min(n - first);
-            fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
+            fill.fill(first..first + m, &mut ws.acts[0], &mut ws.labels);
             ws.forward(plan, model, params, m, Ctx::inference());
             *totals = ws.loss(model, m, None);
         });
@@ -1087,6 +1111,24 @@ mod tests {
         }
     }
 
+    /// Samples that list their own nonzeros (as a data set of bytes does), from `x`.
+    struct Listing<'a> {
+        x: &'a [f32],
+        labels: &'a [u8],
+    }
+
+    impl Samples for Listing<'_> {
+        fn fill(&self, r: Range<usize>, xs: &mut [f32], ys: &mut [u8]) {
+            fill_from(self.x, self.labels)(r, xs, ys)
+        }
+
+        fn fill_lists(&self, r: Range<usize>, lists: &mut SparseColumns, ys: &mut [u8]) -> bool {
+            lists.set(&self.x[r.start * 784..r.end * 784], 784);
+            ys[..r.len()].copy_from_slice(&self.labels[r]);
+            true
+        }
+    }
+
     #[test]
     fn a_split_step_gives_the_bits_of_the_whole_batch_through_the_plain_layers() {
         // The two halves' input gradients are per sample, and each parameter gradient is one
@@ -1209,10 +1251,17 @@ mod tests {
             }
             (x, labels)
         };
-        let nets: Vec<_> = nets.iter().flat_map(|(m, n)| [(m, *n, false), (m, *n, true)]).collect();
+        // Inputs: dense; MNIST-like; MNIST-like in the first half only. Each given by a source
+        // that fills them, and by one that lists their nonzeros itself.
+        let nets: Vec<_> = nets
+            .iter()
+            .flat_map(|(m, n)| [(m, *n, 0), (m, *n, 1), (m, *n, 2)])
+            .flat_map(|(m, n, inputs)| [(m, n, inputs, false), (m, n, inputs, true)])
+            .collect();
         let each = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
         let update = Update::PlainSgd(0.01);
-        for &(model, n, zeros) in &nets {
+        for &(model, n, inputs, listed) in &nets {
+            let zeros = inputs > 0;
             // Biases away from zero, and with sparse inputs one of the first layer's −0 (which
             // keeps its block of columns on the dense product).
             let mut params = model.init_params(5);
@@ -1223,8 +1272,15 @@ mod tests {
                 let r = model.param_range(1);
                 params[r.end - 1] = -0.0;
             }
-            let (x, labels) = if zeros { sparse(n) } else { mnist_shaped_batch(n, 6) };
-            let fill = fill_from(&x, &labels);
+            let (mut x, labels) = if zeros { sparse(n) } else { mnist_shaped_batch(n, 6) };
+            if inputs == 2 {
+                // The second half dense: its block of the first layer's products takes the
+                // inputs themselves, the first half's their nonzeros.
+                let h = n.div_ceil(2);
+                x[h * 784..].copy_from_slice(&mnist_shaped_batch(n, 6).0[h * 784..]);
+            }
+            let (filling, listing) = (fill_from(&x, &labels), Listing { x: &x, labels: &labels });
+            let fill: &FillFn = if listed { &listing } else { &filling };
             let (ref_loss, ref_grads) = reference(model, &params, &x, &labels, true, 9);
             let mut halves = None;
             for threads in [1, 2, 3] {
@@ -1233,10 +1289,10 @@ mod tests {
                     let mut engine = Engine::new(model, n, true);
                     assert!(engine.columns.is_some(), "{model:?}");
                     let mut grads = vec![0.0; params.len()];
-                    let (loss, _) = engine.train_step(model, &params, &mut grads, n, &fill, 3, 9);
+                    let (loss, _) = engine.train_step(model, &params, &mut grads, n, fill, 3, 9);
                     let mut p = params.clone();
                     let mut g = vec![0.0; params.len()];
-                    let (totals, finite) = engine.train_step_updating(model, &mut p, &mut g, n, &fill, 3, 9, update);
+                    let (totals, finite) = engine.train_step_updating(model, &mut p, &mut g, n, fill, 3, 9, update);
                     assert_eq!((totals.0.to_bits(), finite), (loss.to_bits(), Some(true)));
                     assert!(g.iter().zip(&grads).all(|(a, b)| a.to_bits() == b.to_bits()), "updating: gradients");
                     // Without keeping the gradient: the same weights, and kernels' gradients
@@ -1246,7 +1302,7 @@ mod tests {
                     for kind in [update, Update::Each(&each)] {
                         let mut q = params.clone();
                         let mut unkept = vec![f32::NAN; params.len()];
-                        let (t, f) = engine.train_step_updating(model, &mut q, &mut unkept, n, &fill, 3, 9, kind);
+                        let (t, f) = engine.train_step_updating(model, &mut q, &mut unkept, n, fill, 3, 9, kind);
                         assert_eq!((t.0.to_bits(), f), (loss.to_bits(), Some(true)), "{kind:?}");
                         assert!(q.iter().zip(&p).all(|(a, b)| a.to_bits() == b.to_bits()), "unkept, {kind:?}: weights");
                         assert!(unkept.iter().any(|g| g.is_nan()), "unkept, {kind:?}: every gradient was written");
@@ -1255,7 +1311,7 @@ mod tests {
                     if halves.is_none() {
                         engine.columns = None;
                         let mut g = vec![0.0; params.len()];
-                        let (l, _) = engine.train_step(model, &params, &mut g, n, &fill, 3, 9);
+                        let (l, _) = engine.train_step(model, &params, &mut g, n, fill, 3, 9);
                         halves = Some((l, g));
                     }
                     (loss, grads, p)

@@ -15,7 +15,8 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::kernels::aligned::LineAligned;
 use crate::kernels::simd::{multiversion, Level};
-use crate::model::exec::Update;
+use crate::kernels::sparse::SparseColumns;
+use crate::model::exec::{Samples, Update};
 use crate::model::{Engine, Sequential};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::rng::{Rng, Stream};
@@ -197,7 +198,7 @@ impl<'m> Trainer<'m> {
             let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)];
             // The next batch's images, on their way into the caches during this step.
             train.prefetch(order.get((b + 1) * cfg.batch_size..((b + 2) * cfg.batch_size).min(n)).unwrap_or(&[]));
-            let fill = |r: Range<usize>, x: &mut [f32], y: &mut [u8]| train.fill_batch(&idx[r], x, y);
+            let fill = Batch { data: train, indices: idx };
             let step = self.optimizer.iterations;
             let (params, grads, m) = (&mut self.work[..], &mut self.grads[..], idx.len());
             // Plain SGD is applied by the engine to each layer as soon as its gradient is
@@ -296,6 +297,24 @@ pub fn evaluate(engine: &mut Engine, model: &Sequential, params: &[f32], data: &
         correct += c;
     }
     (loss / n as f64, correct as f64 / n as f64)
+}
+
+/// The samples `indices` of a data set, in that order, as a training step takes them.
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
+    pub data: &'a Dataset,
+    pub indices: &'a [usize],
+}
+
+impl Samples for Batch<'_> {
+    fn fill(&self, rows: Range<usize>, x: &mut [f32], y: &mut [u8]) {
+        self.data.fill_batch(&self.indices[rows], x, y)
+    }
+
+    fn fill_lists(&self, rows: Range<usize>, lists: &mut SparseColumns, y: &mut [u8]) -> bool {
+        self.data.list_batch(&self.indices[rows], lists, y);
+        true
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,6 @@ pub mod run;
 pub use callbacks::{Callback, Callbacks, Control};
 pub use checkpoint::Checkpoint;
 pub use config::{CallbackConfig, DataConfig, EarlyStoppingConfig, Mode, ModelCheckpointConfig, Monitor, RunConfig};
-pub use fit::{evaluate, FitConfig, Trainer};
+pub use fit::{evaluate, Batch, FitConfig, Trainer};
 pub use history::{EpochMetrics, History};
 pub use run::{check, load_data, run, run_on, RunResult};
