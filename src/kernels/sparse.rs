@@ -25,6 +25,7 @@ pub struct SparseColumns {
     /// pass over the columns reads the entries in order, as few cache lines as there are
     /// entries' bytes).
     starts: Vec<u32>,
+    /// The entries, from `starts[0]` to the last start; the elements past it are left over.
     entries: Vec<Entry>,
     /// Where each column's next entry goes, while the entries are listed.
     next: Vec<u32>,
@@ -44,6 +45,12 @@ impl SparseColumns {
     /// # Panics
     /// If a pick is past the last image.
     pub fn set_bytes(&mut self, images: &[u8], picks: &[usize], width: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if picks.len() <= 32 {
+            // SAFETY: SSE2, all the function needs, is part of every x86-64 processor (the
+            // target's baseline).
+            return unsafe { x86::set_bytes_transposed(self, images, picks, width) };
+        }
         set_bytes_at(Level::current(), self, images, picks, width)
     }
 
@@ -123,7 +130,9 @@ fn list<'r, T: Copy + 'r>(
         total += count;
         a.starts.push(total);
     }
-    a.entries.resize(total as usize, Entry::default());
+    if a.entries.len() < total as usize {
+        a.entries.resize(total as usize, Entry::default());
+    }
     // Slices held here, so that their lengths and addresses stay in registers over the stores.
     let (entries, next) = (&mut a.entries[..], &mut next[..]);
     // A row at a time (so that consecutive entries go to different columns), 32 values at
@@ -154,6 +163,118 @@ fn list<'r, T: Copy + 'r>(
         }
     }
     a.next = next_buf;
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{unit_table, Entry, SparseColumns};
+
+    /// [`SparseColumns::set_bytes`] for at most 32 images, without a pass to count each
+    /// column's entries or stores scattered over all the columns: 16 columns at a time, the
+    /// images' bytes are transposed in SSE2 registers (baseline on x86-64) into a column of
+    /// up to 32 bytes each, whose nonzero bytes a mask finds; each column's entries are then
+    /// appended in row order, one column after the other, as the lists hold them. The columns
+    /// past the last whole 16 are listed byte by byte.
+    ///
+    /// # Panics
+    /// If there are more than 32 picks, or a pick is past the last image.
+    #[target_feature(enable = "sse2")]
+    pub(super) fn set_bytes_transposed(a: &mut SparseColumns, images: &[u8], picks: &[usize], width: usize) {
+        assert!(picks.len() <= 32, "set_bytes_transposed: {} images, more than 32", picks.len());
+        let mut image = [&[][..]; 32];
+        for (row, &i) in image.iter_mut().zip(picks) {
+            *row = &images[i * width..(i + 1) * width];
+        }
+        let table = unit_table();
+        a.rows = picks.len();
+        a.starts.clear();
+        a.starts.push(0);
+        // Room for every byte, so that entries are written in place (the lists end where
+        // `starts` says, not where `entries` does).
+        if a.entries.len() < picks.len() * width {
+            a.entries.resize(picks.len() * width, Entry::default());
+        }
+        let (out, mut k) = (&mut a.entries[..], 0);
+        // The transposed block: column i's bytes of rows 0..32 at cols[i].
+        let mut cols = [[0u8; 32]; 16];
+        let zero = _mm_setzero_si128();
+        let full = width / 16 * 16;
+        for j0 in (0..full).step_by(16) {
+            for half in 0..2 {
+                let mut x = [zero; 16];
+                for (r, x) in x.iter_mut().enumerate() {
+                    let row = image[half * 16 + r];
+                    if !row.is_empty() {
+                        // SAFETY: columns j0..j0 + 16 ≤ width of the row, which is `width` long.
+                        *x = unsafe { _mm_loadu_si128(row[j0..j0 + 16].as_ptr().cast()) };
+                    }
+                }
+                for (i, c) in transpose16(x).iter().enumerate() {
+                    // SAFETY: 16 bytes into the 32 of cols[i], from byte half·16.
+                    unsafe { _mm_storeu_si128(cols[i][half * 16..].as_mut_ptr().cast(), *c) };
+                }
+            }
+            for col in &cols {
+                // SAFETY: the two 16-byte halves of a 32-byte array.
+                let (lo, hi) =
+                    unsafe { (_mm_loadu_si128(col.as_ptr().cast()), _mm_loadu_si128(col[16..].as_ptr().cast())) };
+                let zeros = |v| _mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)) as u32 & 0xffff;
+                let mut mask = !(zeros(lo) | zeros(hi) << 16);
+                while mask != 0 {
+                    let r = mask.trailing_zeros() as usize;
+                    out[k] = Entry { row: r as u32, val: table[usize::from(col[r])] };
+                    k += 1;
+                    mask &= mask - 1;
+                }
+                a.starts.push(k as u32);
+            }
+        }
+        for j in full..width {
+            for (r, row) in image[..picks.len()].iter().enumerate() {
+                if row[j] != 0 {
+                    out[k] = Entry { row: r as u32, val: table[usize::from(row[j])] };
+                    k += 1;
+                }
+            }
+            a.starts.push(k as u32);
+        }
+    }
+
+    /// A 16 × 16 block of bytes transposed: row r of the result holds byte r of every row of
+    /// `x`, in order (four rounds of interleaving: bytes, pairs, quads, halves).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn transpose16(x: [__m128i; 16]) -> [__m128i; 16] {
+        let mut t = [x[0]; 16];
+        for k in 0..8 {
+            t[2 * k] = _mm_unpacklo_epi8(x[2 * k], x[2 * k + 1]);
+            t[2 * k + 1] = _mm_unpackhi_epi8(x[2 * k], x[2 * k + 1]);
+        }
+        let mut u = t;
+        for g in 0..4 {
+            let b = 4 * g;
+            u[b] = _mm_unpacklo_epi16(t[b], t[b + 2]);
+            u[b + 1] = _mm_unpackhi_epi16(t[b], t[b + 2]);
+            u[b + 2] = _mm_unpacklo_epi16(t[b + 1], t[b + 3]);
+            u[b + 3] = _mm_unpackhi_epi16(t[b + 1], t[b + 3]);
+        }
+        let mut v = u;
+        for g in 0..2 {
+            let b = 8 * g;
+            for i in 0..4 {
+                v[b + 2 * i] = _mm_unpacklo_epi32(u[b + i], u[b + 4 + i]);
+                v[b + 2 * i + 1] = _mm_unpackhi_epi32(u[b + i], u[b + 4 + i]);
+            }
+        }
+        let mut w = v;
+        for i in 0..8 {
+            w[2 * i] = _mm_unpacklo_epi64(v[i], v[8 + i]);
+            w[2 * i + 1] = _mm_unpackhi_epi64(v[i], v[8 + i]);
+        }
+        w
+    }
 }
 
 /// Whether the products of `level` fuse their multiply-adds (as [`super::gemm::small_gemm`]'s do
@@ -425,19 +546,30 @@ mod tests {
         for width in [1, 31, 32, 45, 784] {
             let images: Vec<u8> =
                 (0..9 * width).map(|_| if rng.below(4) == 0 { rng.below(256) as u8 } else { 0 }).collect();
-            let picks = [3, 0, 8, 3, 5];
-            let mut x = vec![0.0; picks.len() * width];
-            for (row, &i) in x.chunks_exact_mut(width).zip(&picks) {
-                crate::kernels::elementwise::bytes_to_unit(row, &images[i * width..(i + 1) * width]);
-            }
-            let (mut want, mut got) = (SparseColumns::default(), SparseColumns::default());
-            want.set(&x, width);
-            for level in Level::supported() {
-                set_bytes_at(level, &mut got, &images, &picks, width);
-                assert_eq!((got.rows(), got.width(), got.nonzeros()), (want.rows(), want.width(), want.nonzeros()));
-                for j in 0..width {
-                    let bits = |c: &[Entry]| c.iter().map(|e| (e.row, e.val.to_bits())).collect::<Vec<_>>();
-                    assert_eq!(bits(got.col(j)), bits(want.col(j)), "{level}: width {width}, column {j}");
+            // Picks out of order and repeated: a few, 32 (the most listed by transposing), 33.
+            for count in [5, 32, 33, 0] {
+                let picks: Vec<usize> = (0..count).map(|k| (k * 7 + 3) % 9).collect();
+                let mut x = vec![0.0; picks.len() * width];
+                for (row, &i) in x.chunks_exact_mut(width).zip(&picks) {
+                    crate::kernels::elementwise::bytes_to_unit(row, &images[i * width..(i + 1) * width]);
+                }
+                let mut want = SparseColumns::default();
+                want.set(&x, width);
+                let check = |got: &SparseColumns, what: &str| {
+                    assert_eq!((got.rows(), got.width(), got.nonzeros()), (count, width, want.nonzeros()), "{what}");
+                    for j in 0..width {
+                        let bits = |c: &[Entry]| c.iter().map(|e| (e.row, e.val.to_bits())).collect::<Vec<_>>();
+                        assert_eq!(bits(got.col(j)), bits(want.col(j)), "{what}: width {width}, column {j}");
+                    }
+                };
+                // Into lists that held others before.
+                let mut got = SparseColumns::default();
+                got.set(&vec![1.0; 3 * 50], 50);
+                got.set_bytes(&images, &picks, width);
+                check(&got, &format!("{count} picks"));
+                for level in Level::supported() {
+                    set_bytes_at(level, &mut got, &images, &picks, width);
+                    check(&got, &format!("{level}, {count} picks"));
                 }
             }
         }
