@@ -26,17 +26,21 @@
 //!    the rest) column by column, straight from the source where it can
 //!    ([`super::exec::Samples::fill_lists`]), and copies the inputs themselves into its input
 //!    buffer where the source cannot or the first layer's products will want them;
-//! 2. *forward k*, for each dense layer k in order: chunk c forms block c of the layer's
-//!    pre-activations from every block of its input and applies the activation after it;
-//! 3. *loss*: chunk c forms the softmax, the loss and the logits' gradient of half c of the
-//!    samples (from every block of the last layer, into its rows of every block);
-//! 4. *backward k*, for each dense layer from the last: chunk c forms the columns J_c of layer
-//!    k + 1's weight and bias gradients and updates those columns of its weights (held back
-//!    from the phase before, so that no weight of layer k + 1 changes while it is read there);
-//!    then block c of layer k's input gradient, from every block of the output gradient and
-//!    the kernel's rows of block c, which it transposes first; then the gradient of the
-//!    activation below. In the last phase (k = 0) it forms and updates layer 0's columns J_c
-//!    instead of an input gradient.
+//! 2. *forward k*, for each dense layer k but the last, in order: chunk c forms block c of the
+//!    layer's pre-activations from every block of its input and applies the activation after
+//!    it;
+//! 3. *head*: chunk c forms the logits of half c of the samples (all of the last layer's
+//!    columns, from every block of the layer below), the softmax, the loss and the logits'
+//!    gradient (into its rows of every block of the last layer's output gradient), then its
+//!    rows of the last layer's input gradient and of the gradient of the activation below, in
+//!    every block;
+//! 4. *backward k*, for each dense layer k from the one before the last down to the first:
+//!    chunk c forms the columns J_c of layer k + 1's weight and bias gradients and updates
+//!    those columns of its weights (held back from the phase before, so that no weight of
+//!    layer k + 1 changes while it is read there); then block c of layer k's input gradient,
+//!    from every block of the output gradient and the kernel's rows of block c, which it
+//!    transposes first; then the gradient of the activation below. In the last phase (k = 0) it
+//!    forms and updates layer 0's columns J_c instead of an input gradient.
 //!
 //! Every value is one chain of operations in the order the whole slice on one thread uses:
 //! products run through [`small_gemm_strided`], whose column blocks and continued chains
@@ -57,7 +61,7 @@
 //! # Sharing the weights and gradients
 //! The buffers of activations and gradients are each behind a lock. The weights and their
 //! gradient are the caller's slices, shared through [`Shared`], under these rules: a
-//! *forward* chunk reads the weights and never writes them or the gradient; a chunk of phase
+//! *forward* or *head* chunk reads the weights and never writes them or the gradient; a chunk of phase
 //! *backward k* reads layer k's kernel (any of its elements) and writes none of it, and of
 //! layer k + 1 (and in the last phase, layer 0) reads and writes only the elements in its own
 //! columns J_c of the weights, bias and gradients (never the others'). Blocks J_0 and J_1
@@ -263,15 +267,15 @@ fn start_has_negative_zero(start: Start) -> bool {
 enum Phase {
     Fill,
     Forward(usize),
-    Loss,
+    Head,
     Backward(usize),
 }
 
 impl ColumnStep {
     /// The column step for `model`, if it is a fully connected net it can run: flatten layers,
-    /// then dense layers with at most [`crate::layers::dense::SMALL_KERNEL`] weights, each but
-    /// the last followed by an activation without parameters or directly by the next dense
-    /// layer, the last by the softmax that ends the model.
+    /// then two dense layers or more with at most [`crate::layers::dense::SMALL_KERNEL`]
+    /// weights, each but the last followed by an activation without parameters or directly by
+    /// the next dense layer, the last by the softmax that ends the model.
     pub(super) fn for_model(model: &Sequential) -> Option<Self> {
         let layers = model.layers();
         let mut dense: Vec<DenseLayer> = Vec::new();
@@ -307,7 +311,9 @@ impl ColumnStep {
             });
             i += if act.is_some() { 2 } else { 1 };
         }
-        if dense.last()?.act.is_some() || model.first_trainable() != dense[0].layer {
+        // At least two dense layers: the head phase forms the last one's input gradient from
+        // the layer below's activations (a single layer runs as halves).
+        if dense.len() < 2 || dense.last()?.act.is_some() || model.first_trainable() != dense[0].layer {
             return None;
         }
         let classes = model.output_shape().len();
@@ -327,7 +333,7 @@ impl ColumnStep {
             .collect();
         let widest = dense.iter().map(|d| d.units).max().unwrap_or(0);
         let largest_kernel = dense.iter().skip(1).map(|d| d.n_in * d.units).max().unwrap_or(0);
-        let phases = 2 * dense.len() + 2;
+        let phases = 2 * dense.len();
         Some(ColumnStep {
             softmax,
             classes,
@@ -406,12 +412,12 @@ impl ColumnStep {
     }
 
     fn phase(&self, p: usize) -> Phase {
-        let d = self.dense.len();
+        let last = self.dense.len() - 1;
         match p {
             0 => Phase::Fill,
-            p if p <= d => Phase::Forward(p - 1),
-            p if p == d + 1 => Phase::Loss,
-            p => Phase::Backward(2 * d + 1 - p),
+            p if p <= last => Phase::Forward(p - 1),
+            p if p == last + 1 => Phase::Head,
+            p => Phase::Backward(2 * last + 1 - p),
         }
     }
 
@@ -475,7 +481,7 @@ impl ColumnStep {
                 self.filled[c].store(filled, Ordering::Relaxed);
             }
             Phase::Forward(k) => self.forward(k, c, job),
-            Phase::Loss => self.loss(c, job),
+            Phase::Head => self.head(c, job),
             Phase::Backward(k) => self.backward(k, c, job),
         }
     }
@@ -593,24 +599,46 @@ impl ColumnStep {
         }
     }
 
-    /// Half c of the samples' loss: their logits from every block of the last layer, the
-    /// softmax, the loss and the logits' gradient, written into their rows of every block.
-    fn loss(&self, c: usize, job: &Job) {
+    /// Phase *head*, for half c of the samples: their logits (all of the last layer's columns,
+    /// from every block of the layer below), the softmax, the loss and the logits' gradient,
+    /// written into their rows of every block of the last layer's output gradient; then their
+    /// rows of the last layer's input gradient (against its kernel transposed) and of the
+    /// gradient of the activation below, in every block.
+    fn head(&self, c: usize, job: &Job) {
         let classes = self.classes;
         let (r0, m) = Self::halves_of(job)[c];
         let last = self.dense.len() - 1;
-        let d = &self.dense[last];
+        let (d, below) = (&self.dense[last], &self.dense[last - 1]);
+        // SAFETY: the head phase: no thread writes the weights (module docs).
+        let params = unsafe { job.params.slice(d.params.clone()) };
+        let (kernel, bias) = params.split_at(d.n_in * d.units);
+        let start = if d.bias { Start::Bias(bias) } else { Start::Zero };
         let mut logits = wr(&self.logits[c]);
         let logits = &mut logits[..m * classes];
-        for (cols, block) in d.cols.iter().zip(&self.blocks[last]) {
-            let w = cols.len();
-            if w == 0 {
+        let mut first = true;
+        for (b, inp) in below.cols.iter().enumerate() {
+            if inp.is_empty() {
                 continue;
             }
-            let z = rd(&block.z);
-            for (row, zr) in logits.chunks_exact_mut(classes).zip(z[r0 * w..].chunks_exact(w)) {
-                row[cols.clone()].copy_from_slice(zr);
-            }
+            let x = self.output(last - 1, b);
+            let s = if first { start } else { Start::Accumulate };
+            first = false;
+            // SAFETY: all m rows of `logits`, a slice of ours (m·classes elements), row stride
+            // `classes`.
+            unsafe {
+                small_gemm_strided(
+                    logits.as_mut_ptr(),
+                    classes,
+                    s,
+                    &x[r0 * inp.len()..(r0 + m) * inp.len()],
+                    false,
+                    &kernel[inp.start * d.units..],
+                    d.units,
+                    m,
+                    classes,
+                    inp.len(),
+                )
+            };
         }
         let mut probs = wr(&self.probs[c]);
         let softmax = &job.model.layers()[self.softmax];
@@ -633,6 +661,45 @@ impl ColumnStep {
             let mut dz = wr(&block.dz);
             for (zr, row) in dz[r0 * w..].chunks_exact_mut(w).zip(dlogits.chunks_exact(classes)) {
                 zr.copy_from_slice(&row[cols.clone()]);
+            }
+        }
+        // The input gradient's rows: one chain over the classes in order, as the column blocks
+        // of the output gradient give it.
+        let mut kt = wr(&self.kernel_t[c]);
+        transpose_strided(&mut kt, kernel, d.n_in, d.units, d.units);
+        let mut da = wr(&self.dacts[c]);
+        for (b, inp) in below.cols.iter().enumerate() {
+            let wi = inp.len();
+            if wi == 0 {
+                continue;
+            }
+            // SAFETY: m rows of `da`, a slice of ours (at least m·wi elements), row stride wi.
+            unsafe {
+                small_gemm_strided(
+                    da.as_mut_ptr(),
+                    wi,
+                    Start::Zero,
+                    dlogits,
+                    false,
+                    &kt[inp.start..],
+                    d.n_in,
+                    m,
+                    wi,
+                    classes,
+                )
+            };
+            let block = &self.blocks[last - 1][b];
+            let rows = r0 * wi..(r0 + m) * wi;
+            let mut dz = wr(&block.dz);
+            match below.act {
+                Some(act) => elementwise::activation_backward(
+                    act,
+                    &mut dz[rows.clone()],
+                    &da[..m * wi],
+                    &rd(&block.z)[rows.clone()],
+                    &rd(&block.a)[rows],
+                ),
+                None => dz[rows].copy_from_slice(&da[..m * wi]),
             }
         }
     }

@@ -1343,6 +1343,18 @@ mod tests {
             let engine = Engine::new(&model, SLICE, true);
             assert!(engine.columns.is_none(), "{what}");
         }
+        // Nor a single dense layer (a softmax regression): its split step runs in halves.
+        let text = "input_shape = [28, 28, 1]
+[[layers]]
+type = \"flatten\"
+[[layers]]
+type = \"dense\"
+units = 10
+[[layers]]
+type = \"softmax\"
+";
+        let model = Sequential::from_spec(&ModelSpec::parse(text, std::path::Path::new("x.toml")).unwrap()).unwrap();
+        assert!(Engine::new(&model, SLICE, true).columns.is_none(), "one dense layer");
         let article = Sequential::from_spec(&ModelSpec::article()).unwrap();
         assert!(ColumnStep::for_model(&article).is_none());
     }
