@@ -61,14 +61,14 @@
 //! # Sharing the weights and gradients
 //! The buffers of activations and gradients are each behind a lock. The weights and their
 //! gradient are the caller's slices, shared through [`Shared`], under these rules: a
-//! *forward* or *head* chunk reads the weights and never writes them or the gradient; a chunk of phase
-//! *backward k* reads layer k's kernel (any of its elements) and writes none of it, and of
-//! layer k + 1 (and in the last phase, layer 0) reads and writes only the elements in its own
-//! columns J_c of the weights, bias and gradients (never the others'). Blocks J_0 and J_1
-//! are disjoint, no phase writes a layer whose weights it reads, every phase's chunks run only
-//! while no chunk of another phase runs, and the end of a chunk is published with a release
-//! store that the other thread's acquire load sees before it starts the next phase. So no
-//! element is ever written by one thread while another reads or writes it.
+//! *forward* or *head* chunk reads the weights and never writes them or the gradient; a chunk
+//! of phase *backward k* reads layer k's kernel (any of its elements) and writes none of it,
+//! and of layer k + 1 (and in the last phase, layer 0) reads and writes only the elements in
+//! its own columns J_c of the weights, bias and gradients (never the others'). Blocks J_0 and
+//! J_1 are disjoint, no phase writes a layer whose weights it reads, every phase's chunks run
+//! only while no chunk of another phase runs, and the end of a chunk is published with a
+//! release store that the other thread's acquire load sees before it starts the next phase.
+//! So no element is ever written by one thread while another reads or writes it.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
