@@ -429,6 +429,23 @@ impl Activation {
         }
     }
 
+    /// Whether the derivative can be had from the output alone: `derivative(x, y)` has the
+    /// bits of `derivative(y, y)` for every x, y being `value(x)`, so that a layer may keep
+    /// its output only. True where the derivative reads x only to compare it with the point
+    /// where the function bends, which y is on the same side of (the ReLU and ELU families).
+    pub fn derivative_from_output(&self) -> bool {
+        matches!(
+            self,
+            Activation::Linear
+                | Activation::Relu
+                | Activation::Elu { .. }
+                | Activation::LeakyRelu { .. }
+                | Activation::Selu
+                | Activation::Srelu
+                | Activation::Celu { .. }
+        )
+    }
+
     /// f'(x), given the input x and the output y = f(x). The piecewise exponential functions
     /// (ELU, SELU, CELU) take it from y, so no exp is recomputed; the smooth ones recompute what
     /// they need from x (their derivatives are not functions of y alone: GELU, SiLU and Mish
@@ -647,6 +664,31 @@ mod tests {
             Activation::Celu { alpha: 2.0 },
         ]);
         all
+    }
+
+    #[test]
+    fn derivatives_from_the_output_alone_have_the_bits_of_those_from_both() {
+        // Every sign and size, the bends and their neighbours, the specials.
+        let mut xs: Vec<f32> = vec![0.0, -0.0, 1.0, -1.0, f32::MIN_POSITIVE, -f32::MIN_POSITIVE, 1e-45, -1e-45];
+        xs.extend([f32::MAX, f32::MIN, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -5_000_000.0, 10_000.0]);
+        xs.extend([-1.0f32, 0.0].iter().flat_map(|&b| [b.next_up(), b.next_down()]));
+        let mut bits = 0x9E37_79B9u32;
+        for _ in 0..100_000 {
+            bits = bits.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let x = f32::from_bits(bits);
+            xs.push(x);
+            xs.push(x.rem_euclid(40.0) - 20.0);
+        }
+        let mut kept = 0;
+        for a in all().into_iter().filter(|a| a.derivative_from_output()) {
+            kept += 1;
+            for &x in &xs {
+                let y = a.value(x);
+                let (want, got) = (a.derivative(x, y), a.derivative(y, y));
+                assert_eq!(got.to_bits(), want.to_bits(), "{a:?} at {x:e}: {got} from y = {y}, {want} from x");
+            }
+        }
+        assert_eq!(kept, 11, "the ReLU and ELU families, some with other parameters");
     }
 
     #[test]

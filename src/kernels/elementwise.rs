@@ -108,6 +108,15 @@ mod tests {
                         y_ref.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                         "{act:?} forward at {level}, n = {n}"
                     );
+                    if act.derivative_from_output() {
+                        // From the output alone, as a layer keeping only its output takes it.
+                        let mut dx = vec![f32::NAN; n];
+                        activation_backward_at(level, act, &mut dx, &dy, &y, &y);
+                        assert!(
+                            dx.iter().zip(&dx_ref).all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "{act:?} backward from the output at {level}"
+                        );
+                    }
                     let mut dx = vec![f32::NAN; n];
                     activation_backward_at(level, act, &mut dx, &dy, &x, &y);
                     assert_eq!(

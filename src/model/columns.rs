@@ -28,7 +28,8 @@
 //!    buffer where the source cannot or the first layer's products will want them;
 //! 2. *forward k*, for each dense layer k but the last, in order: chunk c forms block c of the
 //!    layer's pre-activations from every block of its input and applies the activation after
-//!    it;
+//!    it (where the activation's derivative comes from its output alone, as the ReLU and ELU
+//!    families' do, the pre-activations are formed in a scratch buffer and not kept);
 //! 3. *head*: chunk c forms the logits of half c of the samples (all of the last layer's
 //!    columns, from every block of the layer below), the softmax, the loss and the logits'
 //!    gradient (into its rows of every block of the last layer's output gradient), then its
@@ -99,10 +100,19 @@ struct DenseLayer {
     cols: [Range<usize>; 2],
 }
 
+impl DenseLayer {
+    /// Whether its activation's derivative comes from the output alone
+    /// ([`Activation::derivative_from_output`]): the pre-activations are then not kept.
+    fn output_only(&self) -> bool {
+        self.act.is_some_and(|a| a.derivative_from_output())
+    }
+}
+
 /// One chunk's buffers for one dense layer, (n, block width) row-major unless said.
 #[derive(Debug)]
 struct Block {
-    /// Pre-activations.
+    /// Pre-activations (unused where only the output is kept, see
+    /// [`DenseLayer::output_only`]).
     z: RwLock<Vec<f32>>,
     /// Activations (unused without one: the next layer reads `z`).
     a: RwLock<Vec<f32>>,
@@ -325,7 +335,7 @@ impl ColumnStep {
                 // Room for a block of any width, so that the cut can move (see `halves`).
                 let u = d.units;
                 [(); 2].map(|_| Block {
-                    z: RwLock::new(vec![0.0; SLICE * u]),
+                    z: RwLock::new(vec![0.0; if d.output_only() { 0 } else { SLICE * u }]),
                     a: RwLock::new(vec![0.0; if d.act.is_some() { SLICE * u } else { 0 }]),
                     dz: RwLock::new(vec![0.0; SLICE * u]),
                 })
@@ -503,7 +513,9 @@ impl ColumnStep {
         let (kernel, bias) = params.split_at(d.n_in * d.units);
         let start = if d.bias { Start::Bias(&bias[cols.clone()]) } else { Start::Zero };
         let block = &self.blocks[k][c];
-        let mut z = wr(&block.z);
+        // The pre-activations, or where they are not kept, into this chunk's scratch (its
+        // buffer for input gradients, which no forward phase uses).
+        let mut z = wr(if d.output_only() { &self.dacts[c] } else { &block.z });
         if k == 0 {
             for (half, (r0, m)) in Self::halves_of(job).into_iter().enumerate() {
                 if !self.dense_rows(job, half) {
@@ -587,6 +599,17 @@ impl ColumnStep {
         let nonzeros: usize = self.sparse.iter().map(|s| rd(s).nonzeros()).sum();
         let filled = self.filled.iter().all(|f| f.load(Ordering::Relaxed));
         !filled || 3 * nonzeros <= job.n * self.dense[0].n_in
+    }
+
+    /// The input of layer `d`'s activation that its derivative is formed from, in `block`: the
+    /// pre-activations, or the activations where only they are kept (which gives the same bits,
+    /// see [`DenseLayer::output_only`]).
+    fn saved_input<'b>(d: &DenseLayer, block: &'b Block) -> RwLockReadGuard<'b, Vec<f32>> {
+        if d.output_only() {
+            rd(&block.a)
+        } else {
+            rd(&block.z)
+        }
     }
 
     /// Block `b` of dense layer k's output: its activations, or its pre-activations without one.
@@ -696,7 +719,7 @@ impl ColumnStep {
                     act,
                     &mut dz[rows.clone()],
                     &da[..m * wi],
-                    &rd(&block.z)[rows.clone()],
+                    &Self::saved_input(below, block)[rows.clone()],
                     &rd(&block.a)[rows],
                 ),
                 None => dz[rows].copy_from_slice(&da[..m * wi]),
@@ -907,7 +930,7 @@ impl ColumnStep {
                 act,
                 &mut dzb[..n * wi],
                 &da[..n * wi],
-                &rd(&block.z)[..n * wi],
+                &Self::saved_input(below, block)[..n * wi],
                 &rd(&block.a)[..n * wi],
             ),
             None => dzb[..n * wi].copy_from_slice(&da[..n * wi]),
