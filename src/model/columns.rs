@@ -116,8 +116,6 @@ struct Block {
     z: RwLock<Vec<f32>>,
     /// Activations (unused without one: the next layer reads `z`).
     a: RwLock<Vec<f32>>,
-    /// Gradient w.r.t. the pre-activations.
-    dz: RwLock<Vec<f32>>,
 }
 
 /// Where each chunk of each phase stands.
@@ -143,6 +141,9 @@ pub(super) struct ColumnStep {
     blocks: Vec<[Block; 2]>,
     /// Each chunk's input gradient before the activation, (n, block width).
     dacts: [RwLock<Vec<f32>>; 2],
+    /// Each chunk's block of the gradients w.r.t. the pre-activations, (n, block width): layer
+    /// k's in `dzs[k % 3]`. A backward phase uses three layers' (see [`Self::dz`]).
+    dzs: [[RwLock<Vec<f32>>; 2]; 3],
     /// Each chunk's rows of a kernel (its block of the layer's inputs) transposed, (units,
     /// block width), to form its block of the input gradient from.
     kernel_t: [RwLock<Vec<f32>>; 2],
@@ -337,7 +338,6 @@ impl ColumnStep {
                 [(); 2].map(|_| Block {
                     z: RwLock::new(vec![0.0; if d.output_only() { 0 } else { SLICE * u }]),
                     a: RwLock::new(vec![0.0; if d.act.is_some() { SLICE * u } else { 0 }]),
-                    dz: RwLock::new(vec![0.0; SLICE * u]),
                 })
             })
             .collect();
@@ -354,6 +354,7 @@ impl ColumnStep {
             blocks,
             dacts: [(); 2].map(|_| RwLock::new(vec![0.0; SLICE * widest])),
             kernel_t: [(); 2].map(|_| RwLock::new(vec![0.0; largest_kernel])),
+            dzs: [(); 3].map(|_| [(); 2].map(|_| RwLock::new(vec![0.0; SLICE * widest]))),
             kernel_grads: [(); 2].map(|_| RwLock::new(vec![0.0; largest_kernel])),
             logits: [(); 2].map(|_| RwLock::new(vec![0.0; rows * classes])),
             probs: [(); 2].map(|_| RwLock::new(vec![0.0; rows * classes])),
@@ -612,6 +613,14 @@ impl ColumnStep {
         }
     }
 
+    /// Block `b` of the gradient w.r.t. dense layer k's pre-activations. Three buffers take
+    /// turns: phase *backward k* reads layers k + 1's and k's and writes layer k − 1's, *head*
+    /// writes the last two layers', and a layer's is not used again after the phase that
+    /// reads it last, so no two live at once share a buffer.
+    fn dz(&self, k: usize, b: usize) -> &RwLock<Vec<f32>> {
+        &self.dzs[k % 3][b]
+    }
+
     /// Block `b` of dense layer k's output: its activations, or its pre-activations without one.
     fn output(&self, k: usize, b: usize) -> RwLockReadGuard<'_, Vec<f32>> {
         let block = &self.blocks[k][b];
@@ -676,12 +685,12 @@ impl ColumnStep {
             classes,
             job.scale,
         );
-        for (cols, block) in d.cols.iter().zip(&self.blocks[last]) {
+        for (b, cols) in d.cols.iter().enumerate() {
             let w = cols.len();
             if w == 0 {
                 continue;
             }
-            let mut dz = wr(&block.dz);
+            let mut dz = wr(self.dz(last, b));
             for (zr, row) in dz[r0 * w..].chunks_exact_mut(w).zip(dlogits.chunks_exact(classes)) {
                 zr.copy_from_slice(&row[cols.clone()]);
             }
@@ -713,7 +722,7 @@ impl ColumnStep {
             };
             let block = &self.blocks[last - 1][b];
             let rows = r0 * wi..(r0 + m) * wi;
-            let mut dz = wr(&block.dz);
+            let mut dz = wr(self.dz(last - 1, b));
             match below.act {
                 Some(act) => elementwise::activation_backward(
                     act,
@@ -746,7 +755,7 @@ impl ColumnStep {
         let d = &self.dense[k];
         let cols = d.cols[c].clone();
         let (w, n) = (cols.len(), job.n);
-        let dz = rd(&self.blocks[k][c].dz);
+        let dz = rd(self.dz(k, c));
         let dz = &dz[..n * w];
         if w > 0 {
             let (p0, kernel_len) = (d.params.start, d.n_in * d.units);
@@ -904,7 +913,7 @@ impl ColumnStep {
             if out.is_empty() {
                 continue;
             }
-            let dzb = rd(&self.blocks[k][b].dz);
+            let dzb = rd(self.dz(k, b));
             let s = if first { Start::Zero } else { Start::Accumulate };
             first = false;
             // SAFETY: all n rows of `da`, a slice of ours (at least n·wi elements), stride wi.
@@ -924,7 +933,7 @@ impl ColumnStep {
             };
         }
         let block = &self.blocks[k - 1][c];
-        let mut dzb = wr(&block.dz);
+        let mut dzb = wr(self.dz(k - 1, c));
         match below.act {
             Some(act) => elementwise::activation_backward(
                 act,
