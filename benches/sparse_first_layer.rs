@@ -56,7 +56,7 @@ fn main() -> elu_lab::Result<()> {
         }
         let t4 = Instant::now();
         let parts = [(&halves[0], &dz[..]), (&halves[1], &dz[h * WIDTH..])];
-        sparse_gemm_tn(&parts, WIDTH, n_in, WIDTH, true, &mut |r, row| {
+        sparse_gemm_tn(&parts, WIDTH, 0..n_in, WIDTH, true, &mut |r, row| {
             for (p, g) in w[r * UNITS..r * UNITS + WIDTH].iter_mut().zip(row) {
                 *p -= 0.01 * g;
             }

@@ -8,6 +8,8 @@
 //! products give the bits of [`super::gemm::small_gemm`] on the dense operand, at each level:
 //! fused multiply-adds where it fuses (AVX2, AVX-512), multiply then add where it does not.
 
+use std::ops::Range;
+
 use super::simd::{multiversion, Level};
 
 /// A nonzero entry of a column: its row and value.
@@ -60,6 +62,11 @@ impl SparseColumns {
 
     pub fn width(&self) -> usize {
         self.starts.len().saturating_sub(1)
+    }
+
+    /// Nonzero entries in the columns before column j (j ≤ width).
+    pub fn nonzeros_before(&self, j: usize) -> usize {
+        self.starts[j] as usize
     }
 
     /// Nonzero entries in all.
@@ -364,9 +371,9 @@ multiversion! {
     }
 }
 
-/// The rows of C (k, n) = Aᵀ·B for A given as parts stacked by rows, each part (its nonzero
-/// entries, its rows of B with row stride `ldb`): for p = 0, 1, …, k − 1, row p of C is formed
-/// in registers, over the parts in order and each part's rows in order, then handed to
+/// The rows `rows` of C (k, n) = Aᵀ·B for A given as parts stacked by rows, each part (its
+/// nonzero entries, its rows of B with row stride `ldb`): for each p of `rows` in order, row p of
+/// C is formed in registers, over the parts in order and each part's rows in order, then handed to
 /// `emit(p, row)`. Every element is one chain from +0 over the rows in order: the bits of
 /// `small_gemm(c, Start::Zero, A, true, B, ..)` on the dense A, for B finite (see the module
 /// docs). With `skip_empty`, a row p with no entry in any part (all +0) is not emitted.
@@ -376,13 +383,13 @@ multiversion! {
 pub fn sparse_gemm_tn(
     parts: &[(&SparseColumns, &[f32])],
     ldb: usize,
-    k: usize,
+    rows: Range<usize>,
     n: usize,
     skip_empty: bool,
     emit: &mut dyn FnMut(usize, &[f32]),
 ) {
     let level = Level::current();
-    sparse_gemm_tn_at(level, parts, ldb, k, n, fuses(level), skip_empty, emit)
+    sparse_gemm_tn_at(level, parts, ldb, rows, n, fuses(level), skip_empty, emit)
 }
 
 multiversion! {
@@ -390,14 +397,14 @@ multiversion! {
     pub fn sparse_gemm_tn_at(
         parts: &[(&SparseColumns, &[f32])],
         ldb: usize,
-        k: usize,
+        rows: Range<usize>,
         n: usize,
         fused: bool,
         skip_empty: bool,
         emit: &mut dyn FnMut(usize, &[f32]),
     ) {
         let mut row = vec![0.0f32; n];
-        for p in 0..k {
+        for p in rows {
             if skip_empty && parts.iter().all(|(a, _)| a.col(p).is_empty()) {
                 continue;
             }
@@ -508,7 +515,7 @@ mod tests {
                 for parts in [vec![(&rows, &dy[..])], vec![(&first, &dy[..]), (&second, &dy[h * n..])]] {
                     let mut sparse = vec![7.0; k * n];
                     let mut seen = 0;
-                    sparse_gemm_tn_at(level, &parts, n, k, n, fused, false, &mut |p, row| {
+                    sparse_gemm_tn_at(level, &parts, n, 0..k, n, fused, false, &mut |p, row| {
                         assert_eq!(p, seen);
                         seen += 1;
                         sparse[p * n..(p + 1) * n].copy_from_slice(row);
@@ -518,10 +525,18 @@ mod tests {
                     // Skipping the empty rows: the others in order with the same bits, and the
                     // skipped ones those of A's columns without a nonzero, all +0 in the product.
                     let mut emitted = Vec::new();
-                    sparse_gemm_tn_at(level, &parts, n, k, n, fused, true, &mut |p, row| {
+                    sparse_gemm_tn_at(level, &parts, n, 0..k, n, fused, true, &mut |p, row| {
                         assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
                         emitted.push(p);
                     });
+                    // A range of the rows: those rows alone, in order, with the same bits.
+                    let (lo, hi) = (k / 3, k - k / 4);
+                    let mut ranged = Vec::new();
+                    sparse_gemm_tn_at(level, &parts, n, lo..hi, n, fused, false, &mut |p, row| {
+                        assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
+                        ranged.push(p);
+                    });
+                    assert_eq!(ranged, (lo..hi).collect::<Vec<_>>(), "{level}: rows of a range");
                     let nonempty: Vec<usize> = (0..k).filter(|&p| (0..m).any(|i| a[i * k + p] != 0.0)).collect();
                     assert_eq!(emitted, nonempty, "{level}: rows emitted");
                     for p in (0..k).filter(|p| !nonempty.contains(p)) {

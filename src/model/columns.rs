@@ -41,7 +41,10 @@
 //!    layer k + 1 changes while it is read there); then block c of layer k's input gradient,
 //!    from every block of the output gradient and the kernel's rows of block c, which it
 //!    transposes first; then the gradient of the activation below. In the last phase (k = 0) it
-//!    forms and updates layer 0's columns J_c instead of an input gradient.
+//!    forms and updates layer 0's columns J_c instead of an input gradient; there the kernel's
+//!    rows formed from the inputs' nonzeros are cut into ranges of about as many nonzeros, and
+//!    every range but the first, of every block, is a chunk of its own, so that the thread done
+//!    first takes over the other's last ranges.
 //!
 //! Every value is one chain of operations in the order the whole slice on one thread uses:
 //! products run through [`small_gemm_strided`], whose column blocks and continued chains
@@ -53,7 +56,8 @@
 //!
 //! # Threads
 //! Both threads run [`ColumnStep::run`] over all phases; in each, a thread first *claims* its
-//! own chunk (thread t, chunk t), then any chunk still unclaimed, and runs what it claimed;
+//! own chunks (thread t, chunks t, t + 2, …), then any chunk still unclaimed (the other's, from
+//! the last), and runs what it claimed;
 //! then it waits until every chunk of the phase is done. A thread only ever waits for a chunk
 //! that the other thread has claimed and is running, so the step cannot deadlock: with one
 //! thread (or when the second starts late, or never) the first claims and runs everything.
@@ -65,11 +69,14 @@
 //! *forward* or *head* chunk reads the weights and never writes them or the gradient; a chunk
 //! of phase *backward k* reads layer k's kernel (any of its elements) and writes none of it,
 //! and of layer k + 1 (and in the last phase, layer 0) reads and writes only the elements in
-//! its own columns J_c of the weights, bias and gradients (never the others'). Blocks J_0 and
-//! J_1 are disjoint, no phase writes a layer whose weights it reads, every phase's chunks run
-//! only while no chunk of another phase runs, and the end of a chunk is published with a
-//! release store that the other thread's acquire load sees before it starts the next phase.
-//! So no element is ever written by one thread while another reads or writes it.
+//! its own columns J_c of the weights, bias and gradients (never the others'); in the last
+//! phase a chunk of a range of layer 0's kernel rows touches only those rows, and block c's
+//! own chunk then leaves them alone. Blocks J_0 and J_1 and the ranges are disjoint, a chunk
+//! runs on the one thread that claimed it, no phase writes a layer whose weights it reads,
+//! every phase's chunks run only while no chunk of another phase runs, and the end of a chunk
+//! is published with a release store that the other thread's acquire load sees before it
+//! starts the next phase. So no element is ever written by one thread while another reads or
+//! writes it.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -118,6 +125,10 @@ struct Block {
     a: RwLock<Vec<f32>>,
 }
 
+/// Ranges of the first layer's kernel rows, besides the first, that are chunks of the last
+/// phase of their own (see [`ColumnStep::first_rows`]).
+const FIRST_RANGES: usize = 5;
+
 /// Where each chunk of each phase stands.
 const OPEN: u8 = 0;
 const CLAIMED: u8 = 1;
@@ -156,8 +167,9 @@ pub(super) struct ColumnStep {
     probs: [RwLock<Vec<f32>>; 2],
     dlogits: [RwLock<Vec<f32>>; 2],
     totals: [RwLock<(f64, usize)>; 2],
-    /// flags[phase][chunk].
-    flags: Vec<[AtomicU8; 2]>,
+    /// flags[phase][chunk]: two chunks a phase (one a block), and in the last phase
+    /// 2·[`FIRST_RANGES`] more (see [`ColumnStep::first_rows`]).
+    flags: Vec<Box<[AtomicU8]>>,
     /// Where in its cache line the weights the blocks were cut for start (`None`: not cut yet).
     cut_for: Option<usize>,
 }
@@ -360,7 +372,12 @@ impl ColumnStep {
             probs: [(); 2].map(|_| RwLock::new(vec![0.0; rows * classes])),
             dlogits: [(); 2].map(|_| RwLock::new(vec![0.0; rows * classes])),
             totals: [(); 2].map(|_| RwLock::new((0.0, 0))),
-            flags: (0..phases).map(|_| [AtomicU8::new(OPEN), AtomicU8::new(OPEN)]).collect(),
+            flags: (0..phases)
+                .map(|p| {
+                    let chunks = if p + 1 == phases { 2 + 2 * FIRST_RANGES } else { 2 };
+                    (0..chunks).map(|_| AtomicU8::new(OPEN)).collect()
+                })
+                .collect(),
             dense,
             cut_for: None,
         })
@@ -391,8 +408,8 @@ impl ColumnStep {
             Weights::Read(p) => (Shared::read(p), None),
             Weights::Update(p, f) => (Shared::write(p), Some(f)),
         };
-        for f in &mut self.flags {
-            *f = [AtomicU8::new(OPEN), AtomicU8::new(OPEN)];
+        for f in self.flags.iter_mut().flat_map(|f| f.iter_mut()) {
+            *f.get_mut() = OPEN;
         }
         // Cut the blocks at cache-line boundaries of the weights as they lie in memory.
         let offset = params.ptr as usize % 64 / size_of::<f32>();
@@ -437,7 +454,9 @@ impl ColumnStep {
     fn run(&self, t: usize, job: &Job) {
         for (p, flags) in self.flags.iter().enumerate() {
             let phase = self.phase(p);
-            for c in [t, 1 - t] {
+            // Its own chunks first, in order, then the other thread's from the last.
+            let n = flags.len();
+            for c in (t..n).step_by(2).chain((1 - t..n).step_by(2).rev()) {
                 if flags[c].compare_exchange(OPEN, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                     // Marks the chunk failed if it panics, so that the other thread stops waiting.
                     struct Failed<'f>(&'f AtomicU8);
@@ -493,6 +512,7 @@ impl ColumnStep {
             }
             Phase::Forward(k) => self.forward(k, c, job),
             Phase::Head => self.head(c, job),
+            Phase::Backward(0) if c >= 2 => self.first_rows(c % 2, c / 2, job),
             Phase::Backward(k) => self.backward(k, c, job),
         }
     }
@@ -762,28 +782,8 @@ impl ColumnStep {
             // The weight gradient's columns J_c: one chain over the samples in order.
             let sparse_first = k == 0 && self.sparse_weight_grad(job);
             if sparse_first {
-                // From the inputs' nonzeros, a row of the gradient at a time (the same bits, see
-                // `kernels::sparse`), each row then updated while in cache, below.
-                let (s0, s1) = (rd(&self.sparse[0]), rd(&self.sparse[1]));
-                let parts = [(&*s0, dz), (&*s1, &dz[job.h * w..])];
-                let mut ok = true;
-                // θ − lr·(+0) is θ for a finite lr > 0 (a −0 stays −0): those rows need no pass.
-                let skip_empty = job.fused_sgd.is_some_and(|lr| lr > 0.0 && lr.is_finite());
-                sparse_gemm_tn(&parts, w, d.n_in, w, skip_empty, &mut |r, row| {
-                    let at = p0 + r * d.units + cols.start;
-                    if job.keep {
-                        // SAFETY: columns J_c of a row of the kernel's gradient: this chunk's
-                        // alone in a backward phase (module docs).
-                        unsafe { job.grads.slice_mut(at..at + w) }.copy_from_slice(row);
-                    }
-                    if let Some(update) = job.update {
-                        // SAFETY: columns J_c of a row of the kernel, as above.
-                        ok &= update.apply(unsafe { job.params.slice_mut(at..at + w) }, row);
-                    }
-                });
-                if !ok {
-                    job.finite.store(false, Ordering::Relaxed);
-                }
+                // The first of the ranges of rows (the others are chunks of their own).
+                self.sparse_rows(c, 0, job, dz);
             } else if k == 0 {
                 for (half, (r0, m)) in Self::halves_of(job).into_iter().enumerate() {
                     let x = rd(&self.inputs[half]);
@@ -889,6 +889,77 @@ impl ColumnStep {
                 }
             }
         }
+    }
+
+    /// Range r (≥ 1) of the first layer's kernel rows, columns J_c: their gradient from the
+    /// inputs' nonzeros and their update, where the weight gradient is formed from the nonzeros
+    /// (range 0 is formed with the rest of the layer's columns J_c, in [`Self::weights`]).
+    /// Chunks of the last phase of their own, which either thread may run, so that the thread
+    /// done first takes over the other's last ranges.
+    fn first_rows(&self, c: usize, r: usize, job: &Job) {
+        let w = self.dense[0].cols[c].len();
+        if w > 0 && self.sparse_weight_grad(job) {
+            self.sparse_rows(c, r, job, &rd(self.dz(0, c))[..job.n * w]);
+        }
+    }
+
+    /// The first layer's kernel rows of range r ([`Self::first_range`]), columns J_c: each row
+    /// of the gradient formed from the inputs' nonzeros (the same bits, see `kernels::sparse`),
+    /// kept and used for the update while in cache.
+    fn sparse_rows(&self, c: usize, r: usize, job: &Job, dz: &[f32]) {
+        let d = &self.dense[0];
+        let cols = d.cols[c].clone();
+        let (w, p0) = (cols.len(), d.params.start);
+        let (s0, s1) = (rd(&self.sparse[0]), rd(&self.sparse[1]));
+        let parts = [(&*s0, dz), (&*s1, &dz[job.h * w..])];
+        let mut ok = true;
+        // θ − lr·(+0) is θ for a finite lr > 0 (a −0 stays −0): those rows need no pass.
+        let skip_empty = job.fused_sgd.is_some_and(|lr| lr > 0.0 && lr.is_finite());
+        sparse_gemm_tn(&parts, w, self.first_range(r), w, skip_empty, &mut |row_index, row| {
+            let at = p0 + row_index * d.units + cols.start;
+            if job.keep {
+                // SAFETY: columns J_c of a row of range r of the kernel's gradient: this
+                // chunk's alone in the last phase (module docs).
+                unsafe { job.grads.slice_mut(at..at + w) }.copy_from_slice(row);
+            }
+            if let Some(update) = job.update {
+                // SAFETY: columns J_c of a row of range r of the kernel, as above.
+                ok &= update.apply(unsafe { job.params.slice_mut(at..at + w) }, row);
+            }
+        });
+        if !ok {
+            job.finite.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Range r of the first layer's kernel rows (inputs): [`FIRST_RANGES`] + 1 ranges in order,
+    /// cut where about as many of the batch's nonzero inputs lie in each.
+    fn first_range(&self, r: usize) -> Range<usize> {
+        let (s0, s1) = (rd(&self.sparse[0]), rd(&self.sparse[1]));
+        let width = s0.width();
+        let total = s0.nonzeros() + s1.nonzeros();
+        let ranges = FIRST_RANGES + 1;
+        // The first input with at least `target` nonzeros before it.
+        let cut = |i: usize| {
+            if i == 0 {
+                return 0;
+            }
+            if i == ranges {
+                return width;
+            }
+            let target = total * i / ranges;
+            let (mut lo, mut hi) = (0, width);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if s0.nonzeros_before(mid) + s1.nonzeros_before(mid) < target {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        cut(r)..cut(r + 1)
     }
 
     /// Block c of dense layer k's input gradient (k > 0), and the gradient of the activation
