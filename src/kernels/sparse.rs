@@ -403,7 +403,15 @@ multiversion! {
         skip_empty: bool,
         emit: &mut dyn FnMut(usize, &[f32]),
     ) {
-        let mut row = vec![0.0f32; n];
+        // The row handed out: on the stack up to two blocks wide (the column step's blocks), so
+        // that the column step's twelve calls a step allocate nothing.
+        let (mut stack, mut heap) = ([0.0f32; 2 * BLOCK], Vec::new());
+        let row: &mut [f32] = if n <= 2 * BLOCK {
+            &mut stack[..n]
+        } else {
+            heap.resize(n, 0.0);
+            &mut heap
+        };
         for p in rows {
             if skip_empty && parts.iter().all(|(a, _)| a.col(p).is_empty()) {
                 continue;
@@ -435,7 +443,7 @@ multiversion! {
                     }
                 }
             }
-            emit(p, &row);
+            emit(p, row);
         }
     }
 }

@@ -119,7 +119,7 @@ impl DenseLayer {
 #[derive(Debug)]
 struct Block {
     /// Pre-activations (unused where only the output is kept, see
-    /// [`DenseLayer::output_only`]).
+    /// [`DenseLayer::output_only`], and in the last layer, whose logits the head phase forms).
     z: RwLock<Vec<f32>>,
     /// Activations (unused without one: the next layer reads `z`).
     a: RwLock<Vec<f32>>,
@@ -342,13 +342,17 @@ impl ColumnStep {
         let classes = model.output_shape().len();
         let rows = SLICE.div_ceil(2);
         let input_len = model.input_shape().len();
+        let last = dense.len() - 1;
         let blocks = dense
             .iter()
-            .map(|d| {
-                // Room for a block of any width, so that the cut can move (see `halves`).
+            .enumerate()
+            .map(|(k, d)| {
+                // Room for a block of any width, so that the cut can move (see `halves`). The
+                // last layer's outputs are the head phase's logits, in buffers of their own.
                 let u = d.units;
+                let keeps_z = k < last && !d.output_only();
                 [(); 2].map(|_| Block {
-                    z: RwLock::new(vec![0.0; if d.output_only() { 0 } else { SLICE * u }]),
+                    z: RwLock::new(vec![0.0; if keeps_z { SLICE * u } else { 0 }]),
                     a: RwLock::new(vec![0.0; if d.act.is_some() { SLICE * u } else { 0 }]),
                 })
             })
