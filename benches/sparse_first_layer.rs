@@ -3,7 +3,7 @@
 //! of 32, one block of 64 of the 128 output columns. Times, per step and per nonzero pixel:
 //! converting the images to floats, listing their nonzeros from the floats and straight from the
 //! bytes, the forward product from the lists, and the weight gradient with plain SGD applied
-//! row by row.
+//! row by row: by a function given each row, and inside the product (`sparse_gemm_tn_sgd`).
 //!
 //!     cargo bench --bench sparse_first_layer [-- STEPS]
 //!
@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use elu_lab::data::bundled;
 use elu_lab::kernels::simd::Level;
-use elu_lab::kernels::sparse::{sparse_gemm, sparse_gemm_tn, SparseColumns};
+use elu_lab::kernels::sparse::{sparse_gemm, sparse_gemm_tn, sparse_gemm_tn_sgd, SgdRows, SparseColumns};
 use elu_lab::rng::Rng;
 
 const BATCH: usize = 64;
@@ -34,8 +34,9 @@ fn main() -> elu_lab::Result<()> {
     let mut y = vec![0u8; BATCH];
     let mut z = vec![0.0f32; BATCH * WIDTH];
     let mut halves = [SparseColumns::default(), SparseColumns::default()];
-    // Seconds in all: converting, listing from floats, from bytes, forward, weight gradient.
-    let mut t = [0.0f64; 5];
+    // Seconds in all: converting, listing from floats, from bytes, forward, weight gradient
+    // handed out row by row and updated, and with the update applied in the product.
+    let mut t = [0.0f64; 6];
     let mut nonzeros = 0usize;
     let h = BATCH / 2;
     for _ in 0..steps {
@@ -51,9 +52,7 @@ fn main() -> elu_lab::Result<()> {
         train.list_batch(&idx[..h], &mut halves[0], &mut y);
         train.list_batch(&idx[h..], &mut halves[1], &mut y);
         let t3 = Instant::now();
-        for (half, s) in halves.iter().enumerate() {
-            sparse_gemm(&mut z[half * h * WIDTH..], WIDTH, Some(&bias), s, &w, UNITS, WIDTH);
-        }
+        sparse_gemm(&mut z, WIDTH, Some(&bias), &[&halves[0], &halves[1]], &w, UNITS, WIDTH);
         let t4 = Instant::now();
         let parts = [(&halves[0], &dz[..]), (&halves[1], &dz[h * WIDTH..])];
         sparse_gemm_tn(&parts, WIDTH, 0..n_in, WIDTH, true, &mut |r, row| {
@@ -62,13 +61,24 @@ fn main() -> elu_lab::Result<()> {
             }
         });
         let t5 = Instant::now();
-        for (acc, (a, b)) in t.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)]) {
+        // SAFETY: rows < n_in of `w`, columns < WIDTH ≤ UNITS: inside `w`, used by nothing else.
+        let sgd = unsafe { SgdRows::new(w.as_mut_ptr(), UNITS, 0.01) };
+        assert!(sparse_gemm_tn_sgd(&parts, WIDTH, 0..n_in, WIDTH, &sgd));
+        let t6 = Instant::now();
+        for (acc, (a, b)) in t.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6)]) {
             *acc += (b - a).as_secs_f64();
         }
         nonzeros += halves[0].nonzeros() + halves[1].nonzeros();
     }
     println!("{steps} steps of {BATCH} images, {:.0} nonzero pixels a step", nonzeros as f64 / steps as f64);
-    let what = ["convert to floats", "list from floats", "list from bytes", "forward", "weight gradient + SGD"];
+    let what = [
+        "convert to floats",
+        "list from floats",
+        "list from bytes",
+        "forward",
+        "weight gradient + SGD",
+        "the same, SGD fused",
+    ];
     for (what, t) in what.iter().zip(t) {
         let (per_step, per_nz) = (t / steps as f64 * 1e6, t / nonzeros as f64 * 1e9);
         println!("{what:<22} {per_step:7.1} µs/step  {per_nz:5.2} ns/nonzero");

@@ -293,77 +293,88 @@ fn fuses(level: Level) -> bool {
 /// Columns per block of the output kept in registers (8 AVX2 registers).
 const BLOCK: usize = 64;
 
-/// C (rows of `a`, n) = start + A·B: row i of C (`c[i·ldc..]`) is `start` (n values, or zeros)
+/// C (rows of the parts, n) = start + A·B for A given as parts stacked by rows (the first
+/// part's rows, then the next's): row i of C (`c[i·ldc..]`) is `start` (n values, or zeros)
 /// plus, for each nonzero A(i, p) in column order, A(i, p)·B(p, ..n) with B(p, j) = b[p·ldb + j].
 /// The bits of `small_gemm(c, start, A, false, B, ..)` on the dense A, when `start` holds no −0
-/// and B is finite (see the module docs).
+/// and B is finite (see the module docs). Each of B's rows is read once for all the parts.
 ///
 /// # Panics
-/// If a slice is shorter than the shapes say.
+/// If a slice is shorter than the shapes say, or the parts differ in width.
 pub fn sparse_gemm(
     c: &mut [f32],
     ldc: usize,
     start: Option<&[f32]>,
-    a: &SparseColumns,
+    parts: &[&SparseColumns],
     b: &[f32],
     ldb: usize,
     n: usize,
 ) {
     let level = Level::current();
-    sparse_gemm_at(level, c, ldc, start, a, b, ldb, n, fuses(level))
+    sparse_gemm_at(level, c, ldc, start, parts, b, ldb, n, fuses(level))
 }
 
 multiversion! {
     /// [`sparse_gemm`] compiled for `level`; `fused`: whether to fuse (as that level's dense
     /// product does). Column p of A at a time: B's row p held in registers, added to the rows of
-    /// C where A has a nonzero, so every element's chain runs over p in order.
+    /// C where a part has a nonzero, so every element's chain runs over p in order.
     pub fn sparse_gemm_at(
         c: &mut [f32],
         ldc: usize,
         start: Option<&[f32]>,
-        a: &SparseColumns,
+        parts: &[&SparseColumns],
         b: &[f32],
         ldb: usize,
         n: usize,
         fused: bool,
     ) {
+        let width = parts.first().map_or(0, |a| a.width());
+        assert!(parts.iter().all(|a| a.width() == width), "sparse_gemm: parts of different widths");
+        let rows: usize = parts.iter().map(|a| a.rows()).sum();
         for j0 in (0..n).step_by(BLOCK) {
             let w = (n - j0).min(BLOCK);
-            for i in 0..a.rows() {
+            for i in 0..rows {
                 let out = &mut c[i * ldc + j0..i * ldc + j0 + w];
                 match start {
                     Some(s) => out.copy_from_slice(&s[j0..j0 + w]),
                     None => out.fill(0.0),
                 }
             }
-            for p in 0..a.width() {
-                let entries = a.col(p);
-                if entries.is_empty() {
+            for p in 0..width {
+                if parts.iter().all(|a| a.col(p).is_empty()) {
                     continue;
                 }
                 let at = p * ldb + j0;
                 if w == BLOCK {
                     let mut y = [0.0f32; BLOCK];
                     y.copy_from_slice(&b[at..at + BLOCK]);
-                    for &Entry { row: i, val: x } in entries {
-                        let o = i as usize * ldc + j0;
-                        let out = &mut c[o..o + BLOCK];
-                        if fused {
-                            for (s, &y) in out.iter_mut().zip(&y) {
-                                *s = x.mul_add(y, *s);
-                            }
-                        } else {
-                            for (s, &y) in out.iter_mut().zip(&y) {
-                                *s += x * y;
+                    let mut first = 0;
+                    for a in parts {
+                        for &Entry { row: i, val: x } in a.col(p) {
+                            let o = (first + i as usize) * ldc + j0;
+                            let out = &mut c[o..o + BLOCK];
+                            if fused {
+                                for (s, &y) in out.iter_mut().zip(&y) {
+                                    *s = x.mul_add(y, *s);
+                                }
+                            } else {
+                                for (s, &y) in out.iter_mut().zip(&y) {
+                                    *s += x * y;
+                                }
                             }
                         }
+                        first += a.rows();
                     }
                 } else {
-                    for &Entry { row: i, val: x } in entries {
-                        let o = i as usize * ldc + j0;
-                        for (s, &y) in c[o..o + w].iter_mut().zip(&b[at..at + w]) {
-                            *s = if fused { x.mul_add(y, *s) } else { *s + x * y };
+                    let mut first = 0;
+                    for a in parts {
+                        for &Entry { row: i, val: x } in a.col(p) {
+                            let o = (first + i as usize) * ldc + j0;
+                            for (s, &y) in c[o..o + w].iter_mut().zip(&b[at..at + w]) {
+                                *s = if fused { x.mul_add(y, *s) } else { *s + x * y };
+                            }
                         }
+                        first += a.rows();
                     }
                 }
             }
@@ -389,11 +400,83 @@ pub fn sparse_gemm_tn(
     emit: &mut dyn FnMut(usize, &[f32]),
 ) {
     let level = Level::current();
-    sparse_gemm_tn_at(level, parts, ldb, rows, n, fuses(level), skip_empty, emit)
+    sparse_gemm_tn_at(level, parts, ldb, rows, n, fuses(level), skip_empty, &mut TnOut::Emit(emit));
+}
+
+/// Plain SGD on the rows of a weight matrix W, applied by [`sparse_gemm_tn_sgd`] to each row as
+/// it is formed: row p of W (`n` values from `w + p·ldw`) becomes W − lr·G for G the product's
+/// row p, each weight by one multiplication and one subtraction, each rounded: the bits of
+/// [`crate::optim::plain_sgd`] on the gradient. The rows left out (no entry in any part: G is
+/// +0) keep their values, which is what the update gives them, lr being finite and positive.
+#[derive(Clone, Copy, Debug)]
+pub struct SgdRows {
+    w: *mut f32,
+    ldw: usize,
+    lr: f32,
+}
+
+impl SgdRows {
+    /// The rows of W at `w`, `ldw` values apart, updated with learning rate `lr`.
+    ///
+    /// # Safety
+    /// For every row p of the range given to [`sparse_gemm_tn_sgd`] and every column j < its
+    /// `n`, `w.add(p·ldw + j)` must be valid for reads and writes, and no other thread may read or
+    /// write those elements during that call.
+    ///
+    /// # Panics
+    /// Unless `lr` is finite and positive (leaving out the empty rows needs it).
+    pub unsafe fn new(w: *mut f32, ldw: usize, lr: f32) -> Self {
+        assert!(lr.is_finite() && lr > 0.0, "SgdRows: learning rate {lr}, not finite and positive");
+        SgdRows { w, ldw, lr }
+    }
+
+    /// Updates row p of W, columns j0..j0 + g.len(), by the gradient `g`; returns whether every
+    /// updated weight is finite.
+    ///
+    /// # Safety
+    /// Row p and those columns inside the block that [`SgdRows::new`]'s caller vouched for.
+    #[inline(always)]
+    unsafe fn apply(&self, p: usize, j0: usize, g: &[f32]) -> bool {
+        // SAFETY: valid and used by this call alone (the caller, and `new`'s contract).
+        let w = unsafe { std::slice::from_raw_parts_mut(self.w.add(p * self.ldw + j0), g.len()) };
+        let mut finite = true;
+        for (w, &g) in w.iter_mut().zip(g) {
+            *w -= self.lr * g;
+            finite &= w.is_finite();
+        }
+        finite
+    }
+}
+
+/// [`sparse_gemm_tn`] with plain SGD applied to each row as it is formed, in registers, instead
+/// of the row being handed out: the bits of `sparse_gemm_tn` with `skip_empty` followed by
+/// [`crate::optim::plain_sgd`] on each row it emits, without a call per row. Returns whether
+/// every weight updated is finite.
+///
+/// # Panics
+/// If a slice is shorter than the shapes say.
+pub fn sparse_gemm_tn_sgd(
+    parts: &[(&SparseColumns, &[f32])],
+    ldb: usize,
+    rows: Range<usize>,
+    n: usize,
+    sgd: &SgdRows,
+) -> bool {
+    let level = Level::current();
+    sparse_gemm_tn_at(level, parts, ldb, rows, n, fuses(level), true, &mut TnOut::Sgd(*sgd))
+}
+
+/// Where [`sparse_gemm_tn_at`]'s rows go.
+pub enum TnOut<'e> {
+    /// To a function, with their index.
+    Emit(&'e mut dyn FnMut(usize, &[f32])),
+    /// Into plain SGD's update of a weight matrix's rows.
+    Sgd(SgdRows),
 }
 
 multiversion! {
-    /// [`sparse_gemm_tn`] compiled for `level`; `fused` as in [`sparse_gemm_at`].
+    /// [`sparse_gemm_tn`] compiled for `level`, its rows handed to `out`; `fused` as in
+    /// [`sparse_gemm_at`]. Returns whether every weight `out` updated is finite.
     pub fn sparse_gemm_tn_at(
         parts: &[(&SparseColumns, &[f32])],
         ldb: usize,
@@ -401,8 +484,8 @@ multiversion! {
         n: usize,
         fused: bool,
         skip_empty: bool,
-        emit: &mut dyn FnMut(usize, &[f32]),
-    ) {
+        out: &mut TnOut,
+    ) -> bool {
         // The row handed out: on the stack up to two blocks wide (the column step's blocks), so
         // that the column step's twelve calls a step allocate nothing.
         let (mut stack, mut heap) = ([0.0f32; 2 * BLOCK], Vec::new());
@@ -412,6 +495,7 @@ multiversion! {
             heap.resize(n, 0.0);
             &mut heap
         };
+        let mut finite = true;
         for p in rows {
             if skip_empty && parts.iter().all(|(a, _)| a.col(p).is_empty()) {
                 continue;
@@ -429,7 +513,12 @@ multiversion! {
                             add_rows::<false>(acc, a.col(p), b, ldb, j0)
                         };
                     }
-                    row[j0..j0 + BLOCK].copy_from_slice(&acc);
+                    match out {
+                        TnOut::Emit(_) => row[j0..j0 + BLOCK].copy_from_slice(&acc),
+                        // SAFETY: row p of the range, columns below n (the contract of
+                        // `SgdRows::new`, which `sparse_gemm_tn_sgd`'s caller has met).
+                        TnOut::Sgd(sgd) => finite &= unsafe { sgd.apply(p, j0, &acc) },
+                    }
                 } else {
                     let acc = &mut row[j0..j0 + w];
                     acc.fill(0.0);
@@ -441,10 +530,17 @@ multiversion! {
                             }
                         }
                     }
+                    if let TnOut::Sgd(sgd) = out {
+                        // SAFETY: as above.
+                        finite &= unsafe { sgd.apply(p, j0, acc) };
+                    }
                 }
             }
-            emit(p, row);
+            if let TnOut::Emit(emit) = out {
+                emit(p, row);
+            }
         }
+        finite
     }
 }
 
@@ -501,52 +597,114 @@ mod tests {
             assert_eq!(rows.nonzeros(), a.iter().filter(|&&x| x != 0.0).count());
             let b_block: Vec<f32> = (0..k).flat_map(|p| b[p * ldb..p * ldb + n].to_vec()).collect();
             let dy = random(m * n, &mut rng);
+            let h = m / 2;
+            let (mut first, mut second) = (SparseColumns::default(), SparseColumns::default());
+            first.set(&a[..h * k], k);
+            second.set(&a[h * k..], k);
+            // Weights to update, rows ldw > n apart, one of them NaN in the last case.
+            let ldw = n + 3;
+            let w0 = random(k * ldw, &mut rng);
             for level in Level::supported() {
                 let fused = fuses(level);
-                // Forward: bias + A·B, B a block of columns (row stride ldb).
-                let mut dense = vec![0.0; m * n];
-                small_gemm_at(level, &mut dense, Start::Bias(&bias), &a, false, &b_block, m, n, k);
-                let mut sparse = vec![7.0; m * n];
-                sparse_gemm_at(level, &mut sparse, n, Some(&bias), &rows, &b, ldb, n, fused);
-                assert!(dense.iter().zip(&sparse).all(|(x, y)| x.to_bits() == y.to_bits()), "{level}: {m}x{n}x{k}");
-                let mut dense = vec![0.0; m * n];
-                small_gemm_at(level, &mut dense, Start::Zero, &a, false, &b_block, m, n, k);
-                sparse_gemm_at(level, &mut sparse, n, None, &rows, &b, ldb, n, fused);
-                assert!(dense.iter().zip(&sparse).all(|(x, y)| x.to_bits() == y.to_bits()), "{level}: no bias");
+                // Forward: bias + A·B, B a block of columns (row stride ldb), A as one part or
+                // as two stacked.
+                for parts in [vec![&rows], vec![&first, &second]] {
+                    let mut dense = vec![0.0; m * n];
+                    small_gemm_at(level, &mut dense, Start::Bias(&bias), &a, false, &b_block, m, n, k);
+                    let mut sparse = vec![7.0; m * n];
+                    sparse_gemm_at(level, &mut sparse, n, Some(&bias), &parts, &b, ldb, n, fused);
+                    let same = dense.iter().zip(&sparse).all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{level}: {m}x{n}x{k}, {} parts", parts.len());
+                    let mut dense = vec![0.0; m * n];
+                    small_gemm_at(level, &mut dense, Start::Zero, &a, false, &b_block, m, n, k);
+                    sparse_gemm_at(level, &mut sparse, n, None, &parts, &b, ldb, n, fused);
+                    assert!(dense.iter().zip(&sparse).all(|(x, y)| x.to_bits() == y.to_bits()), "{level}: no bias");
+                }
                 // Weight gradient: Aᵀ·dY over the rows in order, as one part or two.
                 let mut dense = vec![0.0; k * n];
                 small_gemm_at(level, &mut dense, Start::Zero, &a, true, &dy, k, n, m);
-                let h = m / 2;
-                let (mut first, mut second) = (SparseColumns::default(), SparseColumns::default());
-                first.set(&a[..h * k], k);
-                second.set(&a[h * k..], k);
                 for parts in [vec![(&rows, &dy[..])], vec![(&first, &dy[..]), (&second, &dy[h * n..])]] {
                     let mut sparse = vec![7.0; k * n];
                     let mut seen = 0;
-                    sparse_gemm_tn_at(level, &parts, n, 0..k, n, fused, false, &mut |p, row| {
-                        assert_eq!(p, seen);
-                        seen += 1;
-                        sparse[p * n..(p + 1) * n].copy_from_slice(row);
-                    });
+                    sparse_gemm_tn_at(
+                        level,
+                        &parts,
+                        n,
+                        0..k,
+                        n,
+                        fused,
+                        false,
+                        &mut TnOut::Emit(&mut |p, row| {
+                            assert_eq!(p, seen);
+                            seen += 1;
+                            sparse[p * n..(p + 1) * n].copy_from_slice(row);
+                        }),
+                    );
                     assert_eq!(seen, k);
                     assert!(dense.iter().zip(&sparse).all(|(x, y)| x.to_bits() == y.to_bits()), "{level}: Aᵀ·dY");
                     // Skipping the empty rows: the others in order with the same bits, and the
                     // skipped ones those of A's columns without a nonzero, all +0 in the product.
                     let mut emitted = Vec::new();
-                    sparse_gemm_tn_at(level, &parts, n, 0..k, n, fused, true, &mut |p, row| {
-                        assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
-                        emitted.push(p);
-                    });
+                    sparse_gemm_tn_at(
+                        level,
+                        &parts,
+                        n,
+                        0..k,
+                        n,
+                        fused,
+                        true,
+                        &mut TnOut::Emit(&mut |p, row| {
+                            assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
+                            emitted.push(p);
+                        }),
+                    );
                     // A range of the rows: those rows alone, in order, with the same bits.
                     let (lo, hi) = (k / 3, k - k / 4);
                     let mut ranged = Vec::new();
-                    sparse_gemm_tn_at(level, &parts, n, lo..hi, n, fused, false, &mut |p, row| {
-                        assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
-                        ranged.push(p);
-                    });
+                    sparse_gemm_tn_at(
+                        level,
+                        &parts,
+                        n,
+                        lo..hi,
+                        n,
+                        fused,
+                        false,
+                        &mut TnOut::Emit(&mut |p, row| {
+                            assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
+                            ranged.push(p);
+                        }),
+                    );
                     assert_eq!(ranged, (lo..hi).collect::<Vec<_>>(), "{level}: rows of a range");
                     let nonempty: Vec<usize> = (0..k).filter(|&p| (0..m).any(|i| a[i * k + p] != 0.0)).collect();
                     assert_eq!(emitted, nonempty, "{level}: rows emitted");
+                    // Plain SGD inside the product: the bits of `plain_sgd` on each row emitted,
+                    // the other rows and the columns past n untouched; a NaN weight reported.
+                    for poisoned in [None, nonempty.first().copied()] {
+                        let mut want = w0.clone();
+                        if let Some(p) = poisoned {
+                            want[p * ldw] = f32::NAN;
+                        }
+                        let mut got = want.clone();
+                        let mut finite = true;
+                        sparse_gemm_tn_at(
+                            level,
+                            &parts,
+                            n,
+                            0..k,
+                            n,
+                            fused,
+                            true,
+                            &mut TnOut::Emit(&mut |p, row| {
+                                finite &= crate::optim::plain_sgd(&mut want[p * ldw..p * ldw + n], row, 0.3);
+                            }),
+                        );
+                        // SAFETY: rows < k of `got`, columns < n ≤ ldw: inside it, used by nothing else.
+                        let sgd = unsafe { SgdRows::new(got.as_mut_ptr(), ldw, 0.3) };
+                        let ok = sparse_gemm_tn_at(level, &parts, n, 0..k, n, fused, true, &mut TnOut::Sgd(sgd));
+                        assert_eq!((ok, finite), (poisoned.is_none(), poisoned.is_none()), "{level}: finite");
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&got), bits(&want), "{level}: SGD in the product, {} parts", parts.len());
+                    }
                     for p in (0..k).filter(|p| !nonempty.contains(p)) {
                         assert!(dense[p * n..(p + 1) * n].iter().all(|g| g.to_bits() == 0), "{level}: row {p} is +0");
                     }

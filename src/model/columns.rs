@@ -87,7 +87,7 @@ use super::Sequential;
 use crate::activations::Activation;
 use crate::kernels::elementwise;
 use crate::kernels::gemm::{small_gemm_strided, small_gemm_strided_sgd, transpose_strided, Start};
-use crate::kernels::sparse::{sparse_gemm, sparse_gemm_tn, SparseColumns};
+use crate::kernels::sparse::{sparse_gemm, sparse_gemm_tn, sparse_gemm_tn_sgd, SgdRows, SparseColumns};
 use crate::layers::{Ctx, Layer, LayerKind};
 use crate::loss::softmax_cross_entropy;
 
@@ -393,8 +393,9 @@ impl ColumnStep {
     /// then unspecified): each block of columns updates its weights from the rows of the
     /// gradient as they are formed, in a buffer of its own, which spares writing and reading
     /// back a gradient as large as the weights. Plain SGD ([`Update::PlainSgd`]) goes further:
-    /// it is applied inside the products that form the gradient
-    /// ([`small_gemm_strided_sgd`]), and the first layer's weights whose gradient is +0 (inputs
+    /// it is applied inside the products that form the gradient ([`small_gemm_strided_sgd`],
+    /// and for the first layer's rows formed from the inputs' nonzeros,
+    /// [`sparse_gemm_tn_sgd`]), and the first layer's weights whose gradient is +0 (inputs
     /// zero in every sample) are passed over, which leaves them as the update would.
     /// Returns the totals (sum of losses, correct count) and whether every updated weight is
     /// finite (true when none is updated).
@@ -542,30 +543,37 @@ impl ColumnStep {
         // buffer for input gradients, which no forward phase uses).
         let mut z = wr(if d.output_only() { &self.dacts[c] } else { &block.z });
         if k == 0 {
-            for (half, (r0, m)) in Self::halves_of(job).into_iter().enumerate() {
-                if !self.dense_rows(job, half) {
-                    // The inputs' zeros left out: the same bits (see `kernels::sparse`).
-                    let bias = if let Start::Bias(b) = start { Some(b) } else { None };
-                    let lists = rd(&self.sparse[half]);
-                    sparse_gemm(&mut z[r0 * w..], w, bias, &lists, &kernel[cols.start..], d.units, w);
-                    continue;
+            let sparse = [0, 1].map(|half| !self.dense_rows(job, half));
+            let bias = if let Start::Bias(b) = start { Some(b) } else { None };
+            if sparse == [true, true] {
+                // The inputs' zeros left out (the same bits, see `kernels::sparse`), both
+                // halves in one pass over the kernel's rows.
+                let (s0, s1) = (rd(&self.sparse[0]), rd(&self.sparse[1]));
+                sparse_gemm(&mut z, w, bias, &[&s0, &s1], &kernel[cols.start..], d.units, w);
+            } else {
+                for (half, (r0, m)) in Self::halves_of(job).into_iter().enumerate() {
+                    if sparse[half] {
+                        let lists = rd(&self.sparse[half]);
+                        sparse_gemm(&mut z[r0 * w..], w, bias, &[&lists], &kernel[cols.start..], d.units, w);
+                        continue;
+                    }
+                    let x = rd(&self.inputs[half]);
+                    // SAFETY: rows r0..r0 + m of `z`, a slice of ours (n·w elements), row stride w.
+                    unsafe {
+                        small_gemm_strided(
+                            z[r0 * w..].as_mut_ptr(),
+                            w,
+                            start,
+                            &x[..m * d.n_in],
+                            false,
+                            &kernel[cols.start..],
+                            d.units,
+                            m,
+                            w,
+                            d.n_in,
+                        )
+                    };
                 }
-                let x = rd(&self.inputs[half]);
-                // SAFETY: rows r0..r0 + m of `z`, a slice of ours (n·w elements), row stride w.
-                unsafe {
-                    small_gemm_strided(
-                        z[r0 * w..].as_mut_ptr(),
-                        w,
-                        start,
-                        &x[..m * d.n_in],
-                        false,
-                        &kernel[cols.start..],
-                        d.units,
-                        m,
-                        w,
-                        d.n_in,
-                    )
-                };
             }
         } else {
             let below = &self.dense[k - 1];
@@ -916,21 +924,35 @@ impl ColumnStep {
         let (w, p0) = (cols.len(), d.params.start);
         let (s0, s1) = (rd(&self.sparse[0]), rd(&self.sparse[1]));
         let parts = [(&*s0, dz), (&*s1, &dz[job.h * w..])];
-        let mut ok = true;
-        // θ − lr·(+0) is θ for a finite lr > 0 (a −0 stays −0): those rows need no pass.
-        let skip_empty = job.fused_sgd.is_some_and(|lr| lr > 0.0 && lr.is_finite());
-        sparse_gemm_tn(&parts, w, self.first_range(r), w, skip_empty, &mut |row_index, row| {
-            let at = p0 + row_index * d.units + cols.start;
-            if job.keep {
-                // SAFETY: columns J_c of a row of range r of the kernel's gradient: this
-                // chunk's alone in the last phase (module docs).
-                unsafe { job.grads.slice_mut(at..at + w) }.copy_from_slice(row);
+        let range = self.first_range(r);
+        let ok = match job.fused_sgd.filter(|lr| *lr > 0.0 && lr.is_finite()) {
+            // Plain SGD applied to each row as it is formed, the gradient not kept. θ − lr·(+0)
+            // is θ for a finite lr > 0 (a −0 stays −0), so the rows without a nonzero input
+            // are passed over.
+            Some(lr) => {
+                // SAFETY: the rows of range r of the kernel, columns J_c (w of them from
+                // cols.start, row p at p0 + p·units): inside the weights, and this chunk's
+                // alone in the last phase (module docs).
+                let sgd = unsafe { SgdRows::new(job.params.ptr_mut(p0 + cols.start), d.units, lr) };
+                sparse_gemm_tn_sgd(&parts, w, range, w, &sgd)
             }
-            if let Some(update) = job.update {
-                // SAFETY: columns J_c of a row of range r of the kernel, as above.
-                ok &= update.apply(unsafe { job.params.slice_mut(at..at + w) }, row);
+            None => {
+                let mut ok = true;
+                sparse_gemm_tn(&parts, w, range, w, false, &mut |row_index, row| {
+                    let at = p0 + row_index * d.units + cols.start;
+                    if job.keep {
+                        // SAFETY: columns J_c of a row of range r of the kernel's gradient:
+                        // this chunk's alone in the last phase (module docs).
+                        unsafe { job.grads.slice_mut(at..at + w) }.copy_from_slice(row);
+                    }
+                    if let Some(update) = job.update {
+                        // SAFETY: columns J_c of a row of range r of the kernel, as above.
+                        ok &= update.apply(unsafe { job.params.slice_mut(at..at + w) }, row);
+                    }
+                });
+                ok
             }
-        });
+        };
         if !ok {
             job.finite.store(false, Ordering::Relaxed);
         }

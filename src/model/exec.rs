@@ -1251,24 +1251,26 @@ mod tests {
             }
             (x, labels)
         };
-        // Inputs: dense; MNIST-like; MNIST-like in the first half only. Each given by a source
+        // Inputs: dense; MNIST-like (the first layer's products from the nonzeros of both
+        // halves); MNIST-like in the first half only; MNIST-like with a −0 in the first layer's
+        // bias (which keeps its forward products on the dense inputs). Each given by a source
         // that fills them, and by one that lists their nonzeros itself.
         let nets: Vec<_> = nets
             .iter()
-            .flat_map(|(m, n)| [(m, *n, 0), (m, *n, 1), (m, *n, 2)])
+            .flat_map(|(m, n)| [(m, *n, 0), (m, *n, 1), (m, *n, 2), (m, *n, 3)])
             .flat_map(|(m, n, inputs)| [(m, n, inputs, false), (m, n, inputs, true)])
             .collect();
         let each = |p: &mut [f32], g: &[f32]| crate::optim::plain_sgd(p, g, 0.01);
         let update = Update::PlainSgd(0.01);
         for &(model, n, inputs, listed) in &nets {
             let zeros = inputs > 0;
-            // Biases away from zero, and with sparse inputs one of the first layer's −0 (which
-            // keeps its block of columns on the dense product).
+            // Biases away from zero, and for the last kind of inputs one of the first layer's
+            // −0.
             let mut params = model.init_params(5);
             for (i, p) in params.iter_mut().enumerate() {
                 *p += (i % 17) as f32 * 1e-3 - 8e-3;
             }
-            if zeros {
+            if inputs == 3 {
                 let r = model.param_range(1);
                 params[r.end - 1] = -0.0;
             }
