@@ -624,56 +624,33 @@ mod tests {
                 let mut dense = vec![0.0; k * n];
                 small_gemm_at(level, &mut dense, Start::Zero, &a, true, &dy, k, n, m);
                 for parts in [vec![(&rows, &dy[..])], vec![(&first, &dy[..]), (&second, &dy[h * n..])]] {
+                    // The rows `range` handed to `emit`, empty ones left out with `skip`.
+                    let emit_rows = |range: Range<usize>, skip: bool, emit: &mut dyn FnMut(usize, &[f32])| {
+                        sparse_gemm_tn_at(level, &parts, n, range, n, fused, skip, &mut TnOut::Emit(emit))
+                    };
                     let mut sparse = vec![7.0; k * n];
                     let mut seen = 0;
-                    sparse_gemm_tn_at(
-                        level,
-                        &parts,
-                        n,
-                        0..k,
-                        n,
-                        fused,
-                        false,
-                        &mut TnOut::Emit(&mut |p, row| {
-                            assert_eq!(p, seen);
-                            seen += 1;
-                            sparse[p * n..(p + 1) * n].copy_from_slice(row);
-                        }),
-                    );
+                    emit_rows(0..k, false, &mut |p, row| {
+                        assert_eq!(p, seen);
+                        seen += 1;
+                        sparse[p * n..(p + 1) * n].copy_from_slice(row);
+                    });
                     assert_eq!(seen, k);
                     assert!(dense.iter().zip(&sparse).all(|(x, y)| x.to_bits() == y.to_bits()), "{level}: Aᵀ·dY");
                     // Skipping the empty rows: the others in order with the same bits, and the
                     // skipped ones those of A's columns without a nonzero, all +0 in the product.
                     let mut emitted = Vec::new();
-                    sparse_gemm_tn_at(
-                        level,
-                        &parts,
-                        n,
-                        0..k,
-                        n,
-                        fused,
-                        true,
-                        &mut TnOut::Emit(&mut |p, row| {
-                            assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
-                            emitted.push(p);
-                        }),
-                    );
+                    emit_rows(0..k, true, &mut |p, row| {
+                        assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
+                        emitted.push(p);
+                    });
                     // A range of the rows: those rows alone, in order, with the same bits.
                     let (lo, hi) = (k / 3, k - k / 4);
                     let mut ranged = Vec::new();
-                    sparse_gemm_tn_at(
-                        level,
-                        &parts,
-                        n,
-                        lo..hi,
-                        n,
-                        fused,
-                        false,
-                        &mut TnOut::Emit(&mut |p, row| {
-                            assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
-                            ranged.push(p);
-                        }),
-                    );
+                    emit_rows(lo..hi, false, &mut |p, row| {
+                        assert!(row.iter().zip(&dense[p * n..]).all(|(x, y)| x.to_bits() == y.to_bits()));
+                        ranged.push(p);
+                    });
                     assert_eq!(ranged, (lo..hi).collect::<Vec<_>>(), "{level}: rows of a range");
                     let nonempty: Vec<usize> = (0..k).filter(|&p| (0..m).any(|i| a[i * k + p] != 0.0)).collect();
                     assert_eq!(emitted, nonempty, "{level}: rows emitted");
@@ -686,18 +663,9 @@ mod tests {
                         }
                         let mut got = want.clone();
                         let mut finite = true;
-                        sparse_gemm_tn_at(
-                            level,
-                            &parts,
-                            n,
-                            0..k,
-                            n,
-                            fused,
-                            true,
-                            &mut TnOut::Emit(&mut |p, row| {
-                                finite &= crate::optim::plain_sgd(&mut want[p * ldw..p * ldw + n], row, 0.3);
-                            }),
-                        );
+                        emit_rows(0..k, true, &mut |p, row| {
+                            finite &= crate::optim::plain_sgd(&mut want[p * ldw..p * ldw + n], row, 0.3);
+                        });
                         // SAFETY: rows < k of `got`, columns < n ≤ ldw: inside it, used by nothing else.
                         let sgd = unsafe { SgdRows::new(got.as_mut_ptr(), ldw, 0.3) };
                         let ok = sparse_gemm_tn_at(level, &parts, n, 0..k, n, fused, true, &mut TnOut::Sgd(sgd));
